@@ -1,0 +1,56 @@
+//! Typed Rust client for [RunComfy's Model API](https://docs.runcomfy.com).
+//!
+//! Every model under the workspace's `schemas/` folder becomes a module in [`models`], with a
+//! typed `Input` (required fields in the constructor, optional ones through setters), a typed
+//! `Output`, and an endpoint method on [`Client`].
+//!
+//! ```no_run
+//! use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as i2v;
+//!
+//! # async fn demo() -> Result<(), runcomfy::Error> {
+//! let client = runcomfy::Client::from_env()?;
+//! let input = i2v::Input::new("https://example.com/cat.png", "the cat turns its head")
+//!     .resolution(i2v::Resolution::P720)
+//!     .duration(i2v::Duration::S5);
+//! let output = client.happyhorse_1_0_image_to_video().run(&input).await?;
+//! println!("{:?}", output.video);
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+// Generated code names this crate as `::runcomfy`, inside it as well as from users' crates.
+extern crate self as runcomfy;
+
+pub mod model;
+pub mod validate;
+
+pub use model::{Model, ModelInfo};
+pub use url::Url;
+pub use validate::{Rule, Validate, ValidationErrors, Violation};
+
+mod client;
+pub use client::*;
+
+/// The generated models: one module per model id, built from `schemas/` at compile time.
+///
+/// Each model module holds `Input`, `Output`, their enums and nested types, and a marker
+/// type `Model` implementing [`Model`](crate::Model).
+pub mod models {
+    include!(concat!(env!("OUT_DIR"), "/models.rs"));
+}
+
+/// What generated code uses from this crate. Not a public API: it changes with the generator.
+#[doc(hidden)]
+pub mod __codegen {
+    pub use crate::client::{Client, Endpoint};
+    pub use crate::model::{Model, ModelInfo};
+    pub use crate::validate::{IntBounds, NumBounds, UnknownVariant, Validate, Validator};
+    pub use regex::Regex;
+    #[cfg(feature = "schemars")]
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+    pub use std::sync::LazyLock;
+    pub use url::Url;
+}

@@ -11,7 +11,7 @@ fn main() {
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas"),
     };
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("models.rs");
-    let options = runcomfy_codegen::Options::for_runtime(std::env::var_os("CARGO_FEATURE_SCHEMARS").is_some());
+    let options = runcomfy_codegen::Options::for_runtime(true);
     match runcomfy_codegen::build(&dir, &out, &options) {
         Ok(report) => {
             for path in report.watched {

@@ -1,33 +1,187 @@
 //! Generates typed Rust clients for RunComfy models from their JSON Schemas.
 //!
-//! The pipeline: [`load`] → [`normalize`] → [`catalog`] → [`emit`] → [`render`].
-//! Placeholder until the generator lands.
+//! The pipeline, one module per stage:
+//! [`load`] → [`normalize`] → [`catalog`] → [`emit`] → [`render`].
+//! Every problem of every schema is collected in [`diag::Diagnostics`] before any code is
+//! emitted, each tied to its file and JSON pointer.
+//!
+//! Use it from a `build.rs` to generate clients for your own models:
+//!
+//! ```no_run
+//! // build.rs
+//! let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("models.rs");
+//! let options = runcomfy_codegen::Options::for_crate("MyModels");
+//! match runcomfy_codegen::build("schemas".as_ref(), &out, &options) {
+//!     Ok(report) => report.print_rerun_lines(),
+//!     Err(e) => {
+//!         for line in e.to_string().lines() {
+//!             println!("cargo::error={line}");
+//!         }
+//!         std::process::exit(1);
+//!     }
+//! }
+//! ```
+//! and in the crate: `mod models { include!(concat!(env!("OUT_DIR"), "/models.rs")); }`.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub mod catalog;
+pub mod diag;
+pub mod emit;
+pub mod load;
+pub mod names;
+pub mod normalize;
+pub mod render;
+
+pub use diag::{Diagnostic, Diagnostics};
+
+/// How the endpoint methods are attached to `runcomfy::Client`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoints {
+    /// Inherent methods: only for code included in the `runcomfy` crate itself.
+    Inherent,
+    /// An extension trait with this name, implemented for `runcomfy::Client`.
+    Trait(String),
+    /// No endpoint methods; use `Endpoint::<Model>::new(&client)`.
+    None,
+}
 
 /// Generator options.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Derive `schemars::JsonSchema` behind this cargo feature of the crate that includes the code.
+    /// The path generated code uses for the runtime crate.
+    pub runtime_path: String,
+    /// How endpoint methods are attached.
+    pub endpoints: Endpoints,
+    /// Derive `schemars::JsonSchema` behind this cargo feature of the including crate.
     pub schemars_feature: Option<String>,
+    /// Put each vendor's models behind a cargo feature named after the vendor.
+    pub vendor_features: bool,
 }
 
 impl Options {
-    /// The options `runcomfy`'s own build script uses.
+    /// The options of `runcomfy`'s own build script.
     pub fn for_runtime(schemars: bool) -> Self {
-        Options { schemars_feature: schemars.then(|| "schemars".to_owned()) }
+        Options {
+            runtime_path: "::runcomfy".to_owned(),
+            endpoints: Endpoints::Inherent,
+            schemars_feature: schemars.then(|| "schemars".to_owned()),
+            vendor_features: false,
+        }
+    }
+
+    /// Options for a user's crate: endpoint methods come through the trait `trait_name`.
+    pub fn for_crate(trait_name: &str) -> Self {
+        Options {
+            runtime_path: "::runcomfy".to_owned(),
+            endpoints: Endpoints::Trait(trait_name.to_owned()),
+            schemars_feature: None,
+            vendor_features: false,
+        }
     }
 }
 
-/// What a build produced.
-#[derive(Debug, Default)]
-pub struct BuildReport {
-    /// Files and folders cargo should watch.
+impl Default for Options {
+    fn default() -> Self {
+        Options::for_runtime(false)
+    }
+}
+
+/// The result of a generation.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The formatted Rust file.
+    pub code: String,
+    /// The model ids, sorted.
+    pub models: Vec<String>,
+    /// Files and folders read, for cargo's `rerun-if-changed`.
     pub watched: Vec<PathBuf>,
 }
 
-/// Generates from `dir` and writes `out` when its content changed.
-pub fn build(dir: &Path, out: &Path, _options: &Options) -> Result<BuildReport, std::io::Error> {
-    std::fs::write(out, "")?;
-    Ok(BuildReport { watched: vec![dir.to_path_buf()] })
+/// What went wrong: schema problems, or an I/O error writing the output.
+#[derive(Debug)]
+pub enum Error {
+    /// The schemas have problems; every one is listed.
+    Schema(Diagnostics),
+    /// The output could not be written.
+    Io(PathBuf, std::io::Error),
+    /// The generator produced code that does not parse: a bug in the generator.
+    Internal(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Schema(d) => write!(f, "{}", d.to_string().trim_end()),
+            Error::Io(p, e) => write!(f, "{}: cannot write: {e}", p.display()),
+            Error::Internal(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Checks every model below `dir` without generating code.
+pub fn check(dir: &Path) -> Result<Vec<String>, Diagnostics> {
+    let (catalog, _) = analyze(dir)?;
+    Ok(catalog.models.iter().map(|m| m.id.clone()).collect())
+}
+
+fn analyze(dir: &Path) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let loaded = load::load(dir, &mut diags);
+    let models: Vec<normalize::Model> = loaded
+        .models
+        .iter()
+        .filter_map(|files| normalize::normalize(files, &mut diags))
+        .collect();
+    let catalog = catalog::build(&models, &mut diags);
+    diags.check((catalog, loaded.watched))
+}
+
+/// Runs the whole pipeline on the schema folder `dir`: load, normalize, catalog, emit, render.
+pub fn generate(dir: &Path, options: &Options) -> Result<Generated, Error> {
+    let (catalog, watched) = analyze(dir).map_err(Error::Schema)?;
+    let tokens = emit::emit(&catalog, options);
+    let code = render::render(tokens, &display_source(dir)).map_err(Error::Internal)?;
+    Ok(Generated { code, models: catalog.models.iter().map(|m| m.id.clone()).collect(), watched })
+}
+
+/// The schema folder as the header names it: its last two components, never an absolute path.
+fn display_source(dir: &Path) -> String {
+    let parts: Vec<String> = dir
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let start = parts.len().saturating_sub(1);
+    format!("`{}/`", parts[start..].join("/"))
+}
+
+/// What [`build`] did.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    /// The model ids generated.
+    pub models: Vec<String>,
+    /// Files and folders cargo should watch.
+    pub watched: Vec<PathBuf>,
+    /// Whether the output file was (re)written.
+    pub written: bool,
+}
+
+impl BuildReport {
+    /// Prints the `cargo::rerun-if-changed` lines for a build script.
+    pub fn print_rerun_lines(&self) {
+        for path in &self.watched {
+            println!("cargo::rerun-if-changed={}", path.display());
+        }
+    }
+}
+
+/// Generates from `dir` and writes `out` only when its content changed: for build scripts.
+pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<BuildReport, Error> {
+    let generated = generate(dir, options)?;
+    let written = render::write_if_changed(out, &generated.code).map_err(|e| Error::Io(out.to_path_buf(), e))?;
+    Ok(BuildReport { models: generated.models, watched: generated.watched, written })
 }

@@ -25,7 +25,7 @@ extern crate self as runcomfy;
 pub mod model;
 pub mod validate;
 
-pub use model::{Model, ModelInfo};
+pub use model::{MediaOutput, Model, ModelInfo};
 pub use url::Url;
 pub use validate::{Rule, Validate, ValidationErrors, Violation};
 
@@ -44,7 +44,7 @@ pub mod models {
 #[doc(hidden)]
 pub mod __codegen {
     pub use crate::client::{Client, Endpoint};
-    pub use crate::model::{Model, ModelInfo};
+    pub use crate::model::{MediaOutput, Model, ModelInfo};
     pub use crate::validate::{IntBounds, NumBounds, UnknownVariant, Validate, Validator};
     pub use regex::Regex;
     #[cfg(feature = "schemars")]

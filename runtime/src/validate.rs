@@ -226,8 +226,8 @@ impl Validator {
         self.pop();
     }
 
-    /// Integer bounds. `min`/`max` are inclusive unless `exclusive` says otherwise.
-    pub fn int(&mut self, key: &str, value: i128, bounds: IntBounds) {
+    /// Integer bounds, checked at the current path.
+    pub fn int(&mut self, value: i128, bounds: IntBounds) {
         let num = || {
             i64::try_from(value)
                 .map(Value::from)
@@ -236,89 +236,88 @@ impl Validator {
         };
         if let Some(m) = bounds.min {
             if value < m {
-                self.fail_at(key, Rule::Minimum(m as f64), num());
+                self.fail(Rule::Minimum(m as f64), num());
             }
         }
         if let Some(m) = bounds.exclusive_min {
             if value <= m {
-                self.fail_at(key, Rule::ExclusiveMinimum(m as f64), num());
+                self.fail(Rule::ExclusiveMinimum(m as f64), num());
             }
         }
         if let Some(m) = bounds.max {
             if value > m {
-                self.fail_at(key, Rule::Maximum(m as f64), num());
+                self.fail(Rule::Maximum(m as f64), num());
             }
         }
         if let Some(m) = bounds.exclusive_max {
             if value >= m {
-                self.fail_at(key, Rule::ExclusiveMaximum(m as f64), num());
+                self.fail(Rule::ExclusiveMaximum(m as f64), num());
             }
         }
         if let Some(m) = bounds.multiple_of {
             if m != 0 && value % m != 0 {
-                self.fail_at(key, Rule::MultipleOf(m as f64), num());
+                self.fail(Rule::MultipleOf(m as f64), num());
             }
         }
     }
 
     /// Number bounds.
-    pub fn num(&mut self, key: &str, value: f64, bounds: NumBounds) {
+    pub fn num(&mut self, value: f64, bounds: NumBounds) {
         let val = || Value::from(value);
         if !value.is_finite() {
             // JSON cannot carry NaN or infinities: report them against the nearest bound.
-            self.fail_at(key, Rule::Maximum(f64::MAX), Value::String(value.to_string()));
+            self.fail(Rule::Maximum(f64::MAX), Value::String(value.to_string()));
             return;
         }
         if let Some(m) = bounds.min {
             if value < m {
-                self.fail_at(key, Rule::Minimum(m), val());
+                self.fail(Rule::Minimum(m), val());
             }
         }
         if let Some(m) = bounds.exclusive_min {
             if value <= m {
-                self.fail_at(key, Rule::ExclusiveMinimum(m), val());
+                self.fail(Rule::ExclusiveMinimum(m), val());
             }
         }
         if let Some(m) = bounds.max {
             if value > m {
-                self.fail_at(key, Rule::Maximum(m), val());
+                self.fail(Rule::Maximum(m), val());
             }
         }
         if let Some(m) = bounds.exclusive_max {
             if value >= m {
-                self.fail_at(key, Rule::ExclusiveMaximum(m), val());
+                self.fail(Rule::ExclusiveMaximum(m), val());
             }
         }
         if let Some(m) = bounds.multiple_of {
             if m > 0.0 {
                 let q = value / m;
                 if (q - q.round()).abs() > 1e-9 {
-                    self.fail_at(key, Rule::MultipleOf(m), val());
+                    self.fail(Rule::MultipleOf(m), val());
                 }
             }
         }
     }
 
     /// String length bounds, counted in characters (Unicode scalar values).
-    pub fn len(&mut self, key: &str, value: &str, min: Option<u64>, max: Option<u64>) {
+    pub fn len(&mut self, value: &str, min: Option<u64>, max: Option<u64>) {
         let n = value.chars().count() as u64;
         if let Some(m) = min {
             if n < m {
-                self.fail_at(key, Rule::MinLength(m), Value::from(n));
+                self.fail(Rule::MinLength(m), Value::from(n));
             }
         }
         if let Some(m) = max {
             if n > m {
-                self.fail_at(key, Rule::MaxLength(m), Value::from(n));
+                self.fail(Rule::MaxLength(m), Value::from(n));
             }
         }
     }
 
     /// `pattern`: `re` is the compiled regular expression, `source` its text.
-    pub fn pattern(&mut self, key: &str, value: &str, re: &regex::Regex) {
+    pub fn pattern(&mut self, value: &str, re: &regex::Regex) {
         if !re.is_match(value) {
-            self.fail_at(
-                key,
+            self.fail(
                 Rule::Pattern(re.as_str().to_owned()),
                 Value::String(value.to_owned()),
             );
@@ -326,47 +325,45 @@ impl Validator {
     }
 
     /// Item count bounds.
-    pub fn items(&mut self, key: &str, count: usize, min: Option<u64>, max: Option<u64>) {
+    pub fn items(&mut self, count: usize, min: Option<u64>, max: Option<u64>) {
         let n = count as u64;
         if let Some(m) = min {
             if n < m {
-                self.fail_at(key, Rule::MinItems(m), Value::from(n));
+                self.fail(Rule::MinItems(m), Value::from(n));
             }
         }
         if let Some(m) = max {
             if n > m {
-                self.fail_at(key, Rule::MaxItems(m), Value::from(n));
+                self.fail(Rule::MaxItems(m), Value::from(n));
             }
         }
     }
 
     /// Entry count bounds of a map.
-    pub fn entries(&mut self, key: &str, count: usize, min: Option<u64>, max: Option<u64>) {
+    pub fn entries(&mut self, count: usize, min: Option<u64>, max: Option<u64>) {
         let n = count as u64;
         if let Some(m) = min {
             if n < m {
-                self.fail_at(key, Rule::MinProperties(m), Value::from(n));
+                self.fail(Rule::MinProperties(m), Value::from(n));
             }
         }
         if let Some(m) = max {
             if n > m {
-                self.fail_at(key, Rule::MaxProperties(m), Value::from(n));
+                self.fail(Rule::MaxProperties(m), Value::from(n));
             }
         }
     }
 
     /// `uniqueItems`: compares the items' JSON forms.
-    pub fn unique<T: Serialize>(&mut self, key: &str, items: &[T]) {
+    pub fn unique<T: Serialize>(&mut self, items: &[T]) {
         let values: Vec<Value> = items
             .iter()
             .map(|x| serde_json::to_value(x).unwrap_or(Value::Null))
             .collect();
         for i in 0..values.len() {
             if values[..i].contains(&values[i]) {
-                self.push_key(key);
                 self.push_index(i);
                 self.fail(Rule::UniqueItems, values[i].clone());
-                self.pop();
                 self.pop();
             }
         }

@@ -1,1 +1,73 @@
-fn main() {}
+//! `runcomfy-codegen`: check schema folders and generate Rust from them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "runcomfy-codegen", version, about = "Typed Rust clients from RunComfy model schemas")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check every model under DIR; print every problem as `file#/pointer: message`.
+    Check {
+        /// The schema folder (`<model_id>/input.json`, optional `output.json`).
+        dir: PathBuf,
+    },
+    /// Generate Rust for every model under DIR.
+    Generate {
+        /// The schema folder.
+        dir: PathBuf,
+        /// Write here (only when the content changed) instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Attach endpoint methods through an extension trait with this name (for your own crate).
+        #[arg(long, value_name = "NAME")]
+        endpoint_trait: Option<String>,
+        /// Gate each vendor's models behind a cargo feature named after it.
+        #[arg(long)]
+        vendor_features: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { dir } => match runcomfy_codegen::check(&dir) {
+            Ok(models) => {
+                println!("{} models ok", models.len());
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                eprint!("{diags}");
+                eprintln!("{} problems", diags.items().len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Generate { dir, output, endpoint_trait, vendor_features } => {
+            let mut options = match endpoint_trait {
+                Some(name) => runcomfy_codegen::Options::for_crate(&name),
+                None => runcomfy_codegen::Options::for_runtime(false),
+            };
+            options.vendor_features = vendor_features;
+            let result = match &output {
+                Some(out) => runcomfy_codegen::build(&dir, out, &options).map(|r| {
+                    eprintln!("{} models -> {}{}", r.models.len(), out.display(), if r.written { "" } else { " (unchanged)" });
+                }),
+                None => runcomfy_codegen::generate(&dir, &options).map(|g| print!("{}", g.code)),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,673 @@
+//! Stage 4, emit: IR in, tokens out. Cannot fail: every check ran in the stages before.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::catalog::{Body, Catalog, Checks, Field, ModelModule, OutputDef, Ty, TypeDef};
+use crate::normalize::Bounds;
+use crate::{Endpoints, Options};
+
+fn ident(s: &str) -> syn::Ident {
+    match s.strip_prefix("r#") {
+        Some(raw) => syn::Ident::new_raw(raw, proc_macro2::Span::call_site()),
+        None => format_ident!("{}", s),
+    }
+}
+
+fn path(s: &str) -> TokenStream {
+    s.parse().unwrap_or_else(|_| quote!(::runcomfy))
+}
+
+fn docs(lines: &[String]) -> TokenStream {
+    let lines = lines.iter().map(|l| format!(" {l}"));
+    quote!(#(#[doc = #lines])*)
+}
+
+/// The whole generated file.
+pub fn emit(catalog: &Catalog, opts: &Options) -> TokenStream {
+    let rt = path(&opts.runtime_path);
+    let tree = module_tree(catalog, opts);
+    let endpoints = endpoint_impls(catalog, opts, &rt);
+    let infos = catalog.models.iter().map(|m| {
+        let p = m.path.iter().map(|s| ident(s));
+        let cfg = vendor_cfg(m, opts);
+        quote!(#cfg self::#(#p::)*INFO,)
+    });
+    quote! {
+        #tree
+        /// Every generated model (only those whose vendor feature is enabled).
+        pub const ALL: &[#rt::__codegen::ModelInfo] = &[#(#infos)*];
+        #endpoints
+    }
+}
+
+fn vendor_cfg(m: &ModelModule, opts: &Options) -> TokenStream {
+    if opts.vendor_features {
+        let f = &m.vendor;
+        quote!(#[cfg(feature = #f)])
+    } else {
+        quote!()
+    }
+}
+
+/// Nests model modules by id segment: `happyhorse::happyhorse_1_0::image_to_video`.
+fn module_tree(catalog: &Catalog, opts: &Options) -> TokenStream {
+    fn level(models: &[&ModelModule], depth: usize, opts: &Options) -> TokenStream {
+        let mut out = TokenStream::new();
+        let mut i = 0;
+        while i < models.len() {
+            let name = &models[i].path[depth];
+            let mut j = i;
+            while j < models.len() && models[j].path[depth] == *name {
+                j += 1;
+            }
+            let group = &models[i..j];
+            let id = ident(name);
+            let cfg = if depth == 0 { vendor_cfg(group[0], opts) } else { quote!() };
+            let leaf = group.iter().find(|m| m.path.len() == depth + 1);
+            let children: Vec<&ModelModule> = group.iter().copied().filter(|m| m.path.len() > depth + 1).collect();
+            let inner_children = level(&children, depth + 1, opts);
+            let body = match leaf {
+                Some(m) => model_body(m, opts),
+                None => quote!(),
+            };
+            let doc = match leaf {
+                Some(m) => docs(&m.docs),
+                None => {
+                    let prefix: Vec<&str> = group[0].id.split('/').take(depth + 1).collect();
+                    let line = format!(" Models under `{}/`.", prefix.join("/"));
+                    quote!(#[doc = #line])
+                }
+            };
+            out.extend(quote! {
+                #doc
+                #cfg
+                pub mod #id {
+                    #body
+                    #inner_children
+                }
+            });
+            i = j;
+        }
+        out
+    }
+    let mut models: Vec<&ModelModule> = catalog.models.iter().collect();
+    models.sort_by(|a, b| a.path.cmp(&b.path));
+    level(&models, 0, opts)
+}
+
+fn model_body(m: &ModelModule, opts: &Options) -> TokenStream {
+    let rt = path(&opts.runtime_path);
+    let id = &m.id;
+    let types = m.types.iter().map(|t| type_def(t, opts));
+    let output = match &m.output {
+        OutputDef::Media => quote! {
+            /// The result's `output`: this model ships no output schema, so it has the
+            /// documented shape (URLs under `image(s)`, `video(s)`, `audio(s)`, other keys kept).
+            pub type Output = __rt::MediaOutput;
+        },
+        OutputDef::Struct => quote!(),
+        OutputDef::Alias(ty) => {
+            let ty = rust_ty(ty);
+            quote! {
+                /// The result's `output`.
+                pub type Output = #ty;
+            }
+        }
+    };
+    let input_text = &m.input_text;
+    let output_text = match &m.output_text {
+        Some(t) => quote!(Some(#t)),
+        None => quote!(None),
+    };
+    let summary = &m.summary;
+    let model_doc = format!(" Marker for `{id}`: implements [`Model`](__rt::Model) with [`Input`] and [`Output`].");
+    quote! {
+        #[allow(unused_imports)]
+        use #rt::__codegen as __rt;
+        #[doc = #model_doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+        pub struct Model;
+        impl __rt::Model for Model {
+            const ID: &'static str = #id;
+            type Input = Input;
+            type Output = Output;
+        }
+        /// The model's id and schemas.
+        pub const INFO: __rt::ModelInfo = __rt::ModelInfo {
+            id: #id,
+            input_schema: #input_text,
+            output_schema: #output_text,
+            summary: #summary,
+        };
+        #output
+        #(#types)*
+    }
+}
+
+fn serde_attrs(opts: &Options) -> TokenStream {
+    let schemars = match &opts.schemars_feature {
+        Some(f) => quote! {
+            #[cfg_attr(feature = #f, derive(__rt::schemars::JsonSchema))]
+            #[cfg_attr(feature = #f, schemars(crate = "__rt::schemars"))]
+        },
+        None => quote!(),
+    };
+    quote! {
+        #[derive(__rt::serde::Serialize, __rt::serde::Deserialize)]
+        #[serde(crate = "__rt::serde")]
+        #schemars
+    }
+}
+
+fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
+    let name = ident(&t.name);
+    let doc = docs(&t.docs);
+    let serde = serde_attrs(opts);
+    match &t.body {
+        Body::Struct { fields, extra, is_input } => {
+            let decls = fields.iter().map(|f| field_decl(f, opts));
+            let extra_decl = extra.as_ref().map(|(n, ty)| {
+                let n = ident(n);
+                let ty = rust_ty(ty);
+                quote! {
+                    /// Keys the schema does not name, as sent.
+                    #[serde(flatten)]
+                    pub #n: ::std::collections::BTreeMap<String, #ty>,
+                }
+            });
+            let ctor = if *is_input { input_impl(&t.name, fields) } else { quote!() };
+            let validate = validate_impl(&t.name, fields);
+            quote! {
+                #doc
+                #[derive(Debug, Clone, PartialEq)]
+                #serde
+                pub struct #name {
+                    #(#decls)*
+                    #extra_decl
+                }
+                #ctor
+                #validate
+            }
+        }
+        Body::StrEnum { variants, default } => {
+            let vs = variants.iter().enumerate().map(|(i, (v, wire))| {
+                let v = ident(v);
+                let d = if *default == Some(i) { quote!(#[default]) } else { quote!() };
+                let doc = format!(" `{wire:?}`");
+                quote!(#[doc = #doc] #[serde(rename = #wire)] #d #v,)
+            });
+            let derive_default = if default.is_some() { quote!(Default,) } else { quote!() };
+            let arms = variants.iter().map(|(v, wire)| {
+                let v = ident(v);
+                quote!(Self::#v => #wire,)
+            });
+            quote! {
+                #doc
+                #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, #derive_default)]
+                #serde
+                pub enum #name { #(#vs)* }
+                impl #name {
+                    /// The value as sent on the wire.
+                    pub const fn as_str(&self) -> &'static str {
+                        match self { #(#arms)* }
+                    }
+                }
+                impl ::std::fmt::Display for #name {
+                    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        f.write_str(self.as_str())
+                    }
+                }
+            }
+        }
+        Body::IntEnum { variants, default } => int_enum(&t.name, &t.docs, variants, *default, opts),
+        Body::Union { variants } => {
+            let vs = variants.iter().map(|(v, ty, _)| {
+                let v = ident(v);
+                let ty = rust_ty(ty);
+                quote!(#v(#ty),)
+            });
+            let arms = variants.iter().map(|(v, ty, checks)| {
+                let v = ident(v);
+                let body = value_checks(ty, checks, quote!(x));
+                if body.is_empty() {
+                    quote!(Self::#v(_) => {})
+                } else {
+                    quote!(Self::#v(x) => { #body })
+                }
+            });
+            quote! {
+                #doc
+                #[derive(Debug, Clone, PartialEq)]
+                #serde
+                #[serde(untagged)]
+                pub enum #name { #(#vs)* }
+                impl __rt::Validate for #name {
+                    #[allow(unused_variables)]
+                    fn validate_into(&self, v: &mut __rt::Validator) {
+                        match self { #(#arms)* }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn int_enum(name: &str, doc_lines: &[String], variants: &[(String, i64)], default: Option<usize>, opts: &Options) -> TokenStream {
+    let name_id = ident(name);
+    let doc = docs(doc_lines);
+    let vs = variants.iter().enumerate().map(|(i, (v, n))| {
+        let v = ident(v);
+        let d = if default == Some(i) { quote!(#[default]) } else { quote!() };
+        let doc = format!(" `{n}`");
+        quote!(#[doc = #doc] #d #v,)
+    });
+    let derive_default = if default.is_some() { quote!(Default,) } else { quote!() };
+    let to = variants.iter().map(|(v, n)| {
+        let v = ident(v);
+        let n = Literal::i64_unsuffixed(*n);
+        quote!(#name_id::#v => #n,)
+    });
+    let from = variants.iter().map(|(v, n)| {
+        let v = ident(v);
+        let n = Literal::i64_unsuffixed(*n);
+        quote!(#n => Ok(Self::#v),)
+    });
+    let allowed: Vec<String> = variants.iter().map(|(_, n)| n.to_string()).collect();
+    let schemars = match &opts.schemars_feature {
+        Some(f) => {
+            let values = variants.iter().map(|(_, n)| Literal::i64_unsuffixed(*n));
+            quote! {
+                #[cfg(feature = #f)]
+                impl __rt::schemars::JsonSchema for #name_id {
+                    fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                        ::std::borrow::Cow::Borrowed(#name)
+                    }
+                    fn json_schema(_: &mut __rt::schemars::SchemaGenerator) -> __rt::schemars::Schema {
+                        __rt::schemars::json_schema!({ "type": "integer", "enum": [#(#values),*] })
+                    }
+                }
+            }
+        }
+        None => quote!(),
+    };
+    quote! {
+        #doc
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, #derive_default)]
+        #[derive(__rt::serde::Serialize, __rt::serde::Deserialize)]
+        #[serde(crate = "__rt::serde", into = "i64", try_from = "i64")]
+        pub enum #name_id { #(#vs)* }
+        impl ::std::convert::From<#name_id> for i64 {
+            fn from(v: #name_id) -> i64 {
+                match v { #(#to)* }
+            }
+        }
+        impl ::std::convert::TryFrom<i64> for #name_id {
+            type Error = __rt::UnknownVariant;
+            fn try_from(n: i64) -> Result<Self, Self::Error> {
+                match n {
+                    #(#from)*
+                    _ => Err(__rt::UnknownVariant { type_name: #name, got: n.to_string(), allowed: &[#(#allowed),*] }),
+                }
+            }
+        }
+        #schemars
+    }
+}
+
+fn rust_ty(ty: &Ty) -> TokenStream {
+    match ty {
+        Ty::Bool => quote!(bool),
+        Ty::Int(w) => {
+            let w = format_ident!("{}", w);
+            quote!(#w)
+        }
+        Ty::F64 => quote!(f64),
+        Ty::String => quote!(String),
+        Ty::Url => quote!(__rt::Url),
+        Ty::Value => quote!(__rt::serde_json::Value),
+        Ty::Named(n, _) => {
+            let n = ident(n);
+            quote!(#n)
+        }
+        Ty::Vec(t) => {
+            let t = rust_ty(t);
+            quote!(Vec<#t>)
+        }
+        Ty::Map(t) => {
+            let t = rust_ty(t);
+            quote!(::std::collections::BTreeMap<String, #t>)
+        }
+        Ty::Box(t) => {
+            let t = rust_ty(t);
+            quote!(Box<#t>)
+        }
+        Ty::Option(t) => {
+            let t = rust_ty(t);
+            quote!(Option<#t>)
+        }
+    }
+}
+
+fn field_decl(f: &Field, opts: &Options) -> TokenStream {
+    let doc = docs(&f.docs);
+    let id = ident(&f.ident);
+    let ty = rust_ty(&f.decl_ty());
+    let bare = f.ident.trim_start_matches("r#");
+    let rename = if bare != f.wire { let w = &f.wire; quote!(#[serde(rename = #w)]) } else { quote!() };
+    let skip = if f.skip_if_none() { quote!(#[serde(default, skip_serializing_if = "Option::is_none")]) } else { quote!() };
+    let schemars = match &opts.schemars_feature {
+        Some(feat) => schemars_field_attrs(f, feat),
+        None => quote!(),
+    };
+    quote! {
+        #doc
+        #rename
+        #skip
+        #schemars
+        pub #id: #ty,
+    }
+}
+
+/// Constraints as schema keywords, so that the derived JSON Schema states what the source does.
+fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
+    let c = &f.checks;
+    let mut kvs: Vec<TokenStream> = Vec::new();
+    let mut bound = |b: &Bounds, int: bool| {
+        let lit = |v: f64| -> TokenStream {
+            if int {
+                let l = Literal::i128_unsuffixed(v as i128);
+                quote!(#l)
+            } else {
+                let l = Literal::f64_unsuffixed(v);
+                quote!(#l)
+            }
+        };
+        for (k, v) in [("minimum", b.min), ("maximum", b.max), ("exclusiveMinimum", b.exclusive_min), ("exclusiveMaximum", b.exclusive_max), ("multipleOf", b.multiple_of)] {
+            if let Some(v) = v {
+                let v = lit(v);
+                kvs.push(quote!(#k = #v));
+            }
+        }
+    };
+    if let Some(b) = &c.int {
+        bound(b, true);
+    }
+    if let Some(b) = &c.num {
+        bound(b, false);
+    }
+    if let Some(v) = c.len.0 {
+        kvs.push(quote!("minLength" = #v));
+    }
+    if let Some(v) = c.len.1 {
+        kvs.push(quote!("maxLength" = #v));
+    }
+    if let Some(p) = &c.pattern {
+        kvs.push(quote!("pattern" = #p));
+    }
+    let (lo, hi) = if matches!(f.ty, Ty::Map(_)) { ("minProperties", "maxProperties") } else { ("minItems", "maxItems") };
+    if let Some(v) = c.count.0 {
+        kvs.push(quote!(#lo = #v));
+    }
+    if let Some(v) = c.count.1 {
+        kvs.push(quote!(#hi = #v));
+    }
+    if c.unique {
+        kvs.push(quote!("uniqueItems" = true));
+    }
+    if kvs.is_empty() {
+        return quote!();
+    }
+    quote!(#[cfg_attr(feature = #feature, schemars(extend(#(#kvs),*)))])
+}
+
+fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
+    let name = ident(name);
+    let params = fields.iter().filter(|f| f.required && f.fixed.is_none()).map(|f| {
+        let id = ident(&f.ident);
+        let ty = param_ty(&f.decl_ty());
+        quote!(#id: #ty)
+    });
+    let inits = fields.iter().map(|f| {
+        let id = ident(&f.ident);
+        if let Some(v) = &f.fixed {
+            let ty = rust_ty(&f.ty);
+            let v = ident(v);
+            quote!(#id: #ty::#v)
+        } else if f.required {
+            if is_into_string(&f.decl_ty()) {
+                quote!(#id: #id.into())
+            } else {
+                quote!(#id)
+            }
+        } else {
+            quote!(#id: None)
+        }
+    });
+    let ctor_doc: Vec<String> = {
+        let mut d = vec!["Builds the request from its required fields.".to_owned()];
+        let req: Vec<String> = fields.iter().filter(|f| f.required && f.fixed.is_none()).map(|f| format!("`{}`", f.wire)).collect();
+        if !req.is_empty() {
+            d.push(String::new());
+            d.push(format!("Required: {}.", req.join(", ")));
+        }
+        d
+    };
+    let ctor_doc = docs(&ctor_doc);
+    let setters = fields.iter().filter(|f| !f.required).map(|f| {
+        let id = ident(&f.ident);
+        let setter = ident(&f.setter);
+        let ty = param_ty(&f.ty);
+        let value = if is_into_string(&f.ty) { quote!(value.into()) } else { quote!(value) };
+        let doc = format!(" Sets `{}`. See [`{}::{}`].", f.wire, name, f.ident.trim_start_matches("r#"));
+        quote! {
+            #[doc = #doc]
+            pub fn #setter(mut self, value: #ty) -> Self {
+                self.#id = Some(#value);
+                self
+            }
+        }
+    });
+    quote! {
+        impl #name {
+            #ctor_doc
+            #[allow(clippy::too_many_arguments)]
+            pub fn new(#(#params),*) -> Self {
+                #name { #(#inits),* }
+            }
+            #(#setters)*
+        }
+    }
+}
+
+fn is_into_string(ty: &Ty) -> bool {
+    matches!(ty, Ty::String)
+}
+
+fn param_ty(ty: &Ty) -> TokenStream {
+    if is_into_string(ty) {
+        quote!(impl Into<String>)
+    } else {
+        rust_ty(ty)
+    }
+}
+
+fn validate_impl(name: &str, fields: &[Field]) -> TokenStream {
+    let name = ident(name);
+    let checks = fields.iter().filter_map(|f| {
+        if f.checks.is_empty() {
+            return None;
+        }
+        let id = ident(&f.ident);
+        let wire = &f.wire;
+        let body = value_checks(&f.ty, &f.checks, quote!(x));
+        Some(match f.decl_ty() {
+            Ty::Option(_) => quote! {
+                if let Some(x) = &self.#id {
+                    v.push_key(#wire);
+                    #body
+                    v.pop();
+                }
+            },
+            _ => quote! {
+                {
+                    let x = &self.#id;
+                    v.push_key(#wire);
+                    #body
+                    v.pop();
+                }
+            },
+        })
+    });
+    quote! {
+        impl __rt::Validate for #name {
+            #[allow(unused_variables)]
+            fn validate_into(&self, v: &mut __rt::Validator) {
+                #(#checks)*
+            }
+        }
+    }
+}
+
+fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
+    match v {
+        Some(v) => quote!(Some(#v)),
+        None => quote!(None),
+    }
+}
+
+/// Checks of one value `x` (a reference) at the validator's current path.
+fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    match ty {
+        Ty::Box(inner) => return value_checks(inner, c, quote!((&**#x))),
+        Ty::Option(inner) => {
+            let body = value_checks(inner, c, quote!(x));
+            if body.is_empty() {
+                return body;
+            }
+            return quote!(if let Some(x) = #x { #body });
+        }
+        _ => {}
+    }
+    if let Some(b) = &c.int {
+        let f = |v: Option<f64>| opt(v.map(|v| Literal::i128_unsuffixed(v as i128)));
+        let (min, max, emin, emax, mul) = (f(b.min), f(b.max), f(b.exclusive_min), f(b.exclusive_max), f(b.multiple_of));
+        out.extend(quote! {
+            v.int(i128::from(*#x), __rt::IntBounds { min: #min, max: #max, exclusive_min: #emin, exclusive_max: #emax, multiple_of: #mul });
+        });
+    }
+    if let Some(b) = &c.num {
+        let f = |v: Option<f64>| opt(v.map(Literal::f64_unsuffixed));
+        let (min, max, emin, emax, mul) = (f(b.min), f(b.max), f(b.exclusive_min), f(b.exclusive_max), f(b.multiple_of));
+        out.extend(quote! {
+            v.num(*#x, __rt::NumBounds { min: #min, max: #max, exclusive_min: #emin, exclusive_max: #emax, multiple_of: #mul });
+        });
+    }
+    if c.len != (None, None) {
+        let (min, max) = (opt(c.len.0), opt(c.len.1));
+        out.extend(quote!(v.len(#x, #min, #max);));
+    }
+    if let Some(p) = &c.pattern {
+        out.extend(quote! {
+            {
+                static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
+                if let Some(re) = RE.as_ref() {
+                    v.pattern(#x, re);
+                }
+            }
+        });
+    }
+    match ty {
+        Ty::Vec(item) => {
+            if c.count != (None, None) {
+                let (min, max) = (opt(c.count.0), opt(c.count.1));
+                out.extend(quote!(v.items(#x.len(), #min, #max);));
+            }
+            if c.unique {
+                out.extend(quote!(v.unique(#x);));
+            }
+            if let Some(each) = &c.each {
+                let body = value_checks(item, each, quote!(x));
+                if !body.is_empty() {
+                    out.extend(quote! {
+                        for (i, x) in #x.iter().enumerate() {
+                            v.push_index(i);
+                            #body
+                            v.pop();
+                        }
+                    });
+                }
+            } else if c.nested {
+                out.extend(quote!(__rt::Validate::validate_into(#x, v);));
+            }
+        }
+        Ty::Map(value) => {
+            if c.count != (None, None) {
+                let (min, max) = (opt(c.count.0), opt(c.count.1));
+                out.extend(quote!(v.entries(#x.len(), #min, #max);));
+            }
+            if let Some(each) = &c.each {
+                let body = value_checks(value, each, quote!(x));
+                if !body.is_empty() {
+                    out.extend(quote! {
+                        for (k, x) in #x.iter() {
+                            v.push_key(k);
+                            #body
+                            v.pop();
+                        }
+                    });
+                }
+            }
+        }
+        Ty::Named(_, true) => {
+            out.extend(quote!(__rt::Validate::validate_into(#x, v);));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The endpoint methods: inherent on the runtime's client, or an extension trait.
+fn endpoint_impls(catalog: &Catalog, opts: &Options, rt: &TokenStream) -> TokenStream {
+    let methods: Vec<(TokenStream, TokenStream, TokenStream)> = catalog
+        .models
+        .iter()
+        .map(|m| {
+            let method = ident(&m.method);
+            let p = m.path.iter().map(|s| ident(s));
+            let model = quote!(self::#(#p::)*Model);
+            let cfg = vendor_cfg(m, opts);
+            let doc = format!(" The `{}` endpoint: `submit`, `run` and the other typed calls.", m.id);
+            let attrs = quote!(#[doc = #doc] #cfg);
+            let sig = quote!(fn #method(&self) -> #rt::__codegen::Endpoint<'_, #model>);
+            let body = quote!({ #rt::__codegen::Endpoint::new(self) });
+            (attrs, sig, body)
+        })
+        .collect();
+    match &opts.endpoints {
+        Endpoints::None => quote!(),
+        Endpoints::Inherent => {
+            let ms = methods.iter().map(|(attrs, sig, body)| quote!(#attrs pub #sig #body));
+            quote! {
+                impl #rt::__codegen::Client {
+                    #(#ms)*
+                }
+            }
+        }
+        Endpoints::Trait(name) => {
+            let name = ident(name);
+            let decls = methods.iter().map(|(attrs, sig, _)| quote!(#attrs #sig;));
+            let impls = methods.iter().map(|(attrs, sig, body)| quote!(#attrs #sig #body));
+            quote! {
+                /// Typed endpoints of the models generated in this crate; import it to call them on a client.
+                pub trait #name {
+                    #(#decls)*
+                }
+                impl #name for #rt::__codegen::Client {
+                    #(#impls)*
+                }
+            }
+        }
+    }
+}

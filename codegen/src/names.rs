@@ -1,0 +1,292 @@
+//! Naming: every Rust name the generator emits comes from here, derived from the model id
+//! and the property path, never from `title` and never from a counter over the whole schema.
+//!
+//! Rules (documented in ARCHITECTURE.md):
+//! - non-ASCII characters become `u{hex}` pieces, other punctuation separates words;
+//! - a leading digit gets the prefix `v` (`3d_mode` → `v3d_mode`, `4K` → `V4k`);
+//! - keywords become raw identifiers (`r#type`), or get a `_value` suffix where Rust allows
+//!   no raw form (`self`, `Self`, `crate`, `super`);
+//! - names that collide after conversion are told apart by [`dedupe`].
+
+use std::collections::BTreeMap;
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+
+const KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if",
+    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self",
+    "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "async",
+    "await", "dyn", "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof",
+    "unsized", "virtual", "yield", "try", "gen",
+];
+const NO_RAW: &[&str] = &["self", "Self", "crate", "super", "_"];
+
+/// Splits a wire name into ASCII words: non-ASCII characters become `u{hex}` words.
+fn ascii_words(wire: &str) -> String {
+    let mut out = String::new();
+    for c in wire.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if c.is_ascii() {
+            out.push(' ');
+        } else {
+            out.push_str(&format!(" u{:x} ", c as u32));
+        }
+    }
+    out
+}
+
+/// A snake_case identifier (fields, modules, methods), before keyword handling.
+pub fn snake(wire: &str) -> String {
+    let s = ascii_words(wire).to_snake_case();
+    if s.is_empty() {
+        return "empty".to_owned();
+    }
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("v{s}")
+    } else {
+        s
+    }
+}
+
+/// An UpperCamelCase identifier (types), before keyword handling.
+pub fn camel(wire: &str) -> String {
+    let s = ascii_words(wire).to_upper_camel_case();
+    if s.is_empty() {
+        return "Empty".to_owned();
+    }
+    if s.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("V{s}")
+    } else {
+        s
+    }
+}
+
+/// The identifier as it is written in code: `r#type` for keywords, `self_value` where no raw
+/// form exists.
+pub fn ident_text(name: &str) -> String {
+    if NO_RAW.contains(&name) {
+        format!("{name}_value")
+    } else if KEYWORDS.contains(&name) {
+        format!("r#{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The enum variant for a string value, one scheme for every model:
+/// `"16:9"` → `Ratio16x9`, `"720P"` → `P720`, `"2k"` → `K2`, `"5"` → `V5`,
+/// `"square_hd"` → `SquareHd`, `""` → `Empty`.
+pub fn variant(value: &str) -> String {
+    let bytes = value.as_bytes();
+    if let Some((a, b)) = value.split_once(':') {
+        if is_digits(a) && is_digits(b) {
+            return format!("Ratio{a}x{b}");
+        }
+    }
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits > 0 && digits < bytes.len() && bytes[digits..].iter().all(u8::is_ascii_alphabetic) {
+        return format!("{}{}", camel(&value[digits..]), &value[..digits]);
+    }
+    if let Some(n) = number_variant(value) {
+        return n;
+    }
+    let name = camel(value);
+    if name == "Self" {
+        "SelfValue".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The enum variant for an integer value: `5` → `V5`, `-1` → `Minus1`.
+pub fn int_variant(value: i64) -> String {
+    if value < 0 {
+        format!("Minus{}", value.unsigned_abs())
+    } else {
+        format!("V{value}")
+    }
+}
+
+fn number_variant(value: &str) -> Option<String> {
+    let (neg, rest) = match value.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, value),
+    };
+    let (int, frac) = rest.split_once('.').unwrap_or((rest, ""));
+    if !is_digits(int) || !(frac.is_empty() || is_digits(frac)) {
+        return None;
+    }
+    let sign = if neg { "Minus" } else { "V" };
+    Some(if frac.is_empty() {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}p{frac}")
+    })
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The fallback variant used when two values collide: every character kept, case included,
+/// punctuation spelled out (`"720p"` → `V720p`, `"16-9"` → `V16Dash9`).
+pub fn spelled_variant(value: &str) -> String {
+    let mut out = String::from("V");
+    for c in value.chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' => out.push(c),
+            ':' => out.push_str("Colon"),
+            '-' => out.push_str("Dash"),
+            '.' => out.push_str("Dot"),
+            '_' => out.push_str("Underscore"),
+            ' ' => out.push_str("Space"),
+            '/' => out.push_str("Slash"),
+            '+' => out.push_str("Plus"),
+            other => out.push_str(&format!("U{:X}", other as u32)),
+        }
+    }
+    out
+}
+
+/// Makes names unique within one scope, deterministically.
+///
+/// `candidates` are `(wire, preferred name)` in schema order. A name that only one wire value
+/// wants is kept. When several want it, `fallback(wire)` is tried for each of them; if that
+/// still collides, the members get `_2`, `_3`, … (or `2`, `3` in camel case) in the byte order
+/// of their wire names, the first keeping the bare name. Names in `reserved` are never given.
+pub fn dedupe(
+    candidates: &[(String, String)],
+    reserved: &[&str],
+    fallback: impl Fn(&str) -> String,
+    camel_case: bool,
+) -> Vec<String> {
+    let mut wanted: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, name) in candidates {
+        *wanted.entry(name.as_str()).or_default() += 1;
+    }
+    let mut names: Vec<String> = candidates
+        .iter()
+        .map(|(wire, name)| {
+            if wanted[name.as_str()] > 1 || reserved.contains(&name.as_str()) {
+                fallback(wire)
+            } else {
+                name.clone()
+            }
+        })
+        .collect();
+    // Resolve whatever still collides (including with reserved names).
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    order.sort_by(|&a, &b| candidates[a].0.cmp(&candidates[b].0));
+    let mut taken: BTreeMap<String, usize> = reserved.iter().map(|r| (r.to_string(), 0)).collect();
+    for i in order {
+        let base = names[i].clone();
+        let mut name = base.clone();
+        let mut n = 1;
+        while taken.contains_key(&name) {
+            n += 1;
+            name = if camel_case { format!("{base}{n}") } else { format!("{base}_{n}") };
+        }
+        taken.insert(name.clone(), i);
+        names[i] = name;
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(f: fn(&str) -> String, cases: &[(&str, &str)]) {
+        for (input, want) in cases {
+            assert_eq!(f(input), *want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn snake_names() {
+        check(
+            snake,
+            &[
+                ("image_url", "image_url"),
+                ("seedValue", "seed_value"),
+                ("negative-prompt", "negative_prompt"),
+                ("guidance scale", "guidance_scale"),
+                ("3d_mode", "v3d_mode"),
+                ("happyhorse-1.0", "happyhorse_1_0"),
+                ("解像度", "u89e3_u50cf_u5ea6"),
+                ("", "empty"),
+                ("Prompt", "prompt"),
+            ],
+        );
+    }
+
+    #[test]
+    fn camel_names() {
+        check(
+            camel,
+            &[
+                ("image_size", "ImageSize"),
+                ("aspect_ratio", "AspectRatio"),
+                ("3d", "V3d"),
+                ("プロンプト", "U30d7U30edU30f3U30d7U30c8"),
+            ],
+        );
+    }
+
+    #[test]
+    fn variants() {
+        check(
+            variant,
+            &[
+                ("16:9", "Ratio16x9"),
+                ("720P", "P720"),
+                ("1080p", "P1080"),
+                ("2k", "K2"),
+                ("4K", "K4"),
+                ("5", "V5"),
+                ("-1", "Minus1"),
+                ("0.5", "V0p5"),
+                ("auto", "Auto"),
+                ("square_hd", "SquareHd"),
+                ("landscape_16_9", "Landscape169"),
+                ("", "Empty"),
+                ("Self", "SelfValue"),
+                ("K_EULER", "KEuler"),
+            ],
+        );
+        check(spelled_variant, &[("720p", "V720p"), ("720P", "V720P"), ("16:9", "V16Colon9"), ("16-9", "V16Dash9")]);
+        assert_eq!(int_variant(3), "V3");
+        assert_eq!(int_variant(-1), "Minus1");
+    }
+
+    #[test]
+    fn keywords() {
+        check(ident_text_owned, &[("type", "r#type"), ("self", "self_value"), ("Self", "Self_value"), ("prompt", "prompt")]);
+    }
+
+    fn ident_text_owned(s: &str) -> String {
+        ident_text(s)
+    }
+
+    #[test]
+    fn collisions_are_deterministic() {
+        let c = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        };
+        // Case-only collisions fall back to the spelled form.
+        let names = dedupe(&c(&[("720P", "P720"), ("720p", "P720")]), &[], spelled_variant, true);
+        assert_eq!(names, ["V720P", "V720p"]);
+        let names = dedupe(&c(&[("16:9", "Ratio16x9"), ("16-9", "Ratio16x9")]), &[], spelled_variant, true);
+        assert_eq!(names, ["V16Colon9", "V16Dash9"]);
+        // Fields: the fallback is the same snake name, so numbering by wire order decides.
+        let names = dedupe(&c(&[("prompt", "prompt"), ("Prompt", "prompt")]), &[], snake, false);
+        assert_eq!(names, ["prompt_2", "prompt"]);
+        // Order of appearance does not matter.
+        let names = dedupe(&c(&[("Prompt", "prompt"), ("prompt", "prompt")]), &[], snake, false);
+        assert_eq!(names, ["prompt", "prompt_2"]);
+        // Reserved names are never handed out.
+        let names = dedupe(&c(&[("extra", "extra")]), &["extra"], |w| format!("{w}_field"), false);
+        assert_eq!(names, ["extra_field"]);
+    }
+}

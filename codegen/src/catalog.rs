@@ -221,7 +221,11 @@ pub fn build(models: &[Model], diags: &mut Diagnostics) -> Catalog {
 fn module_paths(ids: &[String]) -> Vec<Vec<String>> {
     // Group siblings by parent path and dedupe their names.
     let mut paths: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
-    let max_depth = ids.iter().map(|id| id.split('/').count()).max().unwrap_or(0);
+    let max_depth = ids
+        .iter()
+        .map(|id| id.split('/').count())
+        .max()
+        .unwrap_or(0);
     for depth in 0..max_depth {
         let mut groups: BTreeMap<(Vec<String>, String), ()> = BTreeMap::new();
         let mut by_parent: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
@@ -229,13 +233,17 @@ fn module_paths(ids: &[String]) -> Vec<Vec<String>> {
             let segs: Vec<&str> = id.split('/').collect();
             if depth < segs.len() {
                 let parent: Vec<String> = segs[..depth].iter().map(|s| s.to_string()).collect();
-                by_parent.entry(parent.clone()).or_default().insert(segs[depth].to_owned());
+                by_parent
+                    .entry(parent.clone())
+                    .or_default()
+                    .insert(segs[depth].to_owned());
                 groups.insert((parent, segs[depth].to_owned()), ());
             }
         }
         let mut chosen: BTreeMap<(Vec<String>, String), String> = BTreeMap::new();
         for (parent, segs) in by_parent {
-            let candidates: Vec<(String, String)> = segs.iter().map(|s| (s.clone(), names::snake(s))).collect();
+            let candidates: Vec<(String, String)> =
+                segs.iter().map(|s| (s.clone(), names::snake(s))).collect();
             let dedup = names::dedupe(&candidates, &["models", "__rt"], names::snake, false);
             for ((wire, _), name) in candidates.into_iter().zip(dedup) {
                 chosen.insert((parent.clone(), wire), name);
@@ -258,7 +266,10 @@ fn module_paths(ids: &[String]) -> Vec<Vec<String>> {
 /// segments joined, without the vendor when the next segment repeats it. Ids whose short
 /// names collide keep their vendor.
 fn method_names(ids: &[String]) -> Vec<String> {
-    let full: Vec<String> = ids.iter().map(|id| names::snake(&id.replace('/', " "))).collect();
+    let full: Vec<String> = ids
+        .iter()
+        .map(|id| names::snake(&id.replace('/', " ")))
+        .collect();
     let short: Vec<String> = ids
         .iter()
         .zip(&full)
@@ -274,10 +285,17 @@ fn method_names(ids: &[String]) -> Vec<String> {
         })
         .collect();
     let candidates: Vec<(String, String)> = full.iter().cloned().zip(short).collect();
-    names::dedupe(&candidates, &["new", "builder", "from_env", "submit", "run", "status", "result", "cancel"], |full| full.to_owned(), false)
-        .into_iter()
-        .map(|n| names::ident_text(&n))
-        .collect()
+    names::dedupe(
+        &candidates,
+        &[
+            "new", "builder", "from_env", "submit", "run", "status", "result", "cancel",
+        ],
+        |full| full.to_owned(),
+        false,
+    )
+    .into_iter()
+    .map(|n| names::ident_text(&n))
+    .collect()
 }
 
 fn first_paragraph(s: &Schema) -> Vec<String> {
@@ -365,7 +383,14 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
         method: String::new(),
         vendor: names::snake(model.id.split('/').next().unwrap_or("")),
         docs,
-        summary: model.input.description.as_deref().and_then(|d| d.lines().next()).unwrap_or("").trim().to_owned(),
+        summary: model
+            .input
+            .description
+            .as_deref()
+            .and_then(|d| d.lines().next())
+            .unwrap_or("")
+            .trim()
+            .to_owned(),
         types: ctx.types,
         output,
         input_text: model.input_text.clone(),
@@ -380,7 +405,9 @@ fn recursive_defs(defs: &[Def]) -> BTreeSet<usize> {
             Kind::Ref(i) => {
                 out.insert(*i);
             }
-            Kind::Array { items: Some(items), .. } => refs(items, out),
+            Kind::Array {
+                items: Some(items), ..
+            } => refs(items, out),
             Kind::Object { props, extra } => {
                 for p in props {
                     refs(&p.schema, out);
@@ -435,7 +462,11 @@ impl Ctx<'_> {
         let mut slots = Vec::new();
         for (i, def) in self.model.defs.iter().enumerate() {
             let short = names::camel(&def.key);
-            let prefix = if def.role == Role::Output { "OutputDef" } else { "Def" };
+            let prefix = if def.role == Role::Output {
+                "OutputDef"
+            } else {
+                "Def"
+            };
             slots.push(Slot {
                 loc: def.schema.loc.clone(),
                 short: short.clone(),
@@ -447,11 +478,18 @@ impl Ctx<'_> {
         if let Some(out) = &self.model.output {
             collect_slots(out, "", "Output", &mut slots, true);
         }
-        let candidates: Vec<(String, String)> = slots.iter().map(|s| (s.full.clone(), s.short.clone())).collect();
+        let candidates: Vec<(String, String)> = slots
+            .iter()
+            .map(|s| (s.full.clone(), s.short.clone()))
+            .collect();
         let chosen = names::dedupe(&candidates, RESERVED_TYPES, |full| full.to_owned(), true);
         let ndefs = self.model.defs.len();
         for (i, (slot, name)) in slots.into_iter().zip(chosen).enumerate() {
-            let name = if name == "Self" { "SelfValue".to_owned() } else { name };
+            let name = if name == "Self" {
+                "SelfValue".to_owned()
+            } else {
+                name
+            };
             if i < ndefs {
                 self.def_names.insert(i, name);
             } else {
@@ -461,7 +499,10 @@ impl Ctx<'_> {
     }
 
     fn name_of(&self, s: &Schema) -> String {
-        self.node_names.get(&s.loc).cloned().unwrap_or_else(|| "Unnamed".to_owned())
+        self.node_names
+            .get(&s.loc)
+            .cloned()
+            .unwrap_or_else(|| "Unnamed".to_owned())
     }
 
     fn def_type(&mut self, i: usize) {
@@ -484,26 +525,49 @@ impl Ctx<'_> {
         match &s.kind {
             Kind::Object { .. } => self.object_type(name, s, role, false),
             Kind::StrEnum(values) => {
-                let candidates: Vec<(String, String)> = values.iter().map(|v| (v.clone(), names::variant(v))).collect();
-                let variants: Vec<String> = names::dedupe(&candidates, &[], names::spelled_variant, true);
-                let default = s.default.as_ref().and_then(Value::as_str).and_then(|d| values.iter().position(|v| v == d));
+                let candidates: Vec<(String, String)> = values
+                    .iter()
+                    .map(|v| (v.clone(), names::variant(v)))
+                    .collect();
+                let variants: Vec<String> =
+                    names::dedupe(&candidates, &[], names::spelled_variant, true);
+                let default = s
+                    .default
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(|d| values.iter().position(|v| v == d));
                 let mut docs = first_paragraph(s);
                 fallback_doc(&mut docs, s);
                 push_default_doc(&mut docs, s.default.as_ref());
                 self.types.push(TypeDef {
                     name: name.to_owned(),
                     docs,
-                    body: Body::StrEnum { variants: variants.into_iter().zip(values.iter().cloned()).collect(), default },
+                    body: Body::StrEnum {
+                        variants: variants.into_iter().zip(values.iter().cloned()).collect(),
+                        default,
+                    },
                     loc: s.loc.clone(),
                 });
             }
             Kind::IntEnum(values) => {
-                let variants: Vec<(String, i64)> = values.iter().map(|v| (names::int_variant(*v), *v)).collect();
-                let default = s.default.as_ref().and_then(Value::as_i64).and_then(|d| values.iter().position(|v| *v == d));
+                let variants: Vec<(String, i64)> = values
+                    .iter()
+                    .map(|v| (names::int_variant(*v), *v))
+                    .collect();
+                let default = s
+                    .default
+                    .as_ref()
+                    .and_then(Value::as_i64)
+                    .and_then(|d| values.iter().position(|v| *v == d));
                 let mut docs = first_paragraph(s);
                 fallback_doc(&mut docs, s);
                 push_default_doc(&mut docs, s.default.as_ref());
-                self.types.push(TypeDef { name: name.to_owned(), docs, body: Body::IntEnum { variants, default }, loc: s.loc.clone() });
+                self.types.push(TypeDef {
+                    name: name.to_owned(),
+                    docs,
+                    body: Body::IntEnum { variants, default },
+                    loc: s.loc.clone(),
+                });
             }
             Kind::Union(alternatives) => {
                 let mut variants: Vec<(usize, String, Ty, Checks)> = Vec::new();
@@ -530,7 +594,9 @@ impl Ctx<'_> {
                 self.types.push(TypeDef {
                     name: name.to_owned(),
                     docs,
-                    body: Body::Union { variants: variants.into_iter().map(|(_, n, t, c)| (n, t, c)).collect() },
+                    body: Body::Union {
+                        variants: variants.into_iter().map(|(_, n, t, c)| (n, t, c)).collect(),
+                    },
                     loc: s.loc.clone(),
                 });
             }
@@ -545,7 +611,9 @@ impl Ctx<'_> {
             Kind::BoolConst(_) | Kind::Bool => (2, "Bool".to_owned()),
             Kind::Integer(_) => (3, "Integer".to_owned()),
             Kind::Number(_) => (4, "Number".to_owned()),
-            Kind::String { format, .. } if is_uri_format(format.as_deref()) => (5, "Url".to_owned()),
+            Kind::String { format, .. } if is_uri_format(format.as_deref()) => {
+                (5, "Url".to_owned())
+            }
             Kind::String { .. } => (6, "Text".to_owned()),
             Kind::Ref(i) => (7, self.def_names.get(i).cloned().unwrap_or_default()),
             Kind::Object { .. } => (7, "Object".to_owned()),
@@ -560,8 +628,15 @@ impl Ctx<'_> {
         let Kind::Object { props, extra } = &s.kind else {
             return;
         };
-        let candidates: Vec<(String, String)> = props.iter().map(|p| (p.name.clone(), names::snake(&p.name))).collect();
-        let reserved: &[&str] = if role == Role::Output { &["extra"] } else { &[] };
+        let candidates: Vec<(String, String)> = props
+            .iter()
+            .map(|p| (p.name.clone(), names::snake(&p.name)))
+            .collect();
+        let reserved: &[&str] = if role == Role::Output {
+            &["extra"]
+        } else {
+            &[]
+        };
         let idents = names::dedupe(&candidates, reserved, names::snake, false);
         let mut fields = Vec::new();
         for (p, ident) in props.iter().zip(idents) {
@@ -571,11 +646,19 @@ impl Ctx<'_> {
             push_constraint_docs(&mut docs, &p.schema);
             push_default_doc(&mut docs, p.schema.default.as_ref());
             let fixed = match (&p.schema.kind, &ty) {
-                (Kind::StrEnum(v), Ty::Named(..)) if v.len() == 1 && p.required => Some(names::variant(&v[0])),
-                (Kind::IntEnum(v), Ty::Named(..)) if v.len() == 1 && p.required => Some(names::int_variant(v[0])),
+                (Kind::StrEnum(v), Ty::Named(..)) if v.len() == 1 && p.required => {
+                    Some(names::variant(&v[0]))
+                }
+                (Kind::IntEnum(v), Ty::Named(..)) if v.len() == 1 && p.required => {
+                    Some(names::int_variant(v[0]))
+                }
                 _ => None,
             };
-            let setter = if RESERVED_SETTERS.contains(&ident.as_str()) { format!("set_{ident}") } else { ident.clone() };
+            let setter = if RESERVED_SETTERS.contains(&ident.as_str()) {
+                format!("set_{ident}")
+            } else {
+                ident.clone()
+            };
             fields.push(Field {
                 ident: names::ident_text(&ident),
                 setter: names::ident_text(&setter),
@@ -604,7 +687,16 @@ impl Ctx<'_> {
             docs = vec!["The result's `output` object.".to_owned()];
         }
         fallback_doc(&mut docs, s);
-        self.types.push(TypeDef { name: name.to_owned(), docs, body: Body::Struct { fields, extra, is_input }, loc: s.loc.clone() });
+        self.types.push(TypeDef {
+            name: name.to_owned(),
+            docs,
+            body: Body::Struct {
+                fields,
+                extra,
+                is_input,
+            },
+            loc: s.loc.clone(),
+        });
     }
 
     /// The Rust type of a node, generating its named type when it needs one.
@@ -636,7 +728,12 @@ impl Ctx<'_> {
                 };
                 Ty::Vec(Box::new(item))
             }
-            Kind::Map { values, .. } => Ty::Map(Box::new(self.ty(values, role, parent, &format!("{field}Value")))),
+            Kind::Map { values, .. } => Ty::Map(Box::new(self.ty(
+                values,
+                role,
+                parent,
+                &format!("{field}Value"),
+            ))),
             Kind::Object { props, extra } if props.is_empty() => match extra {
                 Some(e) => Ty::Map(Box::new(self.ty(e, role, parent, &format!("{field}Value")))),
                 None => Ty::Map(Box::new(Ty::Value)),
@@ -646,7 +743,8 @@ impl Ctx<'_> {
                 let def = &self.model.defs[i];
                 if needs_type(&def.schema) || matches!(def.schema.kind, Kind::Object { .. }) {
                     let name = self.def_names.get(&i).cloned().unwrap_or_default();
-                    let validates = has_checks_deep(&def.schema, &self.model.defs, &mut BTreeSet::new());
+                    let validates =
+                        has_checks_deep(&def.schema, &self.model.defs, &mut BTreeSet::new());
                     self.def_type(i);
                     let named = Ty::Named(name, validates);
                     if self.recursive.contains(&i) {
@@ -676,11 +774,22 @@ impl Ctx<'_> {
         match &s.kind {
             Kind::Integer(b) if has_bounds(b) => c.int = Some(b.clone()),
             Kind::Number(b) if has_bounds(b) => c.num = Some(b.clone()),
-            Kind::String { min_len, max_len, pattern, .. } => {
+            Kind::String {
+                min_len,
+                max_len,
+                pattern,
+                ..
+            } => {
                 c.len = (*min_len, *max_len);
                 c.pattern = pattern.clone();
             }
-            Kind::Array { items, min_items, max_items, unique, .. } => {
+            Kind::Array {
+                items,
+                min_items,
+                max_items,
+                unique,
+                ..
+            } => {
                 c.count = (*min_items, *max_items);
                 c.unique = *unique;
                 if let (Some(items), Ty::Vec(item_ty)) = (items, ty) {
@@ -704,7 +813,14 @@ impl Ctx<'_> {
         if let Ty::Named(_, true) = strip_box(ty) {
             c.nested = true;
         }
-        if let (Kind::Object { props, extra: Some(e) }, Ty::Map(value_ty)) = (&s.kind, ty) {
+        if let (
+            Kind::Object {
+                props,
+                extra: Some(e),
+            },
+            Ty::Map(value_ty),
+        ) = (&s.kind, ty)
+        {
             if props.is_empty() {
                 let each = self.checks(e, value_ty);
                 if !each.is_empty() {
@@ -724,20 +840,45 @@ fn strip_box(ty: &Ty) -> &Ty {
 }
 
 fn has_bounds(b: &Bounds) -> bool {
-    b.min.is_some() || b.max.is_some() || b.exclusive_min.is_some() || b.exclusive_max.is_some() || b.multiple_of.is_some()
+    b.min.is_some()
+        || b.max.is_some()
+        || b.exclusive_min.is_some()
+        || b.exclusive_max.is_some()
+        || b.multiple_of.is_some()
 }
 
 /// Whether a generated type made from `s` has anything to check.
 fn has_checks_deep(s: &Schema, defs: &[Def], seen: &mut BTreeSet<usize>) -> bool {
     match &s.kind {
         Kind::Integer(b) | Kind::Number(b) => has_bounds(b),
-        Kind::String { min_len, max_len, pattern, .. } => min_len.is_some() || max_len.is_some() || pattern.is_some(),
-        Kind::Array { items, min_items, max_items, unique, .. } => {
-            min_items.is_some() || max_items.is_some() || *unique || items.as_ref().is_some_and(|i| has_checks_deep(i, defs, seen))
+        Kind::String {
+            min_len,
+            max_len,
+            pattern,
+            ..
+        } => min_len.is_some() || max_len.is_some() || pattern.is_some(),
+        Kind::Array {
+            items,
+            min_items,
+            max_items,
+            unique,
+            ..
+        } => {
+            min_items.is_some()
+                || max_items.is_some()
+                || *unique
+                || items
+                    .as_ref()
+                    .is_some_and(|i| has_checks_deep(i, defs, seen))
         }
-        Kind::Map { values, min, max } => min.is_some() || max.is_some() || has_checks_deep(values, defs, seen),
+        Kind::Map { values, min, max } => {
+            min.is_some() || max.is_some() || has_checks_deep(values, defs, seen)
+        }
         Kind::Object { props, extra } => {
-            props.iter().any(|p| has_checks_deep(&p.schema, defs, seen)) || extra.as_ref().is_some_and(|e| has_checks_deep(e, defs, seen))
+            props.iter().any(|p| has_checks_deep(&p.schema, defs, seen))
+                || extra
+                    .as_ref()
+                    .is_some_and(|e| has_checks_deep(e, defs, seen))
         }
         Kind::Union(vs) => vs.iter().any(|v| has_checks_deep(v, defs, seen)),
         Kind::Ref(i) => seen.insert(*i) && has_checks_deep(&defs[*i].schema, defs, seen),
@@ -745,12 +886,22 @@ fn has_checks_deep(s: &Schema, defs: &[Def], seen: &mut BTreeSet<usize>) -> bool
     }
 }
 
-fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut Vec<Slot>, root: bool) {
+fn collect_slots(
+    s: &Schema,
+    parent_short: &str,
+    parent_full: &str,
+    slots: &mut Vec<Slot>,
+    root: bool,
+) {
     let visit = |child: &Schema, word: String, slots: &mut Vec<Slot>| {
         let short = format!("{parent_short}{word}");
         let full = format!("{parent_full}{word}");
         if needs_type(child) {
-            slots.push(Slot { loc: child.loc.clone(), short: short.clone(), full: full.clone() });
+            slots.push(Slot {
+                loc: child.loc.clone(),
+                short: short.clone(),
+                full: full.clone(),
+            });
         }
         collect_slots(child, &short, &full, slots, false);
     };
@@ -763,7 +914,9 @@ fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut 
                 visit(e, "Extra".to_owned(), slots);
             }
         }
-        Kind::Array { items: Some(items), .. } => {
+        Kind::Array {
+            items: Some(items), ..
+        } => {
             // The item of `loras` is `LorasItem`: parent_short already holds `Loras`.
             let _ = root;
             visit(items, "Item".to_owned(), slots);
@@ -786,11 +939,17 @@ fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut 
 }
 
 fn is_uri_format(f: Option<&str>) -> bool {
-    matches!(f, Some("uri" | "url" | "image_uri" | "video_uri" | "audio_uri" | "file_uri"))
+    matches!(
+        f,
+        Some("uri" | "url" | "image_uri" | "video_uri" | "audio_uri" | "file_uri")
+    )
 }
 
 fn is_uri_list_format(f: Option<&str>) -> bool {
-    matches!(f, Some("image_uris" | "video_uris" | "audio_uris" | "file_uris" | "uris"))
+    matches!(
+        f,
+        Some("image_uris" | "video_uris" | "audio_uris" | "file_uris" | "uris")
+    )
 }
 
 /// The narrowest common integer type that holds the schema's bounds.
@@ -828,7 +987,11 @@ pub fn int_width(b: &Bounds) -> &'static str {
 /// Types without a description still say where they come from.
 fn fallback_doc(docs: &mut Vec<String>, s: &Schema) {
     if docs.is_empty() {
-        let pointer = if s.loc.pointer.is_empty() { "/" } else { &s.loc.pointer };
+        let pointer = if s.loc.pointer.is_empty() {
+            "/"
+        } else {
+            &s.loc.pointer
+        };
         docs.push(format!("The schema at `{}`.", pointer.replace('`', "'")));
     }
 }
@@ -862,7 +1025,12 @@ fn push_constraint_docs(docs: &mut Vec<String>, s: &Schema) {
                 rules.push(format!("a multiple of {v}"));
             }
         }
-        Kind::String { min_len, max_len, pattern, format } => {
+        Kind::String {
+            min_len,
+            max_len,
+            pattern,
+            format,
+        } => {
             if let Some(v) = min_len {
                 rules.push(format!("at least {v} characters"));
             }
@@ -876,7 +1044,13 @@ fn push_constraint_docs(docs: &mut Vec<String>, s: &Schema) {
                 rules.push(format!("format `{f}`"));
             }
         }
-        Kind::Array { min_items, max_items, unique, format, .. } => {
+        Kind::Array {
+            min_items,
+            max_items,
+            unique,
+            format,
+            ..
+        } => {
             if let Some(v) = min_items {
                 rules.push(format!("at least {v} items"));
             }

@@ -107,7 +107,13 @@ impl Diagnostics {
     }
 
     /// Records a problem at a text position.
-    pub fn text_error(&mut self, file: &Path, line: usize, column: usize, message: impl Into<String>) {
+    pub fn text_error(
+        &mut self,
+        file: &Path,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) {
         self.items.push(Diagnostic {
             place: Place::Text {
                 file: file.to_path_buf(),

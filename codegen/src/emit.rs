@@ -33,8 +33,25 @@ pub fn emit(catalog: &Catalog, opts: &Options) -> TokenStream {
         let cfg = vendor_cfg(m, opts);
         quote!(#cfg self::#(#p::)*INFO,)
     });
+    let model_macro = opts.model_macro.as_ref().map(|name| {
+        let name = ident(name);
+        let calls = catalog.models.iter().map(|m| {
+            let id = &m.id;
+            let p = m.path.iter().map(|s| ident(s));
+            quote!($callback!(#id, $crate::models::#(#p::)*Model);)
+        });
+        quote! {
+            /// Calls `callback!("model/id", path::to::Model)` once for every generated model.
+            #[macro_export]
+            #[doc(hidden)]
+            macro_rules! #name {
+                ($callback:ident) => { #(#calls)* };
+            }
+        }
+    });
     quote! {
         #tree
+        #model_macro
         /// Every generated model (only those whose vendor feature is enabled).
         pub const ALL: &[#rt::__codegen::ModelInfo] = &[#(#infos)*];
         #endpoints
@@ -63,9 +80,17 @@ fn module_tree(catalog: &Catalog, opts: &Options) -> TokenStream {
             }
             let group = &models[i..j];
             let id = ident(name);
-            let cfg = if depth == 0 { vendor_cfg(group[0], opts) } else { quote!() };
+            let cfg = if depth == 0 {
+                vendor_cfg(group[0], opts)
+            } else {
+                quote!()
+            };
             let leaf = group.iter().find(|m| m.path.len() == depth + 1);
-            let children: Vec<&ModelModule> = group.iter().copied().filter(|m| m.path.len() > depth + 1).collect();
+            let children: Vec<&ModelModule> = group
+                .iter()
+                .copied()
+                .filter(|m| m.path.len() > depth + 1)
+                .collect();
             let inner_children = level(&children, depth + 1, opts);
             let body = match leaf {
                 Some(m) => model_body(m, opts),
@@ -121,7 +146,9 @@ fn model_body(m: &ModelModule, opts: &Options) -> TokenStream {
         None => quote!(None),
     };
     let summary = &m.summary;
-    let model_doc = format!(" Marker for `{id}`: implements [`Model`](__rt::Model) with [`Input`] and [`Output`].");
+    let model_doc = format!(
+        " Marker for `{id}`: implements [`Model`](__rt::Model) with [`Input`] and [`Output`]."
+    );
     quote! {
         #[allow(unused_imports)]
         use #rt::__codegen as __rt;
@@ -165,7 +192,11 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
     let doc = docs(&t.docs);
     let serde = serde_attrs(opts);
     match &t.body {
-        Body::Struct { fields, extra, is_input } => {
+        Body::Struct {
+            fields,
+            extra,
+            is_input,
+        } => {
             let decls = fields.iter().map(|f| field_decl(f, opts));
             let extra_decl = extra.as_ref().map(|(n, ty)| {
                 let n = ident(n);
@@ -176,7 +207,11 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
                     pub #n: ::std::collections::BTreeMap<String, #ty>,
                 }
             });
-            let ctor = if *is_input { input_impl(&t.name, fields) } else { quote!() };
+            let ctor = if *is_input {
+                input_impl(&t.name, fields)
+            } else {
+                quote!()
+            };
             let validate = validate_impl(&t.name, fields);
             quote! {
                 #doc
@@ -193,11 +228,19 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
         Body::StrEnum { variants, default } => {
             let vs = variants.iter().enumerate().map(|(i, (v, wire))| {
                 let v = ident(v);
-                let d = if *default == Some(i) { quote!(#[default]) } else { quote!() };
+                let d = if *default == Some(i) {
+                    quote!(#[default])
+                } else {
+                    quote!()
+                };
                 let doc = format!(" `{wire:?}`");
                 quote!(#[doc = #doc] #[serde(rename = #wire)] #d #v,)
             });
-            let derive_default = if default.is_some() { quote!(Default,) } else { quote!() };
+            let derive_default = if default.is_some() {
+                quote!(Default,)
+            } else {
+                quote!()
+            };
             let arms = variants.iter().map(|(v, wire)| {
                 let v = ident(v);
                 quote!(Self::#v => #wire,)
@@ -253,16 +296,30 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
     }
 }
 
-fn int_enum(name: &str, doc_lines: &[String], variants: &[(String, i64)], default: Option<usize>, opts: &Options) -> TokenStream {
+fn int_enum(
+    name: &str,
+    doc_lines: &[String],
+    variants: &[(String, i64)],
+    default: Option<usize>,
+    opts: &Options,
+) -> TokenStream {
     let name_id = ident(name);
     let doc = docs(doc_lines);
     let vs = variants.iter().enumerate().map(|(i, (v, n))| {
         let v = ident(v);
-        let d = if default == Some(i) { quote!(#[default]) } else { quote!() };
+        let d = if default == Some(i) {
+            quote!(#[default])
+        } else {
+            quote!()
+        };
         let doc = format!(" `{n}`");
         quote!(#[doc = #doc] #d #v,)
     });
-    let derive_default = if default.is_some() { quote!(Default,) } else { quote!() };
+    let derive_default = if default.is_some() {
+        quote!(Default,)
+    } else {
+        quote!()
+    };
     let to = variants.iter().map(|(v, n)| {
         let v = ident(v);
         let n = Literal::i64_unsuffixed(*n);
@@ -354,8 +411,17 @@ fn field_decl(f: &Field, opts: &Options) -> TokenStream {
     let id = ident(&f.ident);
     let ty = rust_ty(&f.decl_ty());
     let bare = f.ident.trim_start_matches("r#");
-    let rename = if bare != f.wire { let w = &f.wire; quote!(#[serde(rename = #w)]) } else { quote!() };
-    let skip = if f.skip_if_none() { quote!(#[serde(default, skip_serializing_if = "Option::is_none")]) } else { quote!() };
+    let rename = if bare != f.wire {
+        let w = &f.wire;
+        quote!(#[serde(rename = #w)])
+    } else {
+        quote!()
+    };
+    let skip = if f.skip_if_none() {
+        quote!(#[serde(default, skip_serializing_if = "Option::is_none")])
+    } else {
+        quote!()
+    };
     let schemars = match &opts.schemars_feature {
         Some(feat) => schemars_field_attrs(f, feat),
         None => quote!(),
@@ -383,7 +449,13 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
                 quote!(#l)
             }
         };
-        for (k, v) in [("minimum", b.min), ("maximum", b.max), ("exclusiveMinimum", b.exclusive_min), ("exclusiveMaximum", b.exclusive_max), ("multipleOf", b.multiple_of)] {
+        for (k, v) in [
+            ("minimum", b.min),
+            ("maximum", b.max),
+            ("exclusiveMinimum", b.exclusive_min),
+            ("exclusiveMaximum", b.exclusive_max),
+            ("multipleOf", b.multiple_of),
+        ] {
             if let Some(v) = v {
                 let v = lit(v);
                 kvs.push(quote!(#k = #v));
@@ -405,7 +477,11 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
     if let Some(p) = &c.pattern {
         kvs.push(quote!("pattern" = #p));
     }
-    let (lo, hi) = if matches!(f.ty, Ty::Map(_)) { ("minProperties", "maxProperties") } else { ("minItems", "maxItems") };
+    let (lo, hi) = if matches!(f.ty, Ty::Map(_)) {
+        ("minProperties", "maxProperties")
+    } else {
+        ("minItems", "maxItems")
+    };
     if let Some(v) = c.count.0 {
         kvs.push(quote!(#lo = #v));
     }
@@ -423,11 +499,14 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
 
 fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
     let name = ident(name);
-    let params = fields.iter().filter(|f| f.required && f.fixed.is_none()).map(|f| {
-        let id = ident(&f.ident);
-        let ty = param_ty(&f.decl_ty());
-        quote!(#id: #ty)
-    });
+    let params = fields
+        .iter()
+        .filter(|f| f.required && f.fixed.is_none())
+        .map(|f| {
+            let id = ident(&f.ident);
+            let ty = param_ty(&f.decl_ty());
+            quote!(#id: #ty)
+        });
     let inits = fields.iter().map(|f| {
         let id = ident(&f.ident);
         if let Some(v) = &f.fixed {
@@ -446,7 +525,11 @@ fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
     });
     let ctor_doc: Vec<String> = {
         let mut d = vec!["Builds the request from its required fields.".to_owned()];
-        let req: Vec<String> = fields.iter().filter(|f| f.required && f.fixed.is_none()).map(|f| format!("`{}`", f.wire)).collect();
+        let req: Vec<String> = fields
+            .iter()
+            .filter(|f| f.required && f.fixed.is_none())
+            .map(|f| format!("`{}`", f.wire))
+            .collect();
         if !req.is_empty() {
             d.push(String::new());
             d.push(format!("Required: {}.", req.join(", ")));
@@ -458,8 +541,17 @@ fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
         let id = ident(&f.ident);
         let setter = ident(&f.setter);
         let ty = param_ty(&f.ty);
-        let value = if is_into_string(&f.ty) { quote!(value.into()) } else { quote!(value) };
-        let doc = format!(" Sets `{}`. See [`{}::{}`].", f.wire, name, f.ident.trim_start_matches("r#"));
+        let value = if is_into_string(&f.ty) {
+            quote!(value.into())
+        } else {
+            quote!(value)
+        };
+        let doc = format!(
+            " Sets `{}`. See [`{}::{}`].",
+            f.wire,
+            name,
+            f.ident.trim_start_matches("r#")
+        );
         quote! {
             #[doc = #doc]
             pub fn #setter(mut self, value: #ty) -> Self {
@@ -552,14 +644,26 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
     }
     if let Some(b) = &c.int {
         let f = |v: Option<f64>| opt(v.map(|v| Literal::i128_unsuffixed(v as i128)));
-        let (min, max, emin, emax, mul) = (f(b.min), f(b.max), f(b.exclusive_min), f(b.exclusive_max), f(b.multiple_of));
+        let (min, max, emin, emax, mul) = (
+            f(b.min),
+            f(b.max),
+            f(b.exclusive_min),
+            f(b.exclusive_max),
+            f(b.multiple_of),
+        );
         out.extend(quote! {
             v.int(i128::from(*#x), __rt::IntBounds { min: #min, max: #max, exclusive_min: #emin, exclusive_max: #emax, multiple_of: #mul });
         });
     }
     if let Some(b) = &c.num {
         let f = |v: Option<f64>| opt(v.map(Literal::f64_unsuffixed));
-        let (min, max, emin, emax, mul) = (f(b.min), f(b.max), f(b.exclusive_min), f(b.exclusive_max), f(b.multiple_of));
+        let (min, max, emin, emax, mul) = (
+            f(b.min),
+            f(b.max),
+            f(b.exclusive_min),
+            f(b.exclusive_max),
+            f(b.multiple_of),
+        );
         out.extend(quote! {
             v.num(*#x, __rt::NumBounds { min: #min, max: #max, exclusive_min: #emin, exclusive_max: #emax, multiple_of: #mul });
         });
@@ -638,7 +742,10 @@ fn endpoint_impls(catalog: &Catalog, opts: &Options, rt: &TokenStream) -> TokenS
             let p = m.path.iter().map(|s| ident(s));
             let model = quote!(self::#(#p::)*Model);
             let cfg = vendor_cfg(m, opts);
-            let doc = format!(" The `{}` endpoint: `submit`, `run` and the other typed calls.", m.id);
+            let doc = format!(
+                " The `{}` endpoint: `submit`, `run` and the other typed calls.",
+                m.id
+            );
             let attrs = quote!(#[doc = #doc] #cfg);
             let sig = quote!(fn #method(&self) -> #rt::__codegen::Endpoint<'_, #model>);
             let body = quote!({ #rt::__codegen::Endpoint::new(self) });
@@ -648,7 +755,9 @@ fn endpoint_impls(catalog: &Catalog, opts: &Options, rt: &TokenStream) -> TokenS
     match &opts.endpoints {
         Endpoints::None => quote!(),
         Endpoints::Inherent => {
-            let ms = methods.iter().map(|(attrs, sig, body)| quote!(#attrs pub #sig #body));
+            let ms = methods
+                .iter()
+                .map(|(attrs, sig, body)| quote!(#attrs pub #sig #body));
             quote! {
                 impl #rt::__codegen::Client {
                     #(#ms)*
@@ -658,7 +767,9 @@ fn endpoint_impls(catalog: &Catalog, opts: &Options, rt: &TokenStream) -> TokenS
         Endpoints::Trait(name) => {
             let name = ident(name);
             let decls = methods.iter().map(|(attrs, sig, _)| quote!(#attrs #sig;));
-            let impls = methods.iter().map(|(attrs, sig, body)| quote!(#attrs #sig #body));
+            let impls = methods
+                .iter()
+                .map(|(attrs, sig, body)| quote!(#attrs #sig #body));
             quote! {
                 /// Typed endpoints of the models generated in this crate; import it to call them on a client.
                 pub trait #name {

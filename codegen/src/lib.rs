@@ -58,6 +58,9 @@ pub struct Options {
     pub schemars_feature: Option<String>,
     /// Put each vendor's models behind a cargo feature named after the vendor.
     pub vendor_features: bool,
+    /// Export a macro with this name that calls `callback!("model/id", path::Model)` for
+    /// every model; model paths start with `$crate::models`. Only for the runtime crate.
+    pub model_macro: Option<String>,
 }
 
 impl Options {
@@ -68,6 +71,7 @@ impl Options {
             endpoints: Endpoints::Inherent,
             schemars_feature: schemars.then(|| "schemars".to_owned()),
             vendor_features: false,
+            model_macro: Some("for_each_model".to_owned()),
         }
     }
 
@@ -78,6 +82,7 @@ impl Options {
             endpoints: Endpoints::Trait(trait_name.to_owned()),
             schemars_feature: None,
             vendor_features: false,
+            model_macro: None,
         }
     }
 }
@@ -145,7 +150,26 @@ pub fn generate(dir: &Path, options: &Options) -> Result<Generated, Error> {
     let (catalog, watched) = analyze(dir).map_err(Error::Schema)?;
     let tokens = emit::emit(&catalog, options);
     let code = render::render(tokens, &display_source(dir)).map_err(Error::Internal)?;
-    Ok(Generated { code, models: catalog.models.iter().map(|m| m.id.clone()).collect(), watched })
+    Ok(Generated {
+        code,
+        models: catalog.models.iter().map(|m| m.id.clone()).collect(),
+        watched,
+    })
+}
+
+/// Generates each model on its own, as `(model id, Rust code)`: what the snapshots review.
+pub fn generate_each(dir: &Path, options: &Options) -> Result<Vec<(String, String)>, Error> {
+    let (catalog, _) = analyze(dir).map_err(Error::Schema)?;
+    let mut out = Vec::new();
+    for model in catalog.models {
+        let id = model.id.clone();
+        let single = catalog::Catalog {
+            models: vec![model],
+        };
+        let code = render::render(emit::emit(&single, options), &id).map_err(Error::Internal)?;
+        out.push((id, code));
+    }
+    Ok(out)
 }
 
 /// The schema folder as the header names it: its last two components, never an absolute path.
@@ -182,6 +206,11 @@ impl BuildReport {
 /// Generates from `dir` and writes `out` only when its content changed: for build scripts.
 pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<BuildReport, Error> {
     let generated = generate(dir, options)?;
-    let written = render::write_if_changed(out, &generated.code).map_err(|e| Error::Io(out.to_path_buf(), e))?;
-    Ok(BuildReport { models: generated.models, watched: generated.watched, written })
+    let written = render::write_if_changed(out, &generated.code)
+        .map_err(|e| Error::Io(out.to_path_buf(), e))?;
+    Ok(BuildReport {
+        models: generated.models,
+        watched: generated.watched,
+        written,
+    })
 }

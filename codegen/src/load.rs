@@ -105,7 +105,8 @@ pub fn check_model_id(id: &str) -> Result<(), String> {
         let ok = !s.is_empty()
             && s != "."
             && s != ".."
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
         if !ok {
             return Err(format!(
                 "model id {id:?} has a segment {s:?} outside [A-Za-z0-9_.-]"

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use heck::{ToSnakeCase, ToUpperCamelCase};
 
 const KEYWORDS: &[&str] = &[
-    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if",
-    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self",
-    "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "async",
-    "await", "dyn", "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof",
-    "unsized", "virtual", "yield", "try", "gen",
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
 const NO_RAW: &[&str] = &["self", "Self", "crate", "super", "_"];
 
@@ -185,7 +185,11 @@ pub fn dedupe(
         let mut n = 1;
         while taken.contains_key(&name) {
             n += 1;
-            name = if camel_case { format!("{base}{n}") } else { format!("{base}_{n}") };
+            name = if camel_case {
+                format!("{base}{n}")
+            } else {
+                format!("{base}_{n}")
+            };
         }
         taken.insert(name.clone(), i);
         names[i] = name;
@@ -255,14 +259,30 @@ mod tests {
                 ("K_EULER", "KEuler"),
             ],
         );
-        check(spelled_variant, &[("720p", "V720p"), ("720P", "V720P"), ("16:9", "V16Colon9"), ("16-9", "V16Dash9")]);
+        check(
+            spelled_variant,
+            &[
+                ("720p", "V720p"),
+                ("720P", "V720P"),
+                ("16:9", "V16Colon9"),
+                ("16-9", "V16Dash9"),
+            ],
+        );
         assert_eq!(int_variant(3), "V3");
         assert_eq!(int_variant(-1), "Minus1");
     }
 
     #[test]
     fn keywords() {
-        check(ident_text_owned, &[("type", "r#type"), ("self", "self_value"), ("Self", "Self_value"), ("prompt", "prompt")]);
+        check(
+            ident_text_owned,
+            &[
+                ("type", "r#type"),
+                ("self", "self_value"),
+                ("Self", "Self_value"),
+                ("prompt", "prompt"),
+            ],
+        );
     }
 
     fn ident_text_owned(s: &str) -> String {
@@ -272,21 +292,49 @@ mod tests {
     #[test]
     fn collisions_are_deterministic() {
         let c = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         // Case-only collisions fall back to the spelled form.
-        let names = dedupe(&c(&[("720P", "P720"), ("720p", "P720")]), &[], spelled_variant, true);
+        let names = dedupe(
+            &c(&[("720P", "P720"), ("720p", "P720")]),
+            &[],
+            spelled_variant,
+            true,
+        );
         assert_eq!(names, ["V720P", "V720p"]);
-        let names = dedupe(&c(&[("16:9", "Ratio16x9"), ("16-9", "Ratio16x9")]), &[], spelled_variant, true);
+        let names = dedupe(
+            &c(&[("16:9", "Ratio16x9"), ("16-9", "Ratio16x9")]),
+            &[],
+            spelled_variant,
+            true,
+        );
         assert_eq!(names, ["V16Colon9", "V16Dash9"]);
         // Fields: the fallback is the same snake name, so numbering by wire order decides.
-        let names = dedupe(&c(&[("prompt", "prompt"), ("Prompt", "prompt")]), &[], snake, false);
+        let names = dedupe(
+            &c(&[("prompt", "prompt"), ("Prompt", "prompt")]),
+            &[],
+            snake,
+            false,
+        );
         assert_eq!(names, ["prompt_2", "prompt"]);
         // Order of appearance does not matter.
-        let names = dedupe(&c(&[("Prompt", "prompt"), ("prompt", "prompt")]), &[], snake, false);
+        let names = dedupe(
+            &c(&[("Prompt", "prompt"), ("prompt", "prompt")]),
+            &[],
+            snake,
+            false,
+        );
         assert_eq!(names, ["prompt", "prompt_2"]);
         // Reserved names are never handed out.
-        let names = dedupe(&c(&[("extra", "extra")]), &["extra"], |w| format!("{w}_field"), false);
+        let names = dedupe(
+            &c(&[("extra", "extra")]),
+            &["extra"],
+            |w| format!("{w}_field"),
+            false,
+        );
         assert_eq!(names, ["extra_field"]);
     }
 }

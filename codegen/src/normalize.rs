@@ -172,7 +172,11 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
     };
     if !matches!(input.kind, Kind::Object { .. }) || input.nullable {
         let root = Location::root(input_path);
-        let loc = if input_json.get("type").is_some() { root.key("type") } else { root };
+        let loc = if input_json.get("type").is_some() {
+            root.key("type")
+        } else {
+            root
+        };
         diags.error(
             &loc,
             "the input schema's root must be an object with properties (`\"type\": \"object\"`)",
@@ -207,7 +211,16 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
 /// The page form `{"output": {schema}}`: a lone `output` key holding a schema.
 fn unwrap_output(json: &Value) -> Option<&Value> {
     let obj = json.as_object()?;
-    let schema_keys = ["type", "properties", "$ref", "anyOf", "oneOf", "allOf", "items", "enum"];
+    let schema_keys = [
+        "type",
+        "properties",
+        "$ref",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "items",
+        "enum",
+    ];
     if schema_keys.iter().any(|k| obj.contains_key(*k)) {
         return None;
     }
@@ -282,7 +295,10 @@ impl<'a> Normalizer<'a> {
             Value::Bool(true) => return schema,
             Value::Object(obj) => obj,
             _ => {
-                self.error(loc, format!("expected a schema object, found {}", kind_of(json)));
+                self.error(
+                    loc,
+                    format!("expected a schema object, found {}", kind_of(json)),
+                );
                 return schema;
             }
         };
@@ -290,9 +306,20 @@ impl<'a> Normalizer<'a> {
         schema.description = self
             .string_kw(obj, "description", loc)
             .filter(|d| !d.trim().is_empty());
-        for unsupported in ["not", "if", "then", "else", "patternProperties", "prefixItems", "dependentSchemas"] {
+        for unsupported in [
+            "not",
+            "if",
+            "then",
+            "else",
+            "patternProperties",
+            "prefixItems",
+            "dependentSchemas",
+        ] {
             if obj.contains_key(unsupported) {
-                self.error(&loc.key(unsupported), format!("`{unsupported}` is not supported"));
+                self.error(
+                    &loc.key(unsupported),
+                    format!("`{unsupported}` is not supported"),
+                );
             }
         }
 
@@ -358,7 +385,10 @@ impl<'a> Normalizer<'a> {
             return Kind::Any;
         };
         if !r.starts_with('#') {
-            self.error(loc, format!("external $ref {r:?} is not supported; only local refs (#/...) are"));
+            self.error(
+                loc,
+                format!("external $ref {r:?} is not supported; only local refs (#/...) are"),
+            );
             return Kind::Any;
         }
         let pointer = &r[1..];
@@ -396,13 +426,22 @@ impl<'a> Normalizer<'a> {
             pointer: pointer.to_owned(),
         };
         if depth > 32 {
-            self.error(loc, format!("$ref {r} is recursive; put the target under $defs"));
+            self.error(
+                loc,
+                format!("$ref {r} is recursive; put the target under $defs"),
+            );
             return Kind::Any;
         }
         self.node(target, &target_loc, depth + 1).kind
     }
 
-    fn direct(&mut self, obj: &Map<String, Value>, loc: &Location, depth: usize, nullable: &mut bool) -> Kind {
+    fn direct(
+        &mut self,
+        obj: &Map<String, Value>,
+        loc: &Location,
+        depth: usize,
+        nullable: &mut bool,
+    ) -> Kind {
         let mut types: Vec<String> = Vec::new();
         match obj.get("type") {
             None => {}
@@ -411,12 +450,20 @@ impl<'a> Normalizer<'a> {
                 for (i, t) in list.iter().enumerate() {
                     match t.as_str() {
                         Some(t) => types.push(t.to_ascii_lowercase()),
-                        None => self.error(&loc.key("type").index(i), "`type` entries must be strings"),
+                        None => {
+                            self.error(&loc.key("type").index(i), "`type` entries must be strings")
+                        }
                     }
                 }
             }
             Some(other) => {
-                self.error(&loc.key("type"), format!("`type` must be a string or an array, found {}", kind_of(other)));
+                self.error(
+                    &loc.key("type"),
+                    format!(
+                        "`type` must be a string or an array, found {}",
+                        kind_of(other)
+                    ),
+                );
             }
         }
         if types.iter().any(|t| t == "null") {
@@ -470,17 +517,28 @@ impl<'a> Normalizer<'a> {
                 if let Some(p) = &pattern {
                     if let Err(e) = regex::Regex::new(p) {
                         let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-                        self.error(&loc.key("pattern"), format!("pattern {p:?} is not a valid regular expression: {first}"));
+                        self.error(
+                            &loc.key("pattern"),
+                            format!("pattern {p:?} is not a valid regular expression: {first}"),
+                        );
                     }
                 }
                 let format = self.string_kw(obj, "format", loc);
-                Kind::String { min_len, max_len, pattern, format }
+                Kind::String {
+                    min_len,
+                    max_len,
+                    pattern,
+                    format,
+                }
             }
             "array" => {
                 let items = match obj.get("items") {
                     None => None,
                     Some(Value::Array(_)) => {
-                        self.error(&loc.key("items"), "tuple `items` (an array of schemas) is not supported");
+                        self.error(
+                            &loc.key("items"),
+                            "tuple `items` (an array of schemas) is not supported",
+                        );
                         None
                     }
                     Some(items) => Some(Box::new(self.node(items, &loc.key("items"), depth + 1))),
@@ -488,9 +546,18 @@ impl<'a> Normalizer<'a> {
                 let min_items = self.count(obj, "minItems", loc);
                 let max_items = self.count(obj, "maxItems", loc);
                 self.check_order(min_items, max_items, loc, "minItems", "maxItems");
-                let unique = obj.get("uniqueItems").and_then(Value::as_bool).unwrap_or(false);
+                let unique = obj
+                    .get("uniqueItems")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 let format = self.string_kw(obj, "format", loc);
-                Kind::Array { items, min_items, max_items, unique, format }
+                Kind::Array {
+                    items,
+                    min_items,
+                    max_items,
+                    unique,
+                    format,
+                }
             }
             "object" => self.object(obj, loc, depth),
             other => {
@@ -508,10 +575,17 @@ impl<'a> Normalizer<'a> {
                 let ploc = loc.key("properties");
                 for (name, sub) in map {
                     let schema = self.node(sub, &ploc.key(name), depth + 1);
-                    props.push(Prop { name: name.clone(), schema, required: false });
+                    props.push(Prop {
+                        name: name.clone(),
+                        schema,
+                        required: false,
+                    });
                 }
             }
-            Some(other) => self.error(&loc.key("properties"), format!("`properties` must be an object, found {}", kind_of(other))),
+            Some(other) => self.error(
+                &loc.key("properties"),
+                format!("`properties` must be an object, found {}", kind_of(other)),
+            ),
         }
         match obj.get("required") {
             None => {}
@@ -521,7 +595,12 @@ impl<'a> Normalizer<'a> {
                     match r.as_str() {
                         Some(name) => match props.iter_mut().find(|p| p.name == name) {
                             Some(p) => p.required = true,
-                            None => self.error(&rloc, format!("required property {name:?} is not defined in `properties`")),
+                            None => self.error(
+                                &rloc,
+                                format!(
+                                    "required property {name:?} is not defined in `properties`"
+                                ),
+                            ),
                         },
                         None => self.error(&rloc, "`required` entries must be strings"),
                     }
@@ -539,7 +618,11 @@ impl<'a> Normalizer<'a> {
                 kind: Kind::Any,
             })),
             Some(Value::Bool(false)) => None,
-            Some(sub) => Some(Box::new(self.node(sub, &loc.key("additionalProperties"), depth + 1))),
+            Some(sub) => Some(Box::new(self.node(
+                sub,
+                &loc.key("additionalProperties"),
+                depth + 1,
+            ))),
         };
         let explicit_map = matches!(obj.get("additionalProperties"), Some(Value::Object(_)));
         if props.is_empty() && explicit_map {
@@ -564,13 +647,22 @@ impl<'a> Normalizer<'a> {
                 }
             },
             other => {
-                self.error(loc, format!("a `const` {} is not supported", kind_of(other)));
+                self.error(
+                    loc,
+                    format!("a `const` {} is not supported", kind_of(other)),
+                );
                 Kind::Any
             }
         }
     }
 
-    fn enumeration(&mut self, e: &Value, types: &[String], loc: &Location, nullable: &mut bool) -> Kind {
+    fn enumeration(
+        &mut self,
+        e: &Value,
+        types: &[String],
+        loc: &Location,
+        nullable: &mut bool,
+    ) -> Kind {
         let Some(values) = e.as_array() else {
             self.error(loc, "`enum` must be an array");
             return Kind::Any;
@@ -581,8 +673,13 @@ impl<'a> Normalizer<'a> {
             match v {
                 Value::Null => *nullable = true,
                 Value::String(s) => strings.push((i, s.clone())),
-                Value::Number(n) if n.as_i64().is_some() => ints.push((i, n.as_i64().unwrap_or_default())),
-                other => self.error(&loc.index(i), format!("enum value {other} is not supported; enums hold strings or integers")),
+                Value::Number(n) if n.as_i64().is_some() => {
+                    ints.push((i, n.as_i64().unwrap_or_default()))
+                }
+                other => self.error(
+                    &loc.index(i),
+                    format!("enum value {other} is not supported; enums hold strings or integers"),
+                ),
             }
         }
         if !strings.is_empty() && !ints.is_empty() {
@@ -592,7 +689,10 @@ impl<'a> Normalizer<'a> {
         if let Some(t) = types.first() {
             let want_str = t == "string";
             let want_int = t == "integer" || t == "number";
-            if (want_str && !ints.is_empty()) || (want_int && !strings.is_empty()) || (!want_str && !want_int) {
+            if (want_str && !ints.is_empty())
+                || (want_int && !strings.is_empty())
+                || (!want_str && !want_int)
+            {
                 self.error(loc, format!("enum values do not match `type: {t}`"));
                 return Kind::Any;
             }
@@ -625,7 +725,10 @@ impl<'a> Normalizer<'a> {
             match v.as_f64() {
                 Some(f) => Some(f),
                 None if v.is_boolean() && key.starts_with("exclusive") => {
-                    self.error(&loc.key(key), format!("boolean `{key}` (draft 4) is not supported; use the numeric form"));
+                    self.error(
+                        &loc.key(key),
+                        format!("boolean `{key}` (draft 4) is not supported; use the numeric form"),
+                    );
                     None
                 }
                 None => {
@@ -650,14 +753,28 @@ impl<'a> Normalizer<'a> {
         }
         if let Some(m) = b.multiple_of {
             if m <= 0.0 || (integer && m.fract() != 0.0) {
-                self.error(&loc.key("multipleOf"), format!("`multipleOf` {m} must be a positive{}", if integer { " integer" } else { " number" }));
+                self.error(
+                    &loc.key("multipleOf"),
+                    format!(
+                        "`multipleOf` {m} must be a positive{}",
+                        if integer { " integer" } else { " number" }
+                    ),
+                );
             }
         }
         if integer {
-            for (key, v) in [("minimum", b.min), ("maximum", b.max), ("exclusiveMinimum", b.exclusive_min), ("exclusiveMaximum", b.exclusive_max)] {
+            for (key, v) in [
+                ("minimum", b.min),
+                ("maximum", b.max),
+                ("exclusiveMinimum", b.exclusive_min),
+                ("exclusiveMaximum", b.exclusive_max),
+            ] {
                 if let Some(v) = v {
                     if v.fract() != 0.0 || v.abs() > 1.8e19 {
-                        self.error(&loc.key(key), format!("`{key}` {v} is not an integer bound"));
+                        self.error(
+                            &loc.key(key),
+                            format!("`{key}` {v} is not an integer bound"),
+                        );
                     }
                 }
             }
@@ -670,13 +787,23 @@ impl<'a> Normalizer<'a> {
         match v.as_u64() {
             Some(n) => Some(n),
             None => {
-                self.error(&loc.key(key), format!("`{key}` must be a non-negative integer"));
+                self.error(
+                    &loc.key(key),
+                    format!("`{key}` must be a non-negative integer"),
+                );
                 None
             }
         }
     }
 
-    fn check_order(&mut self, lo: Option<u64>, hi: Option<u64>, loc: &Location, lo_kw: &str, hi_kw: &str) {
+    fn check_order(
+        &mut self,
+        lo: Option<u64>,
+        hi: Option<u64>,
+        loc: &Location,
+        lo_kw: &str,
+        hi_kw: &str,
+    ) {
         if let (Some(a), Some(b)) = (lo, hi) {
             if a > b {
                 self.error(loc, format!("`{lo_kw}` {a} is greater than `{hi_kw}` {b}"));
@@ -688,7 +815,10 @@ impl<'a> Normalizer<'a> {
         match obj.get(key)? {
             Value::String(s) => Some(s.clone()),
             other => {
-                self.error(&loc.key(key), format!("`{key}` must be a string, found {}", kind_of(other)));
+                self.error(
+                    &loc.key(key),
+                    format!("`{key}` must be a string, found {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -698,7 +828,10 @@ impl<'a> Normalizer<'a> {
     fn check_default(&mut self, schema: &Schema, default: &Value, loc: &Location) {
         if default.is_null() {
             if !schema.nullable {
-                self.error(loc, "default null is not allowed: the schema is not nullable");
+                self.error(
+                    loc,
+                    "default null is not allowed: the schema is not nullable",
+                );
             }
             return;
         }
@@ -710,10 +843,19 @@ impl<'a> Normalizer<'a> {
             Kind::Array { .. } if !default.is_array() => Some("an array"),
             Kind::Object { .. } | Kind::Map { .. } if !default.is_object() => Some("an object"),
             Kind::StrEnum(values) => {
-                if default.as_str().is_some_and(|d| values.iter().any(|v| v == d)) {
+                if default
+                    .as_str()
+                    .is_some_and(|d| values.iter().any(|v| v == d))
+                {
                     None
                 } else {
-                    self.error(loc, format!("default {default} is not one of the enum values {}", list(values.iter().map(|v| format!("{v:?}")))));
+                    self.error(
+                        loc,
+                        format!(
+                            "default {default} is not one of the enum values {}",
+                            list(values.iter().map(|v| format!("{v:?}")))
+                        ),
+                    );
                     return;
                 }
             }
@@ -721,7 +863,13 @@ impl<'a> Normalizer<'a> {
                 if default.as_i64().is_some_and(|d| values.contains(&d)) {
                     None
                 } else {
-                    self.error(loc, format!("default {default} is not one of the enum values {}", list(values.iter().map(|v| v.to_string()))));
+                    self.error(
+                        loc,
+                        format!(
+                            "default {default} is not one of the enum values {}",
+                            list(values.iter().map(|v| v.to_string()))
+                        ),
+                    );
                     return;
                 }
             }

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "runcomfy-codegen", version, about = "Typed Rust clients from RunComfy model schemas")]
+#[command(
+    name = "runcomfy-codegen",
+    version,
+    about = "Typed Rust clients from RunComfy model schemas"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,7 +53,12 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Generate { dir, output, endpoint_trait, vendor_features } => {
+        Command::Generate {
+            dir,
+            output,
+            endpoint_trait,
+            vendor_features,
+        } => {
             let mut options = match endpoint_trait {
                 Some(name) => runcomfy_codegen::Options::for_crate(&name),
                 None => runcomfy_codegen::Options::for_runtime(false),
@@ -57,7 +66,12 @@ fn main() -> ExitCode {
             options.vendor_features = vendor_features;
             let result = match &output {
                 Some(out) => runcomfy_codegen::build(&dir, out, &options).map(|r| {
-                    eprintln!("{} models -> {}{}", r.models.len(), out.display(), if r.written { "" } else { " (unchanged)" });
+                    eprintln!(
+                        "{} models -> {}{}",
+                        r.models.len(),
+                        out.display(),
+                        if r.written { "" } else { " (unchanged)" }
+                    );
                 }),
                 None => runcomfy_codegen::generate(&dir, &options).map(|g| print!("{}", g.code)),
             };

@@ -30,7 +30,27 @@ pub use url::Url;
 pub use validate::{Rule, Validate, ValidationErrors, Violation};
 
 mod client;
-pub use client::*;
+mod error;
+mod ids;
+mod job;
+mod poll;
+mod retry;
+mod transport;
+mod types;
+
+pub use client::{Client, ClientBuilder, Endpoint, BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV};
+pub use error::{ApiError, ApiErrorCode, Error, IdKind};
+pub use ids::{check_model_id, check_request_id, RequestId};
+pub use job::{JobHandle, RequestHandle};
+pub use poll::{Event, PollPolicy, PollVia, Progress, Simulation};
+pub use retry::{parse_retry_after, RetryPolicy};
+pub use types::{
+    CancelOutcome, Cancellation, CatalogModel, JobResult, JobState, ListModels, ModelList,
+    PriceUnit, StatusInfo,
+};
+
+#[cfg(feature = "fake-server")]
+pub mod fake;
 
 /// The generated models: one module per model id, built from `schemas/` at compile time.
 ///

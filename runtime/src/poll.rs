@@ -1,0 +1,511 @@
+//! Waiting for a job: the poll schedule (a pure function) and the loop that follows it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::ids::RequestId;
+use crate::types::{JobResult, JobState};
+
+/// Which endpoint the waiter polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PollVia {
+    /// Poll `/result` only: it answers the state while the job runs and the output when it
+    /// ends, so a finished job costs no extra request.
+    #[default]
+    Result,
+    /// Poll `/status` (which also reports the queue position), then read `/result` once.
+    Status,
+}
+
+/// How a waiter polls: quick first polls, backing off to a cap, with jitter, under an
+/// overall deadline.
+///
+/// The schedule is a pure function, [`PollPolicy::delay`], so it can be tested and simulated
+/// ([`PollPolicy::simulate`]) without a server.
+///
+/// ```
+/// use std::time::Duration;
+/// use runcomfy::PollPolicy;
+/// let p = PollPolicy::default().jitter(0.0);
+/// assert_eq!(p.delay(0, Duration::ZERO, 0.5), Duration::from_millis(1000));
+/// assert_eq!(p.delay(1, Duration::from_secs(1), 0.5), Duration::from_millis(1500));
+/// assert_eq!(p.delay(50, Duration::from_secs(100), 0.5), Duration::from_secs(8));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PollPolicy {
+    /// The wait before the first poll after a submit.
+    pub initial_delay: Duration,
+    /// How much each wait grows over the previous one.
+    pub factor: f64,
+    /// The longest wait between polls.
+    pub max_delay: Duration,
+    /// The jitter fraction in `[0, 1]`: each wait is shortened by up to this fraction.
+    pub jitter: f64,
+    /// The overall deadline, counted from the submit (for `run`) or from the start of the
+    /// wait (for a stored handle). `None` waits without limit.
+    pub deadline: Option<Duration>,
+    /// When the deadline passes, send a best-effort cancel.
+    pub cancel_on_deadline: bool,
+    /// How many polls in a row may answer unknown states before the waiter gives up.
+    pub max_unknown_polls: u32,
+    /// Which endpoint to poll.
+    pub via: PollVia,
+    /// Ask `/result` for the cost (`include_cost=true`).
+    pub include_cost: bool,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial_delay: Duration::from_secs(1),
+            factor: 1.5,
+            max_delay: Duration::from_secs(8),
+            jitter: 0.2,
+            deadline: Some(Duration::from_secs(30 * 60)),
+            cancel_on_deadline: true,
+            max_unknown_polls: 150,
+            via: PollVia::Result,
+            include_cost: false,
+        }
+    }
+}
+
+/// What [`PollPolicy::simulate`] predicts for one job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Simulation {
+    /// Polls made, the one that saw the end included.
+    pub polls: u32,
+    /// When that last poll happened, counted from the submit.
+    pub seen_at: Duration,
+}
+
+impl PollPolicy {
+    /// Sets the delays: the first wait, the growth factor and the cap.
+    pub fn delays(mut self, initial: Duration, factor: f64, max: Duration) -> Self {
+        self.initial_delay = initial;
+        self.factor = if factor.is_finite() && factor >= 1.0 {
+            factor
+        } else {
+            1.0
+        };
+        self.max_delay = max.max(initial);
+        self
+    }
+
+    /// Sets the jitter fraction (clamped to `[0, 1]`).
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// Sets the overall deadline.
+    pub fn deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets whether a cancel is sent when the deadline passes.
+    pub fn cancel_on_deadline(mut self, yes: bool) -> Self {
+        self.cancel_on_deadline = yes;
+        self
+    }
+
+    /// Sets the bound on consecutive unknown states.
+    pub fn max_unknown_polls(mut self, n: u32) -> Self {
+        self.max_unknown_polls = n;
+        self
+    }
+
+    /// Sets the endpoint to poll.
+    pub fn via(mut self, via: PollVia) -> Self {
+        self.via = via;
+        self
+    }
+
+    /// Sets whether `/result` is asked for the cost.
+    pub fn include_cost(mut self, yes: bool) -> Self {
+        self.include_cost = yes;
+        self
+    }
+
+    /// The wait before a poll, without jitter: `initial_delay * factor^attempt`, capped at
+    /// `max_delay`. `attempt` counts the waits already made (0 for the first).
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        let grown = self.initial_delay.as_secs_f64() * self.factor.powi(attempt.min(1000) as i32);
+        let capped = grown.min(self.max_delay.as_secs_f64());
+        if capped.is_finite() && capped >= 0.0 {
+            Duration::from_secs_f64(capped)
+        } else {
+            self.max_delay
+        }
+    }
+
+    /// The wait before the next poll: [`base_delay`](Self::base_delay) shortened by up to the
+    /// jitter fraction (`unit` is a uniform random number in `[0, 1)`), and never past the
+    /// deadline given the time `elapsed` so far.
+    pub fn delay(&self, attempt: u32, elapsed: Duration, unit: f64) -> Duration {
+        let base = self.base_delay(attempt);
+        let cut = (self.jitter * unit.clamp(0.0, 1.0)).clamp(0.0, 1.0);
+        let d = base.mul_f64(1.0 - cut);
+        match self.deadline {
+            Some(deadline) => d.min(deadline.saturating_sub(elapsed)),
+            None => d,
+        }
+    }
+
+    /// Predicts the polls a job that ends `job_length` after its submit costs, with every
+    /// jitter draw equal to `unit` and instant answers. Ends at the deadline if it comes first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = runcomfy::PollPolicy::default().jitter(0.0);
+    /// let s = p.simulate(Duration::from_secs(60), 0.0);
+    /// assert!(s.polls < 15 && s.seen_at >= Duration::from_secs(60));
+    /// ```
+    pub fn simulate(&self, job_length: Duration, unit: f64) -> Simulation {
+        let mut t = Duration::ZERO;
+        let mut polls = 0u32;
+        let mut attempt = 0u32;
+        loop {
+            let d = self.delay(attempt, t, unit);
+            attempt = attempt.saturating_add(1);
+            t += d;
+            polls = polls.saturating_add(1);
+            let past_deadline = self.deadline.is_some_and(|dl| t >= dl);
+            if t >= job_length || past_deadline || polls == u32::MAX {
+                return Simulation { polls, seen_at: t };
+            }
+        }
+    }
+}
+
+/// A progress event of a wait. Events are sent when something changes, not on every poll.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// The job was accepted (only from `run`-style calls): store this id to recover the job.
+    Submitted {
+        /// The job's id.
+        request_id: String,
+    },
+    /// The job waits in the queue.
+    Queued {
+        /// The position, when the server said.
+        position: Option<u64>,
+    },
+    /// The job runs.
+    Running,
+    /// The server reported a state this client does not know; the wait goes on.
+    Unknown {
+        /// The state, as sent.
+        state: String,
+    },
+    /// The job reached a terminal state.
+    Done {
+        /// The state.
+        state: JobState,
+    },
+}
+
+/// An item of a progress stream: progress, then the output.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event<T> {
+    /// Something changed.
+    Progress(Progress),
+    /// The job succeeded; the stream ends after this.
+    Output(T),
+}
+
+pub(crate) enum Step {
+    Progress(Progress),
+    Done(JobResult),
+}
+
+enum Observation {
+    Pending {
+        state: JobState,
+        position: Option<u64>,
+    },
+    Finished(JobResult),
+}
+
+/// The polling state machine shared by every wait form (future, callback, stream).
+pub(crate) struct Waiter {
+    client: Client,
+    id: RequestId,
+    policy: PollPolicy,
+    started: Instant,
+    waits: u32,
+    poll_now: bool,
+    unknown_run: u32,
+    last_state: Option<JobState>,
+    last_event: Option<Progress>,
+    queue: VecDeque<Progress>,
+    outcome: Option<Result<JobResult, Error>>,
+    finished: bool,
+}
+
+impl Waiter {
+    /// `poll_now`: poll at once (a stored handle) instead of after the first delay (a fresh
+    /// submit). `started`: when the deadline's clock started.
+    pub(crate) fn new(client: Client, id: RequestId, poll_now: bool, started: Instant) -> Self {
+        let policy = client.poll_policy().clone();
+        Waiter {
+            client,
+            id,
+            policy,
+            started,
+            waits: 0,
+            poll_now,
+            unknown_run: 0,
+            last_state: None,
+            last_event: None,
+            queue: VecDeque::new(),
+            outcome: None,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn request_id(&self) -> &RequestId {
+        &self.id
+    }
+
+    /// The next progress event or the end; `None` once the end was returned.
+    pub(crate) async fn next(&mut self) -> Option<Result<Step, Error>> {
+        loop {
+            if let Some(p) = self.queue.pop_front() {
+                return Some(Ok(Step::Progress(p)));
+            }
+            if let Some(out) = self.outcome.take() {
+                self.finished = true;
+                return Some(out.map(Step::Done));
+            }
+            if self.finished {
+                return None;
+            }
+            self.round().await;
+        }
+    }
+
+    /// Runs to the end, handing every event to `on_progress`.
+    pub(crate) async fn run(
+        mut self,
+        on_progress: &mut (dyn FnMut(&Progress) + Send),
+    ) -> Result<JobResult, Error> {
+        loop {
+            match self.next().await {
+                Some(Ok(Step::Progress(p))) => on_progress(&p),
+                Some(Ok(Step::Done(r))) => return Ok(r),
+                Some(Err(e)) => return Err(e),
+                None => {
+                    // Unreachable by construction: `next` yields the end before `None`.
+                    return Err(Error::UnknownState {
+                        request_id: self.id.to_string(),
+                        state: "wait ended without a result".to_owned(),
+                        polls: 0,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One wait and one poll; fills `queue` and/or `outcome`.
+    async fn round(&mut self) {
+        let deadline = self.policy.deadline.map(|d| self.started + d);
+        if !std::mem::take(&mut self.poll_now) {
+            let unit: f64 = rand::random();
+            let d = self.policy.delay(self.waits, self.started.elapsed(), unit);
+            self.waits = self.waits.saturating_add(1);
+            tokio::time::sleep(d).await;
+        }
+        let observed = match deadline {
+            Some(dl) if Instant::now() >= dl => None,
+            Some(dl) => tokio::time::timeout_at(dl, self.observe()).await.ok(),
+            None => Some(self.observe().await),
+        };
+        let Some(observed) = observed else {
+            let e = self.deadline_error().await;
+            self.outcome = Some(Err(e));
+            return;
+        };
+        match observed {
+            Err(e) => self.outcome = Some(Err(e.with_request_id(self.id.as_str()))),
+            Ok(Observation::Pending { state, position }) => {
+                let event = match &state {
+                    JobState::InQueue => {
+                        self.unknown_run = 0;
+                        Progress::Queued { position }
+                    }
+                    JobState::InProgress => {
+                        self.unknown_run = 0;
+                        Progress::Running
+                    }
+                    other => {
+                        self.unknown_run = self.unknown_run.saturating_add(1);
+                        Progress::Unknown {
+                            state: other.as_str().to_owned(),
+                        }
+                    }
+                };
+                self.last_state = Some(state);
+                if self.last_event.as_ref() != Some(&event) {
+                    self.last_event = Some(event.clone());
+                    self.queue.push_back(event);
+                }
+                if self.unknown_run > self.policy.max_unknown_polls {
+                    if let Some(Progress::Unknown { state }) = &self.last_event {
+                        self.outcome = Some(Err(Error::UnknownState {
+                            request_id: self.id.to_string(),
+                            state: state.clone(),
+                            polls: self.unknown_run,
+                        }));
+                    }
+                }
+            }
+            Ok(Observation::Finished(result)) => {
+                let state = result.state.clone();
+                self.last_state = Some(state.clone());
+                self.queue.push_back(Progress::Done {
+                    state: state.clone(),
+                });
+                let id = self.id.to_string();
+                self.outcome = Some(match state {
+                    JobState::Failed => Err(Error::JobFailed {
+                        request_id: id,
+                        error: result.error.unwrap_or(serde_json::Value::Null),
+                    }),
+                    JobState::Cancelled => Err(Error::Cancelled { request_id: id }),
+                    _ => Ok(result),
+                });
+            }
+        }
+    }
+
+    async fn observe(&self) -> Result<Observation, Error> {
+        let include_cost = self.policy.include_cost;
+        if self.policy.via == PollVia::Status {
+            let status = self.client.status_of(&self.id).await?;
+            if !status.state.is_terminal() {
+                return Ok(Observation::Pending {
+                    state: status.state,
+                    position: status.queue_position,
+                });
+            }
+        }
+        let result = self.client.result_of(&self.id, include_cost).await?;
+        Ok(match result.state {
+            JobState::Succeeded | JobState::Completed | JobState::Failed | JobState::Cancelled => {
+                Observation::Finished(result)
+            }
+            _ => Observation::Pending {
+                state: result.state,
+                position: result.queue_position,
+            },
+        })
+    }
+
+    async fn deadline_error(&self) -> Error {
+        let cancel = if self.policy.cancel_on_deadline {
+            match self.client.cancel_once(&self.id).await {
+                Ok(c) => Some(c.outcome),
+                Err(e) => {
+                    tracing::warn!(request_id = %self.id, error = %e, "cancel after deadline failed");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Error::Deadline {
+            request_id: self.id.to_string(),
+            last_state: self.last_state.clone(),
+            waited: self.started.elapsed(),
+            cancel,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn grows_to_cap() {
+        let p = PollPolicy::default()
+            .delays(ms(100), 2.0, ms(500))
+            .jitter(0.0)
+            .deadline(None);
+        let got: Vec<_> = (0..5).map(|a| p.delay(a, Duration::ZERO, 0.7)).collect();
+        assert_eq!(got, vec![ms(100), ms(200), ms(400), ms(500), ms(500)]);
+        assert_eq!(p.delay(u32::MAX, Duration::ZERO, 0.0), ms(500));
+    }
+
+    #[test]
+    fn jitter_only_shortens() {
+        let p = PollPolicy::default()
+            .delays(ms(1000), 1.0, ms(1000))
+            .jitter(0.25);
+        assert_eq!(p.delay(3, Duration::ZERO, 0.0), ms(1000));
+        assert_eq!(p.delay(3, Duration::ZERO, 1.0), ms(750));
+        assert_eq!(p.delay(3, Duration::ZERO, 0.5), ms(875));
+    }
+
+    #[test]
+    fn never_sleeps_past_deadline() {
+        let p = PollPolicy::default()
+            .delays(ms(1000), 1.0, ms(1000))
+            .jitter(0.0)
+            .deadline(Some(ms(2500)));
+        assert_eq!(p.delay(0, ms(2000), 0.0), ms(500));
+        assert_eq!(p.delay(0, ms(3000), 0.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn simulation_counts_polls() {
+        let p = PollPolicy::default()
+            .delays(ms(1000), 1.0, ms(1000))
+            .jitter(0.0)
+            .deadline(None);
+        let s = p.simulate(Duration::from_secs(5), 0.0);
+        assert_eq!(s.polls, 5);
+        assert_eq!(s.seen_at, Duration::from_secs(5));
+        let p = PollPolicy::default().jitter(0.0);
+        let short = p.simulate(Duration::from_secs(5), 0.0).polls;
+        let medium = p.simulate(Duration::from_secs(60), 0.0).polls;
+        let long = p.simulate(Duration::from_secs(600), 0.0).polls;
+        assert!(
+            short <= 5 && medium <= 15 && long <= 80,
+            "{short} {medium} {long}"
+        );
+        let capped = p
+            .clone()
+            .deadline(Some(Duration::from_secs(10)))
+            .simulate(Duration::from_secs(600), 0.0);
+        assert_eq!(capped.seen_at, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_settings_stay_sane() {
+        let p = PollPolicy::default()
+            .delays(ms(10), f64::NAN, ms(1))
+            .jitter(f64::INFINITY);
+        assert_eq!(p.factor, 1.0);
+        assert_eq!(p.max_delay, ms(10));
+        assert_eq!(p.jitter, 0.0);
+    }
+}

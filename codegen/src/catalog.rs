@@ -364,7 +364,7 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
             OutputDef::Struct
         }
         Some(s) => {
-            let ty = ctx.ty(s, Role::Output, "Output", "Output");
+            let ty = ctx.ty(s, Role::Output);
             OutputDef::Alias(ty)
         }
     };
@@ -478,11 +478,25 @@ impl Ctx<'_> {
         if let Some(out) = &self.model.output {
             collect_slots(out, "", "Output", &mut slots, true);
         }
-        let candidates: Vec<(String, String)> = slots
-            .iter()
-            .map(|s| (s.full.clone(), s.short.clone()))
-            .collect();
-        let chosen = names::dedupe(&candidates, RESERVED_TYPES, |full| full.to_owned(), true);
+        // Definitions come first and keep their own names; a later node whose short name is
+        // taken gets its full path name (`InputImageSize`).
+        let mut taken: BTreeSet<String> = RESERVED_TYPES.iter().map(|r| r.to_string()).collect();
+        let mut chosen = Vec::new();
+        for slot in &slots {
+            let mut name = if taken.contains(&slot.short) {
+                slot.full.clone()
+            } else {
+                slot.short.clone()
+            };
+            let base = name.clone();
+            let mut n = 1;
+            while taken.contains(&name) {
+                n += 1;
+                name = format!("{base}{n}");
+            }
+            taken.insert(name.clone());
+            chosen.push(name);
+        }
         let ndefs = self.model.defs.len();
         for (i, (slot, name)) in slots.into_iter().zip(chosen).enumerate() {
             let name = if name == "Self" {
@@ -582,7 +596,7 @@ impl Ctx<'_> {
                         continue;
                     }
                     seen.insert(vname.clone(), alt.loc.clone());
-                    let ty = self.ty(alt, role, name, &vname);
+                    let ty = self.ty(alt, role);
                     let checks = self.checks(alt, &ty);
                     variants.push((rank, vname, ty, checks));
                 }
@@ -640,9 +654,12 @@ impl Ctx<'_> {
         let idents = names::dedupe(&candidates, reserved, names::snake, false);
         let mut fields = Vec::new();
         for (p, ident) in props.iter().zip(idents) {
-            let ty = self.ty(&p.schema, role, name, &names::camel(&p.name));
+            let ty = self.ty(&p.schema, role);
             let checks = self.checks(&p.schema, &ty);
             let mut docs = first_paragraph(&p.schema);
+            if docs.is_empty() {
+                docs.push(format!("The `{}` field.", escape_doc(&p.name)));
+            }
             push_constraint_docs(&mut docs, &p.schema);
             push_default_doc(&mut docs, p.schema.default.as_ref());
             let fixed = match (&p.schema.kind, &ty) {
@@ -675,7 +692,7 @@ impl Ctx<'_> {
         // Output objects keep unknown keys; input objects send only what the schema names.
         let extra = match (role, extra) {
             (Role::Output, Some(e)) => {
-                let ty = self.ty(e, role, name, "Extra");
+                let ty = self.ty(e, role);
                 Some(("extra".to_owned(), ty))
             }
             _ => None,
@@ -700,7 +717,7 @@ impl Ctx<'_> {
     }
 
     /// The Rust type of a node, generating its named type when it needs one.
-    fn ty(&mut self, s: &Schema, role: Role, parent: &str, field: &str) -> Ty {
+    fn ty(&mut self, s: &Schema, role: Role) -> Ty {
         let base = match &s.kind {
             Kind::Any => Ty::Value,
             Kind::Bool => Ty::Bool,
@@ -716,7 +733,7 @@ impl Ctx<'_> {
             }
             Kind::Array { items, format, .. } => {
                 let item = match items {
-                    Some(items) => self.ty(items, role, parent, &format!("{field}Item")),
+                    Some(items) => self.ty(items, role),
                     None if is_uri_list_format(format.as_deref()) => {
                         if role == Role::Output {
                             Ty::Url
@@ -728,14 +745,9 @@ impl Ctx<'_> {
                 };
                 Ty::Vec(Box::new(item))
             }
-            Kind::Map { values, .. } => Ty::Map(Box::new(self.ty(
-                values,
-                role,
-                parent,
-                &format!("{field}Value"),
-            ))),
+            Kind::Map { values, .. } => Ty::Map(Box::new(self.ty(values, role))),
             Kind::Object { props, extra } if props.is_empty() => match extra {
-                Some(e) => Ty::Map(Box::new(self.ty(e, role, parent, &format!("{field}Value")))),
+                Some(e) => Ty::Map(Box::new(self.ty(e, role))),
                 None => Ty::Map(Box::new(Ty::Value)),
             },
             Kind::Ref(i) => {
@@ -754,7 +766,7 @@ impl Ctx<'_> {
                     }
                 } else {
                     let schema = def.schema.clone();
-                    self.ty(&schema, def.role, parent, field)
+                    self.ty(&schema, def.role)
                 }
             }
             Kind::Object { .. } | Kind::StrEnum(_) | Kind::IntEnum(_) | Kind::Union(_) => {

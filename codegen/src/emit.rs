@@ -266,9 +266,10 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
         Body::IntEnum { variants, default } => int_enum(&t.name, &t.docs, variants, *default, opts),
         Body::Union { variants } => {
             let vs = variants.iter().map(|(v, ty, _)| {
+                let doc = format!(" The `{v}` form.");
                 let v = ident(v);
                 let ty = rust_ty(ty);
-                quote!(#v(#ty),)
+                quote!(#[doc = #doc] #v(#ty),)
             });
             let arms = variants.iter().map(|(v, ty, checks)| {
                 let v = ident(v);
@@ -442,7 +443,7 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
     let mut bound = |b: &Bounds, int: bool| {
         let lit = |v: f64| -> TokenStream {
             if int {
-                let l = Literal::i128_unsuffixed(v as i128);
+                let l = Literal::i64_suffixed(v as i64);
                 quote!(#l)
             } else {
                 let l = Literal::f64_unsuffixed(v);
@@ -632,7 +633,13 @@ fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
 fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
     let mut out = TokenStream::new();
     match ty {
-        Ty::Box(inner) => return value_checks(inner, c, quote!((&**#x))),
+        Ty::Box(inner) => {
+            let body = value_checks(inner, c, quote!(x));
+            if body.is_empty() {
+                return body;
+            }
+            return quote!({ let x = &**#x; #body });
+        }
         Ty::Option(inner) => {
             let body = value_checks(inner, c, quote!(x));
             if body.is_empty() {

@@ -1,1 +1,16 @@
-//! Integration tests of the workspace live in `tests/tests/`.
+//! Code generated from schemas outside `schemas/`, compiled under `#![deny(warnings)]` and
+//! `#![deny(missing_docs)]`: the edge-case fixtures, and the shared corpus when present.
+//! This crate is also the worked example of generating clients in one's own crate.
+#![deny(warnings)]
+#![deny(missing_docs)]
+
+/// The edge-case fixtures of `codegen/tests/fixtures/edge`.
+pub mod fixtures {
+    include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
+}
+
+/// Every schema of `../shared/corpus` (RunComfy's and its peers').
+#[cfg(has_corpus)]
+pub mod corpus {
+    include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
+}

@@ -1,0 +1,35 @@
+//! Generates the edge-case fixtures, and the shared corpus when it is present, the way a
+//! user's crate generates its own models: through `runcomfy-codegen` in a build script.
+
+use std::path::{Path, PathBuf};
+
+fn generate(dir: &Path, out: &Path, trait_name: &str) {
+    let options = runcomfy_codegen::Options::for_crate(trait_name);
+    match runcomfy_codegen::build(dir, out, &options) {
+        Ok(report) => report.print_rerun_lines(),
+        Err(e) => {
+            for line in e.to_string().lines() {
+                println!("cargo::error={line}");
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rustc-check-cfg=cfg(has_corpus)");
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    generate(
+        &manifest.join("../codegen/tests/fixtures/edge"),
+        &out_dir.join("fixtures.rs"),
+        "FixtureModels",
+    );
+    let corpus = manifest.join("../../shared/corpus");
+    println!("cargo::rerun-if-changed={}", corpus.display());
+    if corpus.is_dir() {
+        generate(&corpus, &out_dir.join("corpus.rs"), "CorpusModels");
+        println!("cargo::rustc-cfg=has_corpus");
+    }
+}

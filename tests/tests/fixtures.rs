@@ -1,0 +1,263 @@
+//! Behaviour of code generated from the edge-case fixtures: wire names, unions, integer
+//! enums, nullable fields, recursion and validation paths.
+
+use runcomfy::Validate;
+use runcomfy_tests::fixtures::fixtures::edge;
+use serde_json::json;
+
+#[test]
+fn colliding_names_keep_their_wire_names() {
+    use edge::naming_collisions::Input;
+    let input = Input::new("lower")
+        .prompt("upper")
+        .seed_value(3)
+        .seed_value_2(-1)
+        .negative_prompt("a")
+        .negative_prompt_2("b");
+    let wire = serde_json::to_value(&input).expect("serialize");
+    assert_eq!(
+        wire,
+        json!({"Prompt": "upper", "prompt": "lower", "seedValue": 3, "seed_value": -1, "negative-prompt": "a", "negative_prompt": "b"})
+    );
+    let back: Input = serde_json::from_value(wire).expect("deserialize");
+    assert_eq!(back, input);
+}
+
+#[test]
+fn keywords_digits_and_non_ascii_names() {
+    let schema: serde_json::Value =
+        serde_json::from_str(edge::naming_keywords::INFO.input_schema).expect("schema");
+    let wire_names: Vec<String> = schema["properties"]
+        .as_object()
+        .expect("props")
+        .keys()
+        .cloned()
+        .collect();
+    // Every property round-trips through the typed Input under its own wire name.
+    let mut full = serde_json::Map::new();
+    for (k, v) in schema["properties"].as_object().expect("props") {
+        let value = match v["type"].as_str() {
+            Some("string") => v.get("enum").map(|e| e[0].clone()).unwrap_or(json!("s")),
+            Some("integer") => json!(1),
+            Some("number") => json!(1.5),
+            Some("boolean") => json!(true),
+            _ => continue,
+        };
+        full.insert(k.clone(), value);
+    }
+    let input: edge::naming_keywords::Input =
+        serde_json::from_value(json!(full)).expect("deserialize every keyword field");
+    let back = serde_json::to_value(&input).expect("serialize");
+    for name in &wire_names {
+        if full.contains_key(name) {
+            assert_eq!(back[name], full[name], "field {name}");
+        }
+    }
+}
+
+#[test]
+fn enum_values_serialize_to_their_wire_values() {
+    use edge::enum_values::*;
+    let cases = [
+        (
+            serde_json::to_value(Resolution::V720P).expect("s"),
+            json!("720P"),
+        ),
+        (
+            serde_json::to_value(Resolution::V720p).expect("s"),
+            json!("720p"),
+        ),
+        (
+            serde_json::to_value(AspectRatio::Ratio16x9).expect("s"),
+            json!("16:9"),
+        ),
+        (serde_json::to_value(Style::Empty).expect("s"), json!("")),
+        (
+            serde_json::to_value(Direction::Minus1).expect("s"),
+            json!(-1),
+        ),
+        (serde_json::to_value(Count::V1).expect("s"), json!("1")),
+        (
+            serde_json::to_value(Enhance::True).expect("s"),
+            json!("true"),
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
+    assert_eq!(
+        Resolution::default(),
+        Resolution::V720p,
+        "default from the schema"
+    );
+    assert_eq!(i64::from(Direction::Minus1), -1);
+    let err = Direction::try_from(7).expect_err("7 is not allowed");
+    assert!(
+        err.to_string().contains("expected one of -1, 0, 1"),
+        "{err}"
+    );
+    assert!(serde_json::from_value::<Direction>(json!(7)).is_err());
+    assert_eq!(
+        serde_json::from_value::<Direction>(json!(1)).expect("1"),
+        Direction::V1
+    );
+}
+
+#[test]
+fn unions_take_the_right_wire_shape() {
+    use edge::unions::{ImageSizePreset, InputImageSize};
+    let schema: serde_json::Value =
+        serde_json::from_str(edge::unions::INFO.input_schema).expect("schema");
+    assert!(schema["properties"].get("image_size").is_some());
+    let preset: InputImageSize = serde_json::from_value(json!("square_hd")).expect("preset");
+    assert!(
+        matches!(preset, InputImageSize::Preset(ImageSizePreset::SquareHd)),
+        "{preset:?}"
+    );
+    let object: InputImageSize =
+        serde_json::from_value(json!({"width": 1024, "height": 768})).expect("object");
+    assert_eq!(
+        serde_json::to_value(&object).expect("s"),
+        json!({"width": 1024, "height": 768})
+    );
+    assert!(serde_json::from_value::<InputImageSize>(json!(true)).is_err());
+}
+
+#[test]
+fn nested_validation_reports_json_paths() {
+    use edge::nested::Input;
+    let input: Input = serde_json::from_value(json!({
+        "prompt": "p",
+        "camera": {"lens": {"focal_length_mm": 2, "aperture": 40.0}},
+        "shots": [{"prompt": "a", "seconds": 3}, {"prompt": "b", "seconds": 11}],
+        "element_refs": {"hero": {"url": "https://example.com/a.png", "strength": 1.5}}
+    }))
+    .expect("typed instance");
+    let errors = input.validate().expect_err("four nested violations");
+    let paths: Vec<&str> = errors.violations.iter().map(|v| v.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/camera/lens/focal_length_mm",
+            "/camera/lens/aperture",
+            "/shots/1/seconds",
+            "/element_refs/hero/strength"
+        ]
+    );
+    assert_eq!(errors.violations[0].value, json!(2));
+    assert_eq!(errors.violations[0].rule, runcomfy::Rule::Minimum(8.0));
+    // A valid instance passes.
+    let ok: Input =
+        serde_json::from_value(json!({"prompt": "p", "camera": {"lens": {"focal_length_mm": 50}}}))
+            .expect("ok");
+    assert!(ok.validate().is_ok());
+}
+
+/// The smallest instance the schema accepts: required properties with simple values.
+fn minimal(schema: &serde_json::Value) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    for name in required {
+        let p = &schema["properties"][name];
+        let v = if let Some(e) = p.get("enum") {
+            e[0].clone()
+        } else {
+            match p["type"].as_str() {
+                Some("string") => json!("x"),
+                Some("integer") => json!(p.get("minimum").cloned().unwrap_or(json!(1))),
+                Some("number") => json!(p.get("minimum").cloned().unwrap_or(json!(1.0))),
+                Some("boolean") => json!(true),
+                Some("array") => json!([]),
+                Some("object") => minimal(p),
+                _ => json!(null),
+            }
+        };
+        out.insert(name.to_owned(), v);
+    }
+    json!(out)
+}
+
+#[test]
+fn constraints_are_all_checked_with_paths() {
+    use edge::constraints::*;
+    let schema: serde_json::Value = serde_json::from_str(INFO.input_schema).expect("schema");
+    let props = schema["properties"].as_object().expect("props");
+    // Break every property that has a limit, at once, and expect one violation per property.
+    let mut bad = minimal(&schema);
+    let mut expected = Vec::new();
+    for (k, p) in props {
+        let broken = if let Some(max) = p.get("maximum").and_then(|m| m.as_f64()) {
+            if p["type"] == "integer" {
+                json!(max as i64 + 1)
+            } else {
+                json!(max + 1.0)
+            }
+        } else if let Some(max) = p.get("maxLength").and_then(|m| m.as_u64()) {
+            json!("a".repeat(max as usize + 1))
+        } else if let Some(max) = p.get("maxItems").and_then(|m| m.as_u64()) {
+            json!((0..=max).map(|i| format!("v{i}")).collect::<Vec<_>>())
+        } else {
+            continue;
+        };
+        bad[k] = broken;
+        expected.push(format!("/{k}"));
+    }
+    assert!(!expected.is_empty());
+    let input: Input = serde_json::from_value(bad.clone()).expect("typed instance");
+    let errors = input
+        .validate()
+        .expect_err("every broken limit is reported");
+    for path in &expected {
+        assert!(
+            errors.violations.iter().any(|v| &v.path == path),
+            "no violation at {path}: {errors}"
+        );
+    }
+}
+
+#[test]
+fn recursive_types_round_trip_and_validate_deep() {
+    use edge::ref_recursive::Input;
+    let wire = json!({"layout": {"label": "root", "children": [{"label": "a", "children": [{"label": "deep", "weight": 2.0}]}]}});
+    let input: Input = serde_json::from_value(wire.clone()).expect("recursive instance");
+    assert_eq!(serde_json::to_value(&input).expect("serialize"), wire);
+    let errors = input.validate().expect_err("weight above 1");
+    assert_eq!(
+        errors.violations[0].path,
+        "/layout/children/0/children/0/weight"
+    );
+}
+
+#[test]
+fn outputs_keep_unknown_keys_and_type_urls() {
+    use edge::output_wrapped::Output;
+    let schema: serde_json::Value =
+        serde_json::from_str(edge::output_wrapped::INFO.output_schema.expect("output"))
+            .expect("schema");
+    assert!(schema.get("output").is_none(), "the wrapper is removed");
+    let value =
+        json!({"images": ["https://cdn.example.com/a.png"], "seed": 7, "surprise": {"a": 1}});
+    let out: Output = serde_json::from_value(value).expect("decode");
+    assert_eq!(
+        out.images[0].as_str(),
+        "https://cdn.example.com/a.png",
+        "URLs are typed"
+    );
+    assert_eq!(out.seed, Some(7));
+    assert_eq!(
+        out.extra.get("surprise"),
+        Some(&json!({"a": 1})),
+        "unknown keys are kept"
+    );
+    assert!(
+        serde_json::from_value::<Output>(json!({"images": ["not a url"]})).is_err(),
+        "a bad URL is a decode error"
+    );
+    assert!(
+        serde_json::from_value::<Output>(json!({"seed": 1})).is_err(),
+        "required images"
+    );
+}

@@ -351,7 +351,7 @@ where
             Ok(Step::Progress(p)) => Ok(Event::Progress(p)),
             Ok(Step::Done(result)) => {
                 let id = waiter.request_id().to_string();
-                finish(result, &id).map(Event::Output)
+                finish(*result, &id).map(Event::Output)
             }
             Err(e) => Err(e),
         };

@@ -10,13 +10,23 @@
 //! # async fn demo() -> Result<(), runcomfy::Error> {
 //! let client = runcomfy::Client::from_env()?;
 //! let input = i2v::Input::new("https://example.com/cat.png", "the cat turns its head")
-//!     .resolution(i2v::Resolution::P720)
-//!     .duration(i2v::Duration::S5);
-//! let output = client.happyhorse_1_0_image_to_video().run(&input).await?;
+//!     .resolution(i2v::Resolution::P720);
+//! let endpoint = client.happyhorse_1_0_image_to_video();
+//!
+//! // Submit first and keep the request id: it is the only handle on the paid job.
+//! let handle = endpoint.submit(&input).await?;
+//! println!("submitted {}", handle.request_id());
+//! let output = handle
+//!     .wait_with_progress(&client, |p| println!("{p:?}"))
+//!     .await?;
 //! println!("{:?}", output.video);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Models that were not generated are reached untyped with [`Client::submit_json`] and
+//! [`Client::run_json`]. The `fake-server` feature ships `fake::FakeServer`, a loopback
+//! imitation of the API to test code that uses this crate.
 #![warn(missing_docs)]
 
 // Generated code names this crate as `::runcomfy`, inside it as well as from users' crates.

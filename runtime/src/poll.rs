@@ -229,7 +229,7 @@ pub enum Event<T> {
 
 pub(crate) enum Step {
     Progress(Progress),
-    Done(JobResult),
+    Done(Box<JobResult>),
 }
 
 enum Observation {
@@ -237,7 +237,7 @@ enum Observation {
         state: JobState,
         position: Option<u64>,
     },
-    Finished(JobResult),
+    Finished(Box<JobResult>),
 }
 
 /// The polling state machine shared by every wait form (future, callback, stream).
@@ -252,7 +252,7 @@ pub(crate) struct Waiter {
     last_state: Option<JobState>,
     last_event: Option<Progress>,
     queue: VecDeque<Progress>,
-    outcome: Option<Result<JobResult, Error>>,
+    outcome: Option<Result<Box<JobResult>, Error>>,
     finished: bool,
 }
 
@@ -306,7 +306,7 @@ impl Waiter {
         loop {
             match self.next().await {
                 Some(Ok(Step::Progress(p))) => on_progress(&p),
-                Some(Ok(Step::Done(r))) => return Ok(r),
+                Some(Ok(Step::Done(r))) => return Ok(*r),
                 Some(Err(e)) => return Err(e),
                 None => {
                     // Unreachable by construction: `next` yields the end before `None`.
@@ -406,7 +406,7 @@ impl Waiter {
         let result = self.client.result_of(&self.id, include_cost).await?;
         Ok(match result.state {
             JobState::Succeeded | JobState::Completed | JobState::Failed | JobState::Cancelled => {
-                Observation::Finished(result)
+                Observation::Finished(Box::new(result))
             }
             _ => Observation::Pending {
                 state: result.state,

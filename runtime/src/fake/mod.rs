@@ -112,7 +112,7 @@ pub enum Fault {
         /// The body.
         body: String,
     },
-    /// Wait this long, then answer normally (a submit creates its job).
+    /// Do the work at once (a submit creates its job), but answer only after this long.
     Delay(Duration),
     /// Read the request, do the work (a submit creates its paid job), then close the
     /// connection without answering.
@@ -690,8 +690,10 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, H
             Ok(answer)
         }
         Some(Fault::Delay(d)) => {
+            // The work is done at once (a submit creates its job even if the client gives up).
+            let answer = serve(&shared, &recorded);
             tokio::time::sleep(d).await;
-            Ok(serve(&shared, &recorded))
+            Ok(answer)
         }
         Some(Fault::CloseAfterRead) => {
             let _ = serve(&shared, &recorded);

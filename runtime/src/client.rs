@@ -739,7 +739,7 @@ impl Client {
             return None;
         }
         let delay = policy.delay(retry, failure.retry_after, rand::random());
-        if start.elapsed() + delay > policy.budget {
+        if start.elapsed().saturating_add(delay) > policy.budget {
             return None;
         }
         Some(delay)

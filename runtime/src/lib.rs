@@ -75,6 +75,8 @@ pub mod models {
 pub mod __codegen {
     pub use crate::client::{Client, Endpoint};
     pub use crate::model::{MediaOutput, Model, ModelInfo};
+    #[cfg(feature = "schemars")]
+    pub use crate::validate::int_enum_schema;
     pub use crate::validate::{IntBounds, NumBounds, UnknownVariant, Validate, Validator};
     pub use regex::Regex;
     #[cfg(feature = "schemars")]

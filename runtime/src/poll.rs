@@ -143,11 +143,7 @@ impl PollPolicy {
     pub fn base_delay(&self, attempt: u32) -> Duration {
         let grown = self.initial_delay.as_secs_f64() * self.factor.powi(attempt.min(1000) as i32);
         let capped = grown.min(self.max_delay.as_secs_f64());
-        if capped.is_finite() && capped >= 0.0 {
-            Duration::from_secs_f64(capped)
-        } else {
-            self.max_delay
-        }
+        Duration::try_from_secs_f64(capped).unwrap_or(self.max_delay)
     }
 
     /// The wait before the next poll: [`base_delay`](Self::base_delay) shortened by up to the
@@ -155,8 +151,8 @@ impl PollPolicy {
     /// deadline given the time `elapsed` so far.
     pub fn delay(&self, attempt: u32, elapsed: Duration, unit: f64) -> Duration {
         let base = self.base_delay(attempt);
-        let cut = (self.jitter * unit.clamp(0.0, 1.0)).clamp(0.0, 1.0);
-        let d = base.mul_f64(1.0 - cut);
+        let cut = unit_interval(unit_interval(self.jitter) * unit_interval(unit));
+        let d = scale(base, 1.0 - cut);
         match self.deadline {
             Some(deadline) => d.min(deadline.saturating_sub(elapsed)),
             None => d,
@@ -179,7 +175,7 @@ impl PollPolicy {
         loop {
             let d = self.delay(attempt, t, unit);
             attempt = attempt.saturating_add(1);
-            t += d;
+            t = t.saturating_add(d);
             polls = polls.saturating_add(1);
             let past_deadline = self.deadline.is_some_and(|dl| t >= dl);
             if t >= job_length || past_deadline || polls == u32::MAX {
@@ -187,6 +183,22 @@ impl PollPolicy {
             }
         }
     }
+}
+
+/// `x` clamped to `[0, 1]`, with NaN read as 0 (so `Duration::mul_f64` cannot panic).
+pub(crate) fn unit_interval(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
+    }
+}
+
+/// `d * factor` for `factor` in `[0, 1]`, without the panics of `Duration::mul_f64` near
+/// `Duration::MAX`.
+pub(crate) fn scale(d: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * unit_interval(factor))
+        .map_or(d, |scaled| scaled.min(d))
 }
 
 /// A progress event of a wait. Events are sent when something changes, not on every poll.
@@ -322,7 +334,11 @@ impl Waiter {
 
     /// One wait and one poll; fills `queue` and/or `outcome`.
     async fn round(&mut self) {
-        let deadline = self.policy.deadline.map(|d| self.started + d);
+        // A deadline too far to represent is no deadline.
+        let deadline = self
+            .policy
+            .deadline
+            .and_then(|d| self.started.checked_add(d));
         if !std::mem::take(&mut self.poll_now) {
             let unit: f64 = rand::random();
             let d = self.policy.delay(self.waits, self.started.elapsed(), unit);
@@ -507,5 +523,15 @@ mod tests {
         assert_eq!(p.factor, 1.0);
         assert_eq!(p.max_delay, ms(10));
         assert_eq!(p.jitter, 0.0);
+        // Fields are public: nonsense set directly must not panic either.
+        let mut p = PollPolicy::default();
+        p.jitter = f64::NAN;
+        p.factor = -3.0;
+        p.deadline = Some(Duration::MAX);
+        p.max_delay = Duration::MAX;
+        for unit in [f64::NAN, -1.0, 2.0, f64::INFINITY] {
+            let _ = p.delay(7, Duration::from_secs(1), unit);
+        }
+        let _ = p.simulate(Duration::from_secs(10), 0.5);
     }
 }

@@ -83,7 +83,7 @@ impl RetryPolicy {
             .base_delay
             .saturating_mul(1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX))
             .min(self.max_delay);
-        ceiling.mul_f64(unit.clamp(0.0, 1.0))
+        crate::poll::scale(ceiling, unit)
     }
 
     /// The wait before retry number `retry` when the server sent `retry_after`: the server's
@@ -131,6 +131,9 @@ mod tests {
         assert_eq!(p.backoff(10, 1.0), Duration::from_secs(1));
         assert_eq!(p.backoff(200, 1.0), Duration::from_secs(1));
         assert_eq!(p.backoff(3, -4.0), Duration::ZERO);
+        assert_eq!(p.backoff(3, f64::NAN), Duration::ZERO);
+        let huge = RetryPolicy::default().delays(Duration::MAX, Duration::MAX);
+        assert_eq!(huge.backoff(3, 1.0), Duration::MAX);
     }
 
     #[test]

@@ -381,6 +381,16 @@ impl Validator {
     }
 }
 
+impl IntBounds {
+    /// No limit at all: the base of generated struct-update expressions.
+    pub const NONE: IntBounds = IntBounds { min: None, max: None, exclusive_min: None, exclusive_max: None, multiple_of: None };
+}
+
+impl NumBounds {
+    /// No limit at all: the base of generated struct-update expressions.
+    pub const NONE: NumBounds = NumBounds { min: None, max: None, exclusive_min: None, exclusive_max: None, multiple_of: None };
+}
+
 /// Integer limits of one field.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IntBounds {
@@ -418,8 +428,19 @@ pub struct UnknownVariant {
     pub type_name: &'static str,
     /// What was given.
     pub got: String,
-    /// What is allowed.
-    pub allowed: &'static [&'static str],
+    /// What is allowed, comma-separated.
+    pub allowed: String,
+}
+
+impl UnknownVariant {
+    /// Finds the variant of an integer enum whose value is `n`, for generated `TryFrom<i64>`.
+    pub fn find_int<T: Copy + Into<i64>>(type_name: &'static str, n: i64, all: &[T]) -> Result<T, UnknownVariant> {
+        all.iter().copied().find(|v| (*v).into() == n).ok_or_else(|| UnknownVariant {
+            type_name,
+            got: n.to_string(),
+            allowed: all.iter().map(|v| (*v).into().to_string()).collect::<Vec<_>>().join(", "),
+        })
+    }
 }
 
 impl fmt::Display for UnknownVariant {
@@ -429,9 +450,16 @@ impl fmt::Display for UnknownVariant {
             "{} is not a valid {}; expected one of {}",
             self.got,
             self.type_name,
-            self.allowed.join(", ")
+            self.allowed
         )
     }
 }
 
 impl std::error::Error for UnknownVariant {}
+
+/// The JSON Schema of a generated integer enum: `{"type": "integer", "enum": [...]}`.
+#[cfg(feature = "schemars")]
+pub fn int_enum_schema<T: Copy + Into<i64>>(all: &[T]) -> schemars::Schema {
+    let values: Vec<i64> = all.iter().map(|v| (*v).into()).collect();
+    schemars::json_schema!({ "type": "integer", "enum": values })
+}

@@ -190,7 +190,7 @@ impl Progression {
                 return Now::Stage(stage.clone());
             }
             self.stage_started = match stage.span {
-                Span::Time(d) => self.stage_started + d,
+                Span::Time(d) => self.stage_started.saturating_add(d),
                 _ => now,
             };
             self.index += 1;

@@ -112,6 +112,13 @@ pub enum Fault {
         /// The body.
         body: String,
     },
+    /// Answer a redirect (301, 302, 307, 308) to `location`, without doing anything.
+    Redirect {
+        /// The HTTP status.
+        status: u16,
+        /// The `Location` header.
+        location: String,
+    },
     /// Do the work at once (a submit creates its job), but answer only after this long.
     Delay(Duration),
     /// Read the request, do the work (a submit creates its paid job), then close the
@@ -686,6 +693,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, H
                 if let Ok(v) = hyper::header::HeaderValue::from_str(&ra) {
                     answer.headers_mut().insert(hyper::header::RETRY_AFTER, v);
                 }
+            }
+            Ok(answer)
+        }
+        Some(Fault::Redirect { status, location }) => {
+            let mut answer = json_answer(status, String::new());
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&location) {
+                answer.headers_mut().insert(hyper::header::LOCATION, v);
             }
             Ok(answer)
         }

@@ -456,3 +456,36 @@ async fn the_token_never_reaches_logs_or_errors() {
     let status = JobState::parse("in_queue");
     assert_eq!(status, JobState::InQueue);
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed_with_the_token() {
+    let server = common::server().await;
+    let elsewhere = FakeServer::builder()
+        .any_token()
+        .model(ECHO_ID, common::ECHO_SCHEMA)
+        .start()
+        .await
+        .unwrap();
+    let client = server.client().unwrap();
+    for status in [301, 302, 307, 308] {
+        let location = format!("{}/v1/models/{ECHO_ID}", elsewhere.base_url());
+        server.inject(
+            Route::GetModel,
+            Fault::Redirect {
+                status,
+                location: location.clone(),
+            },
+        );
+        let err = client.get_model(ECHO_ID).await.unwrap_err();
+        check(&err);
+        assert_eq!(err.api_error().unwrap().status, status);
+        server.inject(Route::Submit, Fault::Redirect { status, location });
+        let err = client
+            .submit::<Echo>(&EchoInput::new("x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.api_error().unwrap().status, status);
+    }
+    assert_eq!(elsewhere.count(Route::Any), 0);
+    assert_eq!(server.job_count(), 0);
+}

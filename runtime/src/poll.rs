@@ -524,11 +524,13 @@ mod tests {
         assert_eq!(p.max_delay, ms(10));
         assert_eq!(p.jitter, 0.0);
         // Fields are public: nonsense set directly must not panic either.
-        let mut p = PollPolicy::default();
-        p.jitter = f64::NAN;
-        p.factor = -3.0;
-        p.deadline = Some(Duration::MAX);
-        p.max_delay = Duration::MAX;
+        let p = PollPolicy {
+            jitter: f64::NAN,
+            factor: -3.0,
+            deadline: Some(Duration::MAX),
+            max_delay: Duration::MAX,
+            ..PollPolicy::default()
+        };
         for unit in [f64::NAN, -1.0, 2.0, f64::INFINITY] {
             let _ = p.delay(7, Duration::from_secs(1), unit);
         }

@@ -25,8 +25,21 @@ fn docs(lines: &[String]) -> TokenStream {
 
 /// The whole generated file.
 pub fn emit(catalog: &Catalog, opts: &Options) -> TokenStream {
+    let models: Vec<&ModelModule> = catalog.models.iter().collect();
+    let mut out = emit_modules(&models, opts);
+    out.extend(emit_tail(catalog, opts));
+    out
+}
+
+/// The model modules of `models`, nested by id segment. Models sharing a first segment
+/// must all be in the same call.
+pub fn emit_modules(models: &[&ModelModule], opts: &Options) -> TokenStream {
+    module_tree(models, opts)
+}
+
+/// What follows the modules: the model macro, `ALL`, and the endpoint methods.
+pub fn emit_tail(catalog: &Catalog, opts: &Options) -> TokenStream {
     let rt = path(&opts.runtime_path);
-    let tree = module_tree(catalog, opts);
     let endpoints = endpoint_impls(catalog, opts, &rt);
     let infos = catalog.models.iter().map(|m| {
         let p = m.path.iter().map(|s| ident(s));
@@ -50,7 +63,6 @@ pub fn emit(catalog: &Catalog, opts: &Options) -> TokenStream {
         }
     });
     quote! {
-        #tree
         #model_macro
         /// Every generated model (only those whose vendor feature is enabled).
         pub const ALL: &[#rt::__codegen::ModelInfo] = &[#(#infos)*];
@@ -68,7 +80,7 @@ fn vendor_cfg(m: &ModelModule, opts: &Options) -> TokenStream {
 }
 
 /// Nests model modules by id segment: `happyhorse::happyhorse_1_0::image_to_video`.
-fn module_tree(catalog: &Catalog, opts: &Options) -> TokenStream {
+fn module_tree(models: &[&ModelModule], opts: &Options) -> TokenStream {
     fn level(models: &[&ModelModule], depth: usize, opts: &Options) -> TokenStream {
         let mut out = TokenStream::new();
         let mut i = 0;
@@ -116,7 +128,7 @@ fn module_tree(catalog: &Catalog, opts: &Options) -> TokenStream {
         }
         out
     }
-    let mut models: Vec<&ModelModule> = catalog.models.iter().collect();
+    let mut models: Vec<&ModelModule> = models.to_vec();
     models.sort_by(|a, b| a.path.cmp(&b.path));
     level(&models, 0, opts)
 }
@@ -314,39 +326,30 @@ fn int_enum(
             quote!()
         };
         let doc = format!(" `{n}`");
-        quote!(#[doc = #doc] #d #v,)
+        let n = Literal::i64_unsuffixed(*n);
+        quote!(#[doc = #doc] #d #v = #n,)
     });
     let derive_default = if default.is_some() {
         quote!(Default,)
     } else {
         quote!()
     };
-    let to = variants.iter().map(|(v, n)| {
+    let all = variants.iter().map(|(v, _)| {
         let v = ident(v);
-        let n = Literal::i64_unsuffixed(*n);
-        quote!(#name_id::#v => #n,)
+        quote!(Self::#v)
     });
-    let from = variants.iter().map(|(v, n)| {
-        let v = ident(v);
-        let n = Literal::i64_unsuffixed(*n);
-        quote!(#n => Ok(Self::#v),)
-    });
-    let allowed: Vec<String> = variants.iter().map(|(_, n)| n.to_string()).collect();
     let schemars = match &opts.schemars_feature {
-        Some(f) => {
-            let values = variants.iter().map(|(_, n)| Literal::i64_unsuffixed(*n));
-            quote! {
-                #[cfg(feature = #f)]
-                impl __rt::schemars::JsonSchema for #name_id {
-                    fn schema_name() -> ::std::borrow::Cow<'static, str> {
-                        ::std::borrow::Cow::Borrowed(#name)
-                    }
-                    fn json_schema(_: &mut __rt::schemars::SchemaGenerator) -> __rt::schemars::Schema {
-                        __rt::schemars::json_schema!({ "type": "integer", "enum": [#(#values),*] })
-                    }
+        Some(f) => quote! {
+            #[cfg(feature = #f)]
+            impl __rt::schemars::JsonSchema for #name_id {
+                fn schema_name() -> ::std::borrow::Cow<'static, str> {
+                    ::std::borrow::Cow::Borrowed(#name)
+                }
+                fn json_schema(_: &mut __rt::schemars::SchemaGenerator) -> __rt::schemars::Schema {
+                    __rt::int_enum_schema(Self::ALL)
                 }
             }
-        }
+        },
         None => quote!(),
     };
     quote! {
@@ -354,19 +357,21 @@ fn int_enum(
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, #derive_default)]
         #[derive(__rt::serde::Serialize, __rt::serde::Deserialize)]
         #[serde(crate = "__rt::serde", into = "i64", try_from = "i64")]
+        #[repr(i64)]
         pub enum #name_id { #(#vs)* }
+        impl #name_id {
+            /// Every value, in schema order.
+            pub const ALL: &'static [Self] = &[#(#all),*];
+        }
         impl ::std::convert::From<#name_id> for i64 {
             fn from(v: #name_id) -> i64 {
-                match v { #(#to)* }
+                v as i64
             }
         }
         impl ::std::convert::TryFrom<i64> for #name_id {
             type Error = __rt::UnknownVariant;
             fn try_from(n: i64) -> Result<Self, Self::Error> {
-                match n {
-                    #(#from)*
-                    _ => Err(__rt::UnknownVariant { type_name: #name, got: n.to_string(), allowed: &[#(#allowed),*] }),
-                }
+                __rt::UnknownVariant::find_int(#name, n, Self::ALL)
             }
         }
         #schemars
@@ -629,6 +634,25 @@ fn opt<T: quote::ToTokens>(v: Option<T>) -> TokenStream {
     }
 }
 
+fn bound_fields(b: &Bounds, lit: impl Fn(f64) -> Literal) -> Vec<TokenStream> {
+    [
+        ("min", b.min),
+        ("max", b.max),
+        ("exclusive_min", b.exclusive_min),
+        ("exclusive_max", b.exclusive_max),
+        ("multiple_of", b.multiple_of),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| {
+        let k = format_ident!("{}", k);
+        v.map(|v| {
+            let l = lit(v);
+            quote!(#k: Some(#l))
+        })
+    })
+    .collect()
+}
+
 /// Checks of one value `x` (a reference) at the validator's current path.
 fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
     let mut out = TokenStream::new();
@@ -650,29 +674,15 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
         _ => {}
     }
     if let Some(b) = &c.int {
-        let f = |v: Option<f64>| opt(v.map(|v| Literal::i128_unsuffixed(v as i128)));
-        let (min, max, emin, emax, mul) = (
-            f(b.min),
-            f(b.max),
-            f(b.exclusive_min),
-            f(b.exclusive_max),
-            f(b.multiple_of),
-        );
+        let fields = bound_fields(b, |v| Literal::i128_unsuffixed(v as i128));
         out.extend(quote! {
-            v.int(i128::from(*#x), __rt::IntBounds { min: #min, max: #max, exclusive_min: #emin, exclusive_max: #emax, multiple_of: #mul });
+            v.int(i128::from(*#x), __rt::IntBounds { #(#fields,)* ..__rt::IntBounds::NONE });
         });
     }
     if let Some(b) = &c.num {
-        let f = |v: Option<f64>| opt(v.map(Literal::f64_unsuffixed));
-        let (min, max, emin, emax, mul) = (
-            f(b.min),
-            f(b.max),
-            f(b.exclusive_min),
-            f(b.exclusive_max),
-            f(b.multiple_of),
-        );
+        let fields = bound_fields(b, Literal::f64_unsuffixed);
         out.extend(quote! {
-            v.num(*#x, __rt::NumBounds { min: #min, max: #max, exclusive_min: #emin, exclusive_max: #emax, multiple_of: #mul });
+            v.num(*#x, __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE });
         });
     }
     if c.len != (None, None) {

@@ -33,6 +33,7 @@ pub mod load;
 pub mod names;
 pub mod normalize;
 pub mod render;
+pub mod synth;
 
 pub use diag::{Diagnostic, Diagnostics};
 

@@ -37,6 +37,15 @@ enum Command {
         #[arg(long)]
         vendor_features: bool,
     },
+    /// Write COUNT synthetic models shaped like the real catalog under DIR (for benchmarks).
+    #[command(hide = true)]
+    Synth {
+        /// Where to write.
+        dir: PathBuf,
+        /// How many models.
+        #[arg(long, default_value_t = 500)]
+        count: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +59,13 @@ fn main() -> ExitCode {
             Err(diags) => {
                 eprint!("{diags}");
                 eprintln!("{} problems", diags.items().len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Synth { dir, count } => match runcomfy_codegen::synth::write(&dir, count) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}: {e}", dir.display());
                 ExitCode::FAILURE
             }
         },

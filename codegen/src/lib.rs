@@ -134,7 +134,9 @@ pub fn check(dir: &Path) -> Result<Vec<String>, Diagnostics> {
     Ok(catalog.models.iter().map(|m| m.id.clone()).collect())
 }
 
-fn analyze(dir: &Path) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnostics> {
+/// Loads, normalizes and catalogs every model below `dir`: the IR other emitters (such as
+/// the command line's flag tables) build on, with the files read.
+pub fn analyze(dir: &Path) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnostics> {
     let mut diags = Diagnostics::default();
     let loaded = load::load(dir, &mut diags);
     let models: Vec<normalize::Model> = loaded

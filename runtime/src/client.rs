@@ -175,9 +175,13 @@ impl ClientBuilder {
 
     /// Builds the client. Fails when no token is found or the base URL is not acceptable.
     pub fn build(self) -> Result<Client, Error> {
+        self.build_with_env(|name| std::env::var(name).ok())
+    }
+
+    fn build_with_env(self, lookup: impl Fn(&str) -> Option<String>) -> Result<Client, Error> {
         let env = |name: &str| {
             if self.read_env {
-                std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+                lookup(name).filter(|v| !v.trim().is_empty())
             } else {
                 None
             }
@@ -782,4 +786,60 @@ pub(crate) fn decode_output<T: DeserializeOwned>(
         body: output.to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn token_and_base_url_come_from_the_environment() {
+        let c = Client::builder()
+            .build_with_env(env(&[
+                (TOKEN_ENV, "t0k3n-from-env"),
+                (BASE_URL_ENV, "http://127.0.0.1:4000"),
+            ]))
+            .unwrap();
+        assert_eq!(c.base_url().as_str(), "http://127.0.0.1:4000/");
+        assert!(!format!("{c:?}").contains("t0k3n-from-env"));
+
+        let c = Client::builder()
+            .build_with_env(env(&[(TOKEN_ENV, "t")]))
+            .unwrap();
+        assert_eq!(c.base_url().as_str(), "https://model-api.runcomfy.net/");
+
+        // Code wins over the environment.
+        let c = Client::builder()
+            .base_url("https://other.example")
+            .build_with_env(env(&[
+                (TOKEN_ENV, "t"),
+                (BASE_URL_ENV, "https://env.example"),
+            ]))
+            .unwrap();
+        assert_eq!(c.base_url().as_str(), "https://other.example/");
+    }
+
+    #[test]
+    fn a_missing_or_empty_token_is_an_error_value() {
+        for vars in [&[][..], &[(TOKEN_ENV, "")][..], &[(TOKEN_ENV, " \t")][..]] {
+            let err = Client::builder().build_with_env(env(vars)).unwrap_err();
+            assert!(
+                matches!(err, Error::MissingToken { var: TOKEN_ENV }),
+                "{err:?}"
+            );
+        }
+        let err = Client::builder()
+            .ignore_env()
+            .build_with_env(env(&[(TOKEN_ENV, "t")]))
+            .unwrap_err();
+        assert!(matches!(err, Error::MissingToken { .. }));
+    }
 }

@@ -25,10 +25,12 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub mod catalog;
 pub mod diag;
 pub mod emit;
+pub mod import;
 pub mod load;
 pub mod names;
 pub mod normalize;
@@ -151,13 +153,74 @@ pub fn analyze(dir: &Path) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnosti
 /// Runs the whole pipeline on the schema folder `dir`: load, normalize, catalog, emit, render.
 pub fn generate(dir: &Path, options: &Options) -> Result<Generated, Error> {
     let (catalog, watched) = analyze(dir).map_err(Error::Schema)?;
-    let tokens = emit::emit(&catalog, options);
-    let code = render::render(tokens, &display_source(dir)).map_err(Error::Internal)?;
+    let code = emit_and_render(&catalog, options, &display_source(dir)).map_err(Error::Internal)?;
     Ok(Generated {
         code,
         models: catalog.models.iter().map(|m| m.id.clone()).collect(),
         watched,
     })
+}
+
+/// Emits and formats on every core. Models are grouped by vendor (their top-level module);
+/// threads take whole groups from a shared counter (tokens are not `Send`, so each thread
+/// emits and formats its own groups) and the texts are joined in group order: the result is
+/// byte-identical to formatting the whole file at once, and small groups keep memory hot.
+fn emit_and_render(
+    catalog: &catalog::Catalog,
+    options: &Options,
+    source: &str,
+) -> Result<String, String> {
+    let mut models: Vec<&catalog::ModelModule> = catalog.models.iter().collect();
+    models.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut groups: Vec<Vec<&catalog::ModelModule>> = Vec::new();
+    for m in models {
+        match groups.last_mut() {
+            Some(g) if g[0].path.first() == m.path.first() => g.push(m),
+            _ => groups.push(vec![m]),
+        }
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(groups.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let finished: Vec<Vec<(usize, Result<String, String>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(group) = groups.get(i) else { break };
+                        out.push((i, render::format(emit::emit_modules(group, options))));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![(usize::MAX, Err("generator thread panicked".to_owned()))]
+                })
+            })
+            .collect()
+    });
+    let mut parts: Vec<Option<String>> = vec![None; groups.len()];
+    for (i, part) in finished.into_iter().flatten() {
+        let text = part?;
+        match parts.get_mut(i) {
+            Some(slot) => *slot = Some(text),
+            None => return Err("generator thread failed".to_owned()),
+        }
+    }
+    let mut code = render::header(source);
+    for part in parts {
+        code.push_str(&part.ok_or("a vendor group was not generated")?);
+    }
+    code.push_str(&render::format(emit::emit_tail(catalog, options))?);
+    Ok(code)
 }
 
 /// Generates each model on its own, as `(model id, Rust code)`: what the snapshots review.
@@ -169,7 +232,8 @@ pub fn generate_each(dir: &Path, options: &Options) -> Result<Vec<(String, Strin
         let single = catalog::Catalog {
             models: vec![model],
         };
-        let code = render::render(emit::emit(&single, options), &id).map_err(Error::Internal)?;
+        let code =
+            emit_and_render(&single, options, &format!("`{id}`")).map_err(Error::Internal)?;
         out.push((id, code));
     }
     Ok(out)

@@ -37,6 +37,15 @@ enum Command {
         #[arg(long)]
         vendor_features: bool,
     },
+    /// Import a RunComfy model API page (saved as text or HTML, any language): writes
+    /// DIR/<model_id>/input.json and output.json, and prints the model id.
+    Import {
+        /// The saved page.
+        page: PathBuf,
+        /// The schema folder to write into.
+        #[arg(short, long, value_name = "DIR", default_value = "schemas")]
+        output: PathBuf,
+    },
     /// Write COUNT synthetic models shaped like the real catalog under DIR (for benchmarks).
     #[command(hide = true)]
     Synth {
@@ -59,6 +68,16 @@ fn main() -> ExitCode {
             Err(diags) => {
                 eprint!("{diags}");
                 eprintln!("{} problems", diags.items().len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Import { page, output } => match import(&page, &output) {
+            Ok(model_id) => {
+                println!("{model_id}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e:#}");
                 ExitCode::FAILURE
             }
         },
@@ -100,4 +119,26 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Reads `page`, writes its schemas under `dir`, returns the model id.
+fn import(page: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let bytes = std::fs::read(page).with_context(|| format!("{}: cannot read", page.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let imported = runcomfy_codegen::import::import_page(&text)
+        .with_context(|| format!("{}: cannot import", page.display()))?;
+    let folder = dir.join(&imported.model_id);
+    std::fs::create_dir_all(&folder)
+        .with_context(|| format!("{}: cannot create", folder.display()))?;
+    let mut files = vec![("input.json", imported.input_text())];
+    if let Some(output) = imported.output_text() {
+        files.push(("output.json", output));
+    }
+    for (name, text) in files {
+        let path = folder.join(name);
+        std::fs::write(&path, text).with_context(|| format!("{}: cannot write", path.display()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(imported.model_id)
 }

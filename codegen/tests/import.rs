@@ -1,0 +1,131 @@
+//! `runcomfy-codegen import`: model pages (the two seed pages, when `../shared/seeds` exists
+//! beside the workspace, and an HTML fixture) become schema folders that pass `check`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("codegen sits in the workspace")
+        .to_path_buf()
+}
+
+/// Runs `runcomfy-codegen import PAGE -o DIR`; returns the printed model id.
+fn import(page: &Path, dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_runcomfy-codegen"))
+        .arg("import")
+        .arg(page)
+        .arg("-o")
+        .arg(dir)
+        .output()
+        .expect("runs the binary");
+    assert!(
+        out.status.success(),
+        "import {} failed: {}",
+        page.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Imports `page` and checks what the shipped HappyHorse I2V page must yield.
+fn check_seed(page: &Path) {
+    let dir = tempfile::tempdir().unwrap();
+    let id = import(page, dir.path());
+    assert_eq!(id, "happyhorse/happyhorse-1.0/image-to-video", "{}", page.display());
+    let folder = dir.path().join(&id);
+    let input = read_json(&folder.join("input.json"));
+    let props = input["properties"].as_object().unwrap();
+    let keys: Vec<&str> = props.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["image_url", "prompt", "resolution", "duration", "seed", "watermark"]
+    );
+    assert_eq!(input["required"], serde_json::json!(["image_url", "prompt"]));
+    let output = read_json(&folder.join("output.json"));
+    assert!(output["output"]["properties"]["video"].is_object());
+    let models = runcomfy_codegen::check(dir.path()).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(models, [id]);
+}
+
+fn seed(prefix: &str) -> Option<PathBuf> {
+    let seeds = workspace_root().join("../shared/seeds");
+    let Ok(entries) = std::fs::read_dir(&seeds) else {
+        eprintln!("skipped: {} not found", seeds.display());
+        return None;
+    };
+    let found = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".txt"))
+        });
+    if found.is_none() {
+        eprintln!("skipped: no {prefix}*.txt in {}", seeds.display());
+    }
+    found
+}
+
+#[test]
+fn seed_page_traditional_chinese() {
+    if let Some(page) = seed("000_") {
+        check_seed(&page);
+    }
+}
+
+#[test]
+fn seed_page_japanese() {
+    if let Some(page) = seed("003_") {
+        check_seed(&page);
+        // The shipped schema was copied from this page: the import reproduces it exactly.
+        let dir = tempfile::tempdir().unwrap();
+        let id = import(&page, dir.path());
+        let shipped = workspace_root().join("schemas").join(&id).join("input.json");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(&id).join("input.json")).unwrap(),
+            std::fs::read_to_string(shipped).unwrap()
+        );
+    }
+}
+
+#[test]
+fn html_page_with_entities_and_pre_blocks() {
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/page.html");
+    let dir = tempfile::tempdir().unwrap();
+    let id = import(&page, dir.path());
+    assert_eq!(id, "acme/echo-2.0/text-to-image");
+    let input = read_json(&dir.path().join(&id).join("input.json"));
+    assert_eq!(
+        input["properties"]["prompt"]["description"],
+        "Was zu sehen ist & wie <kurz>."
+    );
+    assert!(input["properties"].get("decoy").is_none(), "scripts are skipped");
+    let output = read_json(&dir.path().join(&id).join("output.json"));
+    assert_eq!(output["output"]["properties"]["images"]["type"], "array");
+    assert_eq!(runcomfy_codegen::check(dir.path()).unwrap(), [id]);
+}
+
+#[test]
+fn page_without_schema_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("page.txt");
+    std::fs::write(&page, "acme/echo/text-to-image\nno schema here {oops}\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_runcomfy-codegen"))
+        .arg("import")
+        .arg(&page)
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no input schema found"));
+}

@@ -10,7 +10,8 @@ fn main() {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas"),
     };
-    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("models.rs");
+    let out =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("models.rs");
     let options = runcomfy_codegen::Options::for_runtime(true);
     match runcomfy_codegen::build(&dir, &out, &options) {
         Ok(report) => {

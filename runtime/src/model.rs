@@ -48,22 +48,46 @@ pub struct ModelInfo {
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct MediaOutput {
     /// A single image URL.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "media::one")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "media::one"
+    )]
     pub image: Option<url::Url>,
     /// Several image URLs.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "media::many")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "media::many"
+    )]
     pub images: Option<Vec<url::Url>>,
     /// A single video URL.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "media::one")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "media::one"
+    )]
     pub video: Option<url::Url>,
     /// Several video URLs.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "media::many")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "media::many"
+    )]
     pub videos: Option<Vec<url::Url>>,
     /// A single audio URL.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "media::one")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "media::one"
+    )]
     pub audio: Option<url::Url>,
     /// Several audio URLs.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "media::many")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "media::many"
+    )]
     pub audios: Option<Vec<url::Url>>,
     /// Every other key of the output, as sent.
     #[serde(flatten)]

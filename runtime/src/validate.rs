@@ -67,7 +67,20 @@ macro_rules! no_constraints {
     )*};
 }
 no_constraints!(
-    bool, String, f64, f32, i8, i16, i32, i64, u8, u16, u32, u64, serde_json::Value, url::Url
+    bool,
+    String,
+    f64,
+    f32,
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    serde_json::Value,
+    url::Url
 );
 
 /// The rule a value broke.
@@ -137,7 +150,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = if self.path.is_empty() { "/" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {} (got {})", self.rule, self.value)
     }
 }
@@ -383,12 +400,24 @@ impl Validator {
 
 impl IntBounds {
     /// No limit at all: the base of generated struct-update expressions.
-    pub const NONE: IntBounds = IntBounds { min: None, max: None, exclusive_min: None, exclusive_max: None, multiple_of: None };
+    pub const NONE: IntBounds = IntBounds {
+        min: None,
+        max: None,
+        exclusive_min: None,
+        exclusive_max: None,
+        multiple_of: None,
+    };
 }
 
 impl NumBounds {
     /// No limit at all: the base of generated struct-update expressions.
-    pub const NONE: NumBounds = NumBounds { min: None, max: None, exclusive_min: None, exclusive_max: None, multiple_of: None };
+    pub const NONE: NumBounds = NumBounds {
+        min: None,
+        max: None,
+        exclusive_min: None,
+        exclusive_max: None,
+        multiple_of: None,
+    };
 }
 
 /// Integer limits of one field.
@@ -434,12 +463,23 @@ pub struct UnknownVariant {
 
 impl UnknownVariant {
     /// Finds the variant of an integer enum whose value is `n`, for generated `TryFrom<i64>`.
-    pub fn find_int<T: Copy + Into<i64>>(type_name: &'static str, n: i64, all: &[T]) -> Result<T, UnknownVariant> {
-        all.iter().copied().find(|v| (*v).into() == n).ok_or_else(|| UnknownVariant {
-            type_name,
-            got: n.to_string(),
-            allowed: all.iter().map(|v| (*v).into().to_string()).collect::<Vec<_>>().join(", "),
-        })
+    pub fn find_int<T: Copy + Into<i64>>(
+        type_name: &'static str,
+        n: i64,
+        all: &[T],
+    ) -> Result<T, UnknownVariant> {
+        all.iter()
+            .copied()
+            .find(|v| (*v).into() == n)
+            .ok_or_else(|| UnknownVariant {
+                type_name,
+                got: n.to_string(),
+                allowed: all
+                    .iter()
+                    .map(|v| (*v).into().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 }
 
@@ -448,9 +488,7 @@ impl fmt::Display for UnknownVariant {
         write!(
             f,
             "{} is not a valid {}; expected one of {}",
-            self.got,
-            self.type_name,
-            self.allowed
+            self.got, self.type_name, self.allowed
         )
     }
 }

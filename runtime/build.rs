@@ -1,29 +1,65 @@
 //! Generates `models.rs` from the workspace's `schemas/` folder (or `$RUNCOMFY_SCHEMAS_DIR`).
 //! All logic lives in `runcomfy-codegen`; this file only adapts it to cargo.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The feature names declared in this crate's `[features]` table: a vendor with a feature is
+/// compiled only when it is enabled.
+fn declared_features(manifest: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(manifest).unwrap_or_default();
+    let mut in_features = false;
+    let mut out = BTreeSet::new();
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_features = line == "[features]";
+        } else if in_features {
+            if let Some((name, _)) = line.split_once('=') {
+                out.insert(name.trim().to_owned());
+            }
+        }
+    }
+    out
+}
 
 fn main() {
     println!("cargo::rerun-if-env-changed=RUNCOMFY_SCHEMAS_DIR");
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=Cargo.toml");
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = match std::env::var_os("RUNCOMFY_SCHEMAS_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas"),
+        None => manifest_dir.join("../schemas"),
     };
-    let out =
-        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("models.rs");
-    let options = runcomfy_codegen::Options::for_runtime(true);
+    let Some(out_dir) = std::env::var_os("OUT_DIR") else {
+        println!("cargo::error=OUT_DIR is not set: run this build script through cargo");
+        return;
+    };
+    let out = PathBuf::from(out_dir).join("models.rs");
+    // `schemars` derives sit behind `cfg_attr(feature = "schemars")` whatever the features of
+    // this build, so the generated file does not change when features do.
+    let mut options = runcomfy_codegen::Options::for_runtime(true);
+    let features = declared_features(&manifest_dir.join("Cargo.toml"));
+    options.vendor_features = true;
+    options.feature_vendors = Some(features.clone());
     match runcomfy_codegen::build(&dir, &out, &options) {
         Ok(report) => {
-            for path in report.watched {
-                println!("cargo::rerun-if-changed={}", path.display());
+            report.print_rerun_lines();
+            let vendors: BTreeSet<&str> = report
+                .models
+                .iter()
+                .filter_map(|id| id.split('/').next())
+                .collect();
+            for vendor in vendors.iter().filter(|v| !features.contains(**v)) {
+                println!(
+                    "cargo::warning=vendor `{vendor}` has no cargo feature, so its models are always compiled; add `{vendor} = []` to runtime/Cargo.toml and list it in `all-models`"
+                );
             }
         }
         Err(err) => {
             for line in err.to_string().lines() {
                 println!("cargo::error={line}");
             }
-            std::process::exit(1);
         }
     }
 }

@@ -26,7 +26,7 @@ pub struct ModelModule {
     pub path: Vec<String>,
     /// The endpoint method's name on the client.
     pub method: String,
-    /// The first segment of the id: the vendor, and its cargo feature.
+    /// The first segment of the id, as written: the vendor, and its cargo feature's name.
     pub vendor: String,
     /// Documentation of the model, from the input schema's root.
     pub docs: Vec<String>,
@@ -381,7 +381,7 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
         id: model.id.clone(),
         path: Vec::new(),
         method: String::new(),
-        vendor: names::snake(model.id.split('/').next().unwrap_or("")),
+        vendor: model.id.split('/').next().unwrap_or("").to_owned(),
         docs,
         summary: model
             .input

@@ -47,18 +47,55 @@ pub fn emit_tail(catalog: &Catalog, opts: &Options) -> TokenStream {
         quote!(#cfg self::#(#p::)*INFO,)
     });
     let model_macro = opts.model_macro.as_ref().map(|name| {
+        // One macro per vendor, defined twice: with the models when the vendor's feature is
+        // on, empty when it is off. `cfg` must be decided here, not in the calling crate.
+        let mut vendors: Vec<(&str, Vec<&ModelModule>)> = Vec::new();
+        for m in &catalog.models {
+            match vendors.iter_mut().find(|(v, _)| *v == m.vendor) {
+                Some((_, ms)) => ms.push(m),
+                None => vendors.push((&m.vendor, vec![m])),
+            }
+        }
+        let mut defs = TokenStream::new();
+        let mut calls = TokenStream::new();
+        for (vendor, models) in &vendors {
+            let inner = format_ident!("__{}_{}", name, names_snake(vendor));
+            let each = models.iter().map(|m| {
+                let id = &m.id;
+                let p = m.path.iter().map(|s| ident(s));
+                quote!($callback!(#id, $crate::models::#(#p::)*Model);)
+            });
+            let gated = vendor_cfg(models[0], opts);
+            if gated.is_empty() {
+                defs.extend(quote! {
+                    #[doc(hidden)]
+                    #[macro_export]
+                    macro_rules! #inner { ($callback:ident) => { #(#each)* }; }
+                });
+            } else {
+                let f = &models[0].vendor;
+                defs.extend(quote! {
+                    #[cfg(feature = #f)]
+                    #[doc(hidden)]
+                    #[macro_export]
+                    macro_rules! #inner { ($callback:ident) => { #(#each)* }; }
+                    #[cfg(not(feature = #f))]
+                    #[doc(hidden)]
+                    #[macro_export]
+                    macro_rules! #inner { ($callback:ident) => {}; }
+                });
+            }
+            calls.extend(quote!($crate::#inner!($callback);));
+        }
         let name = ident(name);
-        let calls = catalog.models.iter().map(|m| {
-            let id = &m.id;
-            let p = m.path.iter().map(|s| ident(s));
-            quote!($callback!(#id, $crate::models::#(#p::)*Model);)
-        });
         quote! {
-            /// Calls `callback!("model/id", path::to::Model)` once for every generated model.
+            #defs
+            /// Calls `callback!("model/id", path::to::Model)` once for every generated model
+            /// (of the vendors whose features are enabled).
             #[macro_export]
             #[doc(hidden)]
             macro_rules! #name {
-                ($callback:ident) => { #(#calls)* };
+                ($callback:ident) => { #calls };
             }
         }
     });
@@ -71,12 +108,21 @@ pub fn emit_tail(catalog: &Catalog, opts: &Options) -> TokenStream {
 }
 
 fn vendor_cfg(m: &ModelModule, opts: &Options) -> TokenStream {
-    if opts.vendor_features {
+    let gated = opts.vendor_features
+        && opts
+            .feature_vendors
+            .as_ref()
+            .is_none_or(|only| only.contains(&m.vendor));
+    if gated {
         let f = &m.vendor;
         quote!(#[cfg(feature = #f)])
     } else {
         quote!()
     }
+}
+
+fn names_snake(s: &str) -> String {
+    crate::names::snake(s)
 }
 
 /// Nests model modules by id segment: `happyhorse::happyhorse_1_0::image_to_video`.

@@ -59,8 +59,12 @@ pub struct Options {
     pub endpoints: Endpoints,
     /// Derive `schemars::JsonSchema` behind this cargo feature of the including crate.
     pub schemars_feature: Option<String>,
-    /// Put each vendor's models behind a cargo feature named after the vendor.
+    /// Put each vendor's models behind a cargo feature named after the vendor (the first
+    /// segment of the model id, as written: `wan-ai`).
     pub vendor_features: bool,
+    /// With `vendor_features`: gate only these vendors (those the crate declares features
+    /// for); models of other vendors are always compiled. `None` gates every vendor.
+    pub feature_vendors: Option<std::collections::BTreeSet<String>>,
     /// Export a macro with this name that calls `callback!("model/id", path::Model)` for
     /// every model; model paths start with `$crate::models`. Only for the runtime crate.
     pub model_macro: Option<String>,
@@ -74,6 +78,7 @@ impl Options {
             endpoints: Endpoints::Inherent,
             schemars_feature: schemars.then(|| "schemars".to_owned()),
             vendor_features: false,
+            feature_vendors: None,
             model_macro: Some("for_each_model".to_owned()),
         }
     }
@@ -85,6 +90,7 @@ impl Options {
             endpoints: Endpoints::Trait(trait_name.to_owned()),
             schemars_feature: None,
             vendor_features: false,
+            feature_vendors: None,
             model_macro: None,
         }
     }

@@ -39,16 +39,31 @@ fn read_json(path: &Path) -> Value {
 fn check_seed(page: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let id = import(page, dir.path());
-    assert_eq!(id, "happyhorse/happyhorse-1.0/image-to-video", "{}", page.display());
+    assert_eq!(
+        id,
+        "happyhorse/happyhorse-1.0/image-to-video",
+        "{}",
+        page.display()
+    );
     let folder = dir.path().join(&id);
     let input = read_json(&folder.join("input.json"));
     let props = input["properties"].as_object().unwrap();
     let keys: Vec<&str> = props.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["image_url", "prompt", "resolution", "duration", "seed", "watermark"]
+        [
+            "image_url",
+            "prompt",
+            "resolution",
+            "duration",
+            "seed",
+            "watermark"
+        ]
     );
-    assert_eq!(input["required"], serde_json::json!(["image_url", "prompt"]));
+    assert_eq!(
+        input["required"],
+        serde_json::json!(["image_url", "prompt"])
+    );
     let output = read_json(&folder.join("output.json"));
     assert!(output["output"]["properties"]["video"].is_object());
     let models = runcomfy_codegen::check(dir.path()).unwrap_or_else(|d| panic!("{d}"));
@@ -61,14 +76,11 @@ fn seed(prefix: &str) -> Option<PathBuf> {
         eprintln!("skipped: {} not found", seeds.display());
         return None;
     };
-    let found = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".txt"))
-        });
+    let found = entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".txt"))
+    });
     if found.is_none() {
         eprintln!("skipped: no {prefix}*.txt in {}", seeds.display());
     }
@@ -89,7 +101,10 @@ fn seed_page_japanese() {
         // The shipped schema was copied from this page: the import reproduces it exactly.
         let dir = tempfile::tempdir().unwrap();
         let id = import(&page, dir.path());
-        let shipped = workspace_root().join("schemas").join(&id).join("input.json");
+        let shipped = workspace_root()
+            .join("schemas")
+            .join(&id)
+            .join("input.json");
         assert_eq!(
             std::fs::read_to_string(dir.path().join(&id).join("input.json")).unwrap(),
             std::fs::read_to_string(shipped).unwrap()
@@ -108,7 +123,10 @@ fn html_page_with_entities_and_pre_blocks() {
         input["properties"]["prompt"]["description"],
         "Was zu sehen ist & wie <kurz>."
     );
-    assert!(input["properties"].get("decoy").is_none(), "scripts are skipped");
+    assert!(
+        input["properties"].get("decoy").is_none(),
+        "scripts are skipped"
+    );
     let output = read_json(&dir.path().join(&id).join("output.json"));
     assert_eq!(output["output"]["properties"]["images"]["type"], "array");
     assert_eq!(runcomfy_codegen::check(dir.path()).unwrap(), [id]);

@@ -187,8 +187,7 @@ fn emit_and_render(
     }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(groups.len())
-        .max(1);
+        .min(groups.len() + 1);
     let next = AtomicUsize::new(0);
     let finished: Vec<Vec<(usize, Result<String, String>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -196,9 +195,14 @@ fn emit_and_render(
                 scope.spawn(|| {
                     let mut out = Vec::new();
                     loop {
+                        // Jobs 0..n are the vendor groups, job n is the tail.
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(group) = groups.get(i) else { break };
-                        out.push((i, render::format(emit::emit_modules(group, options))));
+                        let tokens = match groups.get(i) {
+                            Some(group) => emit::emit_modules(group, options),
+                            None if i == groups.len() => emit::emit_tail(catalog, options),
+                            None => break,
+                        };
+                        out.push((i, render::format(tokens)));
                     }
                     out
                 })
@@ -213,7 +217,7 @@ fn emit_and_render(
             })
             .collect()
     });
-    let mut parts: Vec<Option<String>> = vec![None; groups.len()];
+    let mut parts: Vec<Option<String>> = vec![None; groups.len() + 1];
     for (i, part) in finished.into_iter().flatten() {
         let text = part?;
         match parts.get_mut(i) {
@@ -225,7 +229,6 @@ fn emit_and_render(
     for part in parts {
         code.push_str(&part.ok_or("a vendor group was not generated")?);
     }
-    code.push_str(&render::format(emit::emit_tail(catalog, options))?);
     Ok(code)
 }
 

@@ -60,27 +60,24 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { dir } => match runcomfy_codegen::check(&dir) {
-            Ok(models) => {
-                println!("{} models ok", models.len());
-                ExitCode::SUCCESS
+        Command::Check { dir } => {
+            // Runs the whole pipeline, so "ok" means every model generates.
+            match runcomfy_codegen::generate(&dir, &runcomfy_codegen::Options::default()) {
+                Ok(generated) => {
+                    println!("{} models ok", generated.models.len());
+                    ExitCode::SUCCESS
+                }
+                Err(runcomfy_codegen::Error::Schema(diags)) => {
+                    eprint!("{diags}");
+                    eprintln!("{} problems", diags.items().len());
+                    ExitCode::FAILURE
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(diags) => {
-                eprint!("{diags}");
-                eprintln!("{} problems", diags.items().len());
-                ExitCode::FAILURE
-            }
-        },
-        Command::Import { page, output } => match import(&page, &output) {
-            Ok(model_id) => {
-                println!("{model_id}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Synth { dir, count } => match runcomfy_codegen::synth::write(&dir, count) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

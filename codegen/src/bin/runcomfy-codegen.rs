@@ -88,26 +88,6 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Import { page, output } => match import(&page, &output) {
-            Ok(model_id) => {
-                println!("{model_id}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Synth { dir, count } => match runcomfy_codegen::synth::write(&dir, count) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{}: {e}", dir.display());
-                ExitCode::FAILURE
-            }
-        },
-        Command::Generate {
-            dir,
-            output,
             endpoint_trait,
             vendor_features,
         } => {

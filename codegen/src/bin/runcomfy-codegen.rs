@@ -88,6 +88,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Synth { dir, count } => match runcomfy_codegen::synth::write(&dir, count) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Generate {
+            dir,
+            output,
             endpoint_trait,
             vendor_features,
         } => {

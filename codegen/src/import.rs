@@ -92,7 +92,7 @@ pub fn import_page(page: &str) -> Result<ImportedPage, ImportError> {
     let blocks = json_objects(&text);
     let input_at = blocks
         .iter()
-        .position(|b| is_input_schema(b))
+        .position(is_input_schema)
         .ok_or(ImportError::NoInputSchema)?;
     let output = blocks
         .iter()

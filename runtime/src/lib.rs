@@ -62,6 +62,9 @@ pub use types::{
 #[cfg(feature = "fake-server")]
 pub mod fake;
 
+#[cfg(feature = "journal")]
+pub mod journal;
+
 /// The generated models: one module per model id, built from `schemas/` at compile time.
 ///
 /// Each model module holds `Input`, `Output`, their enums and nested types, and a marker

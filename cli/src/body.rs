@@ -1,0 +1,281 @@
+//! The request body of `runcomfy run`: merged from `--input`, `--set` and the model's flags,
+//! local files turned into `data:` URIs, then checked through the typed model before any
+//! request is made.
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use runcomfy::{Model, Validate};
+
+use crate::flags::{json_or_string, FlagSpec, ModelFlags};
+
+/// Bad input or usage: nothing was sent (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
+    Err(UsageError(msg.into()))
+}
+
+/// The documented size guidance per kind of file, in MB (API doc: images ≤ 50 MB, videos ≤
+/// 100 MB).
+fn kind_limit_mb(kind: &str) -> Option<f64> {
+    match kind {
+        "image" => Some(50.0),
+        "video" => Some(100.0),
+        _ => None,
+    }
+}
+
+/// Reads `--input FILE` (`-` for standard input): a JSON object.
+pub fn read_input_file(path: &Path) -> Result<Map<String, Value>, UsageError> {
+    let text = if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| UsageError(format!("cannot read standard input: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| UsageError(format!("{}: cannot read: {e}", path.display())))?
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => usage(format!("{}: the input must be a JSON object", path.display())),
+        Err(e) => usage(format!("{}: not valid JSON: {e}", path.display())),
+    }
+}
+
+/// Applies `--set key=value` pairs: the value is JSON when it parses as JSON, else a string.
+pub fn apply_sets(sets: &[String], body: &mut Map<String, Value>) -> Result<(), UsageError> {
+    for pair in sets {
+        let Some((key, value)) = pair.split_once('=') else {
+            return usage(format!("--set {pair:?}: expected KEY=VALUE"));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return usage(format!("--set {pair:?}: the key is empty"));
+        }
+        body.insert(key.to_owned(), json_or_string(value));
+    }
+    Ok(())
+}
+
+/// Fills in required single-value enums, checks required fields, turns local files into
+/// `data:` URIs (checking their size limits) and warns about keys the schema does not name.
+pub fn complete(model: &ModelFlags, body: &mut Map<String, Value>) -> Result<Vec<String>, UsageError> {
+    let mut warnings = Vec::new();
+    for spec in model.flags {
+        if let (Some(fixed), false) = (spec.fixed, body.contains_key(spec.wire)) {
+            body.insert(spec.wire.to_owned(), json_or_string(fixed));
+        }
+    }
+    let missing: Vec<String> = model
+        .flags
+        .iter()
+        .filter(|f| f.required && !body.contains_key(f.wire))
+        .map(|f| format!("--{} ({})", f.name, f.wire))
+        .collect();
+    if !missing.is_empty() {
+        return usage(format!(
+            "missing required input for {}: {}",
+            model.id,
+            missing.join(", ")
+        ));
+    }
+    for spec in model.flags {
+        let Some(kind) = spec.file else { continue };
+        match body.get_mut(spec.wire) {
+            Some(Value::String(s)) => {
+                if let Some(uri) = local_file(spec, kind, s)? {
+                    *s = uri;
+                }
+            }
+            Some(Value::Array(items)) => {
+                for item in items {
+                    if let Value::String(s) = item {
+                        if let Some(uri) = local_file(spec, kind, s)? {
+                            *s = uri;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for key in body.keys() {
+        if !model.flags.iter().any(|f| f.wire == key) {
+            warnings.push(format!(
+                "{key:?} is not in the input schema of {}; sent as given",
+                model.id
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+fn is_remote(s: &str) -> bool {
+    let lower = s.trim_start().to_ascii_lowercase();
+    ["http://", "https://", "data:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+}
+
+/// A local path given for a file field: its `data:` URI, after the size checks. URLs and
+/// `data:` URIs pass through (`None`).
+fn local_file(spec: &FlagSpec, kind: &str, value: &str) -> Result<Option<String>, UsageError> {
+    if is_remote(value) {
+        return Ok(None);
+    }
+    let path = Path::new(value);
+    let meta = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => m,
+        Ok(_) => return usage(format!("--{}: {value} is not a file", spec.name)),
+        Err(e) => {
+            return usage(format!(
+                "--{}: {value:?} is neither an http(s) URL nor a readable file: {e}",
+                spec.name
+            ))
+        }
+    };
+    let mb = meta.len() as f64 / (1024.0 * 1024.0);
+    if let Some(limit) = spec.max_file_mb {
+        if mb >= limit {
+            let why = spec
+                .file_rule_error
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            return usage(format!(
+                "--{}: {} is {mb:.1} MB; the schema requires file_size_mb < {limit}{why}",
+                spec.name,
+                path.display()
+            ));
+        }
+    }
+    if let Some(limit) = kind_limit_mb(kind) {
+        if mb > limit {
+            return usage(format!(
+                "--{}: {} is {mb:.1} MB; {kind} inputs are limited to {limit} MB",
+                spec.name,
+                path.display()
+            ));
+        }
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| UsageError(format!("--{}: cannot read {value}: {e}", spec.name)))?;
+    let mime = mime_of(path);
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    Ok(Some(format!("data:{mime};base64,{data}")))
+}
+
+/// The media type of a file, from its extension.
+pub fn mime_of(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" | "jfif" => "image/jpeg",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "tif" | "tiff" => "image/tiff",
+        "heic" => "image/heic",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        "mp4" | "m4v" => "video/mp4",
+        "mov" => "video/quicktime",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        "avi" => "video/x-msvideo",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "ogg" | "oga" => "audio/ogg",
+        "m4a" => "audio/mp4",
+        "aac" => "audio/aac",
+        "opus" => "audio/opus",
+        "json" => "application/json",
+        "txt" => "text/plain",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Checks `body` through the typed model `model_id`: the exact check the typed client runs
+/// (`Input` deserialization, then `validate()`). `None` when the model was not generated.
+pub fn check_typed(model_id: &str, body: &Value) -> Option<Result<(), UsageError>> {
+    macro_rules! arm {
+        ($id:literal, $model:ty) => {
+            if model_id == $id {
+                return Some(typed::<$model>(model_id, body));
+            }
+        };
+    }
+    runcomfy::for_each_model!(arm);
+    None
+}
+
+fn typed<M: Model>(model_id: &str, body: &Value) -> Result<(), UsageError>
+where
+    M::Input: DeserializeOwned,
+{
+    let input: M::Input = serde_json::from_value(body.clone()).map_err(|e| {
+        UsageError(format!(
+            "input for {model_id} does not match its schema: {e}"
+        ))
+    })?;
+    input
+        .validate()
+        .map_err(|e| UsageError(format!("input for {model_id} is invalid: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_check_dispatches_on_the_model_id() {
+        let id = "happyhorse/happyhorse-1.0/image-to-video";
+        let ok = serde_json::json!({"image_url": "https://x/y.png", "prompt": "p", "duration": 5});
+        assert!(matches!(check_typed(id, &ok), Some(Ok(()))));
+        let bad = serde_json::json!({"image_url": "https://x/y.png", "prompt": "p", "seed": -1});
+        let err = check_typed(id, &bad).unwrap().unwrap_err();
+        assert!(err.0.contains("seed"), "{err}");
+        let long = serde_json::json!({"image_url": "u", "prompt": "x".repeat(5001)});
+        let err = check_typed(id, &long).unwrap().unwrap_err();
+        assert!(err.0.contains("/prompt"), "{err}");
+        assert!(check_typed("acme/unknown/model", &ok).is_none());
+    }
+
+    #[test]
+    fn sets_parse_json_or_strings() {
+        let mut body = Map::new();
+        apply_sets(
+            &["a=1".into(), "b=x y".into(), "c=[1,2]".into(), "d=".into()],
+            &mut body,
+        )
+        .unwrap();
+        assert_eq!(Value::Object(body), serde_json::json!({"a": 1, "b": "x y", "c": [1, 2], "d": ""}));
+        assert!(apply_sets(&["nokey".into()], &mut Map::new()).is_err());
+    }
+
+    #[test]
+    fn mimes() {
+        assert_eq!(mime_of(Path::new("a/B.PNG")), "image/png");
+        assert_eq!(mime_of(Path::new("clip.mov")), "video/quicktime");
+        assert_eq!(mime_of(Path::new("noext")), "application/octet-stream");
+    }
+}

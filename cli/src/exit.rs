@@ -1,0 +1,119 @@
+//! Exit codes: which kind of failure ended the command.
+
+use std::fmt;
+
+use runcomfy::journal::JournalError;
+use runcomfy::{ApiError, ApiErrorCode, Error};
+
+use crate::body::UsageError;
+
+/// Success.
+pub const OK: u8 = 0;
+/// Anything not listed below (network, file system, downloads).
+pub const OTHER: u8 = 1;
+/// Bad input or usage: nothing was sent.
+pub const USAGE: u8 = 2;
+/// Authentication: no token, or the API rejected it.
+pub const AUTH: u8 = 3;
+/// The API refused a request or answered something unreadable.
+pub const API: u8 = 4;
+/// The job failed or was cancelled.
+pub const JOB: u8 = 5;
+/// A request timed out or the wait's deadline passed (the job may still run).
+pub const TIMEOUT: u8 = 6;
+
+/// The table printed by `runcomfy --help` and repeated in `cli/README.md`.
+pub const TABLE: &str = "\
+Exit codes:
+  0  success
+  1  anything else (network, file system, download)
+  2  bad input or usage; nothing was sent
+  3  authentication: no token, or the API rejected it
+  4  API error: the API refused the request or answered something unreadable
+  5  the job failed or was cancelled
+  6  timeout or deadline; the job may still run (`runcomfy resume`)";
+
+/// An error already shown to the user; only its exit code is left to return.
+#[derive(Debug)]
+pub struct Reported(pub u8);
+
+impl fmt::Display for Reported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "failed with exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Reported {}
+
+/// The exit code of an error.
+pub fn code_of(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if let Some(r) = cause.downcast_ref::<Reported>() {
+            return r.0;
+        }
+        if cause.is::<UsageError>() || cause.is::<clap::Error>() {
+            return USAGE;
+        }
+        if let Some(x) = cause.downcast_ref::<Error>() {
+            return api_code(x);
+        }
+        if let Some(j) = cause.downcast_ref::<JournalError>() {
+            if let Some(x) = j.api() {
+                return api_code(x);
+            }
+        }
+    }
+    OTHER
+}
+
+/// The exit code of a client error.
+pub fn api_code(e: &Error) -> u8 {
+    match e {
+        Error::MissingToken { .. } | Error::InvalidToken => AUTH,
+        Error::InvalidBaseUrl { .. }
+        | Error::InvalidId { .. }
+        | Error::InvalidArgument { .. }
+        | Error::Validation { .. }
+        | Error::Encode { .. } => USAGE,
+        Error::Api(a) if is_auth(a) => AUTH,
+        Error::Api(_) | Error::RateLimited { .. } | Error::Decode { .. } => API,
+        Error::Timeout { .. } | Error::Deadline { .. } => TIMEOUT,
+        Error::JobFailed { .. } | Error::Cancelled { .. } => JOB,
+        Error::SubmitUncertain { source, .. } => api_code(source),
+        _ => OTHER,
+    }
+}
+
+fn is_auth(a: &ApiError) -> bool {
+    matches!(
+        a.code,
+        Some(ApiErrorCode::UserAccount | ApiErrorCode::PermissionDenied)
+    ) || a.status == 401
+        || (a.status == 403 && a.code.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let e = |x: Error| code_of(&anyhow::Error::from(x));
+        assert_eq!(e(Error::MissingToken { var: "X" }), AUTH);
+        assert_eq!(e(Error::Cancelled { request_id: "r".into() }), JOB);
+        assert_eq!(
+            e(Error::Timeout { request_id: None }),
+            TIMEOUT
+        );
+        assert_eq!(
+            code_of(&anyhow::Error::from(UsageError("x".into())).context("while reading")),
+            USAGE
+        );
+        assert_eq!(code_of(&anyhow::anyhow!("disk full")), OTHER);
+        let j = JournalError::Api(Error::JobFailed {
+            request_id: "r".into(),
+            error: serde_json::Value::Null,
+        });
+        assert_eq!(code_of(&anyhow::Error::from(j)), JOB);
+    }
+}

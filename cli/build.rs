@@ -143,7 +143,9 @@ fn flag_name(wire: &str, taken: &mut BTreeSet<String>) -> String {
     let mut prev: Option<char> = None;
     for c in wire.chars() {
         if c.is_ascii_alphanumeric() {
-            if c.is_ascii_uppercase() && prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit()) {
+            if c.is_ascii_uppercase()
+                && prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+            {
                 out.push('-');
             }
             out.push(c.to_ascii_lowercase());
@@ -153,7 +155,11 @@ fn flag_name(wire: &str, taken: &mut BTreeSet<String>) -> String {
         prev = Some(c);
     }
     let base = out.trim_matches('-').to_owned();
-    let base = if base.is_empty() { "field".to_owned() } else { base };
+    let base = if base.is_empty() {
+        "field".to_owned()
+    } else {
+        base
+    };
     let mut name = base.clone();
     if taken.contains(&name) {
         name = format!("field-{base}");
@@ -179,7 +185,12 @@ fn kind_of(ty: &Ty, model: &ModelModule) -> (&'static str, bool, Vec<String>) {
         Ty::Int(_) => ("Int", false, Vec::new()),
         Ty::F64 => ("Number", false, Vec::new()),
         Ty::String | Ty::Url => ("Str", false, Vec::new()),
-        Ty::Named(name, _) => match model.types.iter().find(|t| &t.name == name).map(|t| &t.body) {
+        Ty::Named(name, _) => match model
+            .types
+            .iter()
+            .find(|t| &t.name == name)
+            .map(|t| &t.body)
+        {
             Some(Body::StrEnum { variants, .. }) => (
                 "Str",
                 false,
@@ -218,7 +229,11 @@ fn file_kind(wire: &str, prop: &Value, kind: &str) -> Option<&'static str> {
     if !by_format && !by_name {
         return None;
     }
-    let hint = if by_format && format.contains('_') { format } else { lower.as_str() };
+    let hint = if by_format && format.contains('_') {
+        format
+    } else {
+        lower.as_str()
+    };
     Some(if hint.contains("image") {
         "image"
     } else if hint.contains("video") {
@@ -237,7 +252,10 @@ fn size_rule(prop: &Value) -> (Option<f64>, Option<String>) {
         .or_else(|| prop.pointer("/items/validations"))
         .and_then(Value::as_array);
     for rule in rules.into_iter().flatten() {
-        let name = rule.get("validation_rule").and_then(Value::as_str).unwrap_or("");
+        let name = rule
+            .get("validation_rule")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if name.trim().starts_with("file_size_mb<") {
             let value = rule.get("validation_value").and_then(|v| match v {
                 Value::Number(n) => n.as_f64(),
@@ -262,7 +280,14 @@ fn help_text(prop: &Value, field: &Field) -> String {
     let pick = |key: &str| {
         prop.get(key)
             .and_then(Value::as_str)
-            .map(|s| s.trim().split("\n\n").next().unwrap_or("").trim().to_owned())
+            .map(|s| {
+                s.trim()
+                    .split("\n\n")
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            })
             .filter(|s| !s.is_empty())
     };
     pick("description")

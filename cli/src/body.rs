@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use runcomfy::{Model, Validate};
 
-use crate::flags::{json_or_string, FlagSpec, ModelFlags};
+use crate::flags::{json_or_string, FlagSpec, ModelFlags, ValueKind};
 
 /// Bad input or usage: nothing was sent (exit code 2).
 #[derive(Debug)]
@@ -52,7 +52,10 @@ pub fn read_input_file(path: &Path) -> Result<Map<String, Value>, UsageError> {
     };
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => usage(format!("{}: the input must be a JSON object", path.display())),
+        Ok(_) => usage(format!(
+            "{}: the input must be a JSON object",
+            path.display()
+        )),
         Err(e) => usage(format!("{}: not valid JSON: {e}", path.display())),
     }
 }
@@ -74,7 +77,10 @@ pub fn apply_sets(sets: &[String], body: &mut Map<String, Value>) -> Result<(), 
 
 /// Fills in required single-value enums, checks required fields, turns local files into
 /// `data:` URIs (checking their size limits) and warns about keys the schema does not name.
-pub fn complete(model: &ModelFlags, body: &mut Map<String, Value>) -> Result<Vec<String>, UsageError> {
+pub fn complete(
+    model: &ModelFlags,
+    body: &mut Map<String, Value>,
+) -> Result<Vec<String>, UsageError> {
     let mut warnings = Vec::new();
     for spec in model.flags {
         if let (Some(fixed), false) = (spec.fixed, body.contains_key(spec.wire)) {
@@ -92,6 +98,21 @@ pub fn complete(model: &ModelFlags, body: &mut Map<String, Value>) -> Result<Vec
             "missing required input for {}: {}",
             model.id,
             missing.join(", ")
+        ));
+    }
+    let mut problems = Vec::new();
+    for spec in model.flags {
+        if let Some(v) = body.get(spec.wire) {
+            if let Err(why) = check_value(spec, v) {
+                problems.push(format!("--{} ({}): {why}", spec.name, spec.wire));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return usage(format!(
+            "input for {} is invalid: {}",
+            model.id,
+            problems.join("; ")
         ));
     }
     for spec in model.flags {
@@ -123,6 +144,59 @@ pub fn complete(model: &ModelFlags, body: &mut Map<String, Value>) -> Result<Vec
         }
     }
     Ok(warnings)
+}
+
+/// Checks a value against what the flag table knows (type, enum, bounds), naming the field;
+/// the typed model checks everything again afterwards.
+fn check_value(spec: &FlagSpec, v: &Value) -> Result<(), String> {
+    if spec.list {
+        return match v {
+            Value::Array(items) => items.iter().try_for_each(|i| check_scalar(spec, i)),
+            _ => check_scalar(spec, v).map_err(|e| format!("{e} (a list is expected)")),
+        };
+    }
+    check_scalar(spec, v)
+}
+
+fn check_scalar(spec: &FlagSpec, v: &Value) -> Result<(), String> {
+    let number = match (spec.kind, v) {
+        (ValueKind::Json, _)
+        | (ValueKind::Str, Value::String(_))
+        | (ValueKind::Bool, Value::Bool(_)) => None,
+        (ValueKind::Int, Value::Number(n)) if n.is_i64() || n.is_u64() => n.as_f64(),
+        (ValueKind::Number, Value::Number(n)) => n.as_f64(),
+        (kind, _) => {
+            let expected = match kind {
+                ValueKind::Int => "an integer",
+                ValueKind::Number => "a number",
+                ValueKind::Bool => "true or false",
+                _ => "a string",
+            };
+            return Err(format!("expected {expected}, got {v}"));
+        }
+    };
+    if !spec.choices.is_empty() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if !spec.choices.contains(&text.as_str()) {
+            return Err(format!("{v} is not one of {}", spec.choices.join(", ")));
+        }
+    }
+    if let Some(x) = number {
+        let fails = spec.min.is_some_and(|m| x < m)
+            || spec.max.is_some_and(|m| x > m)
+            || spec.exclusive_min.is_some_and(|m| x <= m)
+            || spec.exclusive_max.is_some_and(|m| x >= m);
+        if fails {
+            return Err(format!(
+                "{v} is out of range ({})",
+                crate::flags::bounds_text(spec)
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_remote(s: &str) -> bool {
@@ -253,11 +327,38 @@ mod tests {
         assert!(matches!(check_typed(id, &ok), Some(Ok(()))));
         let bad = serde_json::json!({"image_url": "https://x/y.png", "prompt": "p", "seed": -1});
         let err = check_typed(id, &bad).unwrap().unwrap_err();
-        assert!(err.0.contains("seed"), "{err}");
+        assert!(err.0.contains("expected u32"), "{err}");
         let long = serde_json::json!({"image_url": "u", "prompt": "x".repeat(5001)});
         let err = check_typed(id, &long).unwrap().unwrap_err();
         assert!(err.0.contains("/prompt"), "{err}");
         assert!(check_typed("acme/unknown/model", &ok).is_none());
+    }
+
+    #[test]
+    fn table_checks_name_the_field() {
+        let m = crate::flags::model("happyhorse/happyhorse-1.0/image-to-video").unwrap();
+        let mut body = serde_json::json!({"image_url": "https://x/y.png", "prompt": "p", "seed": -1, "duration": "soon", "watermark": "yes"});
+        let Value::Object(map) = &mut body else {
+            unreachable!()
+        };
+        let err = complete(m, map).unwrap_err().0;
+        assert!(
+            err.contains("--seed (seed): -1 is out of range (>= 0, <= 2147483647)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("--duration (duration): expected an integer, got \"soon\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("--watermark (watermark): expected true or false"),
+            "{err}"
+        );
+        let mut ok = serde_json::json!({"image_url": "https://x/y.png", "prompt": "p", "duration": 7, "resolution": "720P"});
+        let Value::Object(map) = &mut ok else {
+            unreachable!()
+        };
+        assert!(complete(m, map).unwrap().is_empty());
     }
 
     #[test]
@@ -268,7 +369,10 @@ mod tests {
             &mut body,
         )
         .unwrap();
-        assert_eq!(Value::Object(body), serde_json::json!({"a": 1, "b": "x y", "c": [1, 2], "d": ""}));
+        assert_eq!(
+            Value::Object(body),
+            serde_json::json!({"a": 1, "b": "x y", "c": [1, 2], "d": ""})
+        );
         assert!(apply_sets(&["nokey".into()], &mut Map::new()).is_err());
     }
 

@@ -88,7 +88,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -154,7 +158,9 @@ impl Downloader {
                 .download(url, &dest, ui)
                 .await
                 .with_context(|| format!("download of {url} failed"))?;
-            ui.event(json!({"event": "downloaded", "url": url.as_str(), "path": dest, "bytes": bytes}));
+            ui.event(
+                json!({"event": "downloaded", "url": url.as_str(), "path": dest, "bytes": bytes}),
+            );
             ui.note(&format!("downloaded {} ({bytes} bytes)", dest.display()));
             paths.push(dest);
         }
@@ -237,24 +243,25 @@ impl Downloader {
                     }
                     response.content_length()
                 }
-                StatusCode::PARTIAL_CONTENT => {
-                    match content_range(&response) {
-                        Some((start, total)) if start == have => total,
-                        _ => {
-                            restart(file, part)?;
-                            have = 0;
-                            last_error = anyhow!("the host answered another range");
-                            continue;
-                        }
+                StatusCode::PARTIAL_CONTENT => match content_range(&response) {
+                    Some((start, total)) if start == have => total,
+                    _ => {
+                        restart(file, part)?;
+                        have = 0;
+                        last_error = anyhow!("the host answered another range");
+                        continue;
                     }
-                }
+                },
                 StatusCode::RANGE_NOT_SATISFIABLE if have > 0 => {
                     restart(file, part)?;
                     have = 0;
                     last_error = anyhow!("the host refused the range");
                     continue;
                 }
-                s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => {
+                s if s.is_server_error()
+                    || s == StatusCode::TOO_MANY_REQUESTS
+                    || s == StatusCode::REQUEST_TIMEOUT =>
+                {
                     last_error = anyhow!("the file host answered {s}");
                     continue;
                 }
@@ -313,7 +320,10 @@ impl Downloader {
         if let Some(b) = &bar {
             b.abandon();
         }
-        Err(last_error.context(format!("gave up after {} attempts", self.options.retries + 1)))
+        Err(last_error.context(format!(
+            "gave up after {} attempts",
+            self.options.retries + 1
+        )))
     }
 }
 
@@ -348,7 +358,10 @@ mod tests {
     #[test]
     fn names_are_safe() {
         let u = |s: &str| Url::parse(s).unwrap();
-        assert_eq!(file_name(&u("https://h/a/b/clip%20one.mp4?sig=1"), 0), "clip_one.mp4");
+        assert_eq!(
+            file_name(&u("https://h/a/b/clip%20one.mp4?sig=1"), 0),
+            "clip_one.mp4"
+        );
         assert_eq!(file_name(&u("https://h/"), 2), "output-3");
         assert_eq!(file_name(&u("https://h/..%2F..%2Fetc"), 0), "_.._etc");
         assert_eq!(with_suffix("a.mp4", 2), "a-2.mp4");

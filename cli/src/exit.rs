@@ -100,11 +100,13 @@ mod tests {
     fn codes() {
         let e = |x: Error| code_of(&anyhow::Error::from(x));
         assert_eq!(e(Error::MissingToken { var: "X" }), AUTH);
-        assert_eq!(e(Error::Cancelled { request_id: "r".into() }), JOB);
         assert_eq!(
-            e(Error::Timeout { request_id: None }),
-            TIMEOUT
+            e(Error::Cancelled {
+                request_id: "r".into()
+            }),
+            JOB
         );
+        assert_eq!(e(Error::Timeout { request_id: None }), TIMEOUT);
         assert_eq!(
             code_of(&anyhow::Error::from(UsageError("x".into())).context("while reading")),
             USAGE

@@ -110,6 +110,7 @@ fn arg(spec: &'static FlagSpec) -> Arg {
         .long(spec.name)
         .help(help)
         .value_name(spec.wire.to_ascii_uppercase())
+        .help_heading("Model inputs")
         .required(false);
     if spec.required && spec.fixed.is_none() {
         // `--input` and `--set` may supply it instead; the body is checked again after merging.
@@ -124,6 +125,9 @@ fn arg(spec: &'static FlagSpec) -> Arg {
         _ if !spec.choices.is_empty() => {
             arg.value_parser(PossibleValuesParser::new(spec.choices.iter().copied()))
         }
+        ValueKind::Int | ValueKind::Number => arg
+            .allow_negative_numbers(true)
+            .value_parser(ValueParser::new(move |s: &str| parse_scalar(spec, s))),
         _ => arg.value_parser(ValueParser::new(move |s: &str| parse_scalar(spec, s))),
     };
     if spec.list {
@@ -141,7 +145,8 @@ fn display_json(text: &str) -> String {
     }
 }
 
-fn bounds_text(spec: &FlagSpec) -> String {
+/// The bounds of a flag, as `>= 0, <= 10`.
+pub fn bounds_text(spec: &FlagSpec) -> String {
     let mut parts = Vec::new();
     if let Some(v) = spec.min {
         parts.push(format!(">= {v}"));

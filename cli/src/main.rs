@@ -23,7 +23,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use serde_json::{json, Map, Value};
 
 use runcomfy::journal::{EntryState, Journal};
-use runcomfy::{Client, ListModels, PollPolicy, RetryPolicy};
+use runcomfy::{Client, ListModels, PollPolicy, PollVia, RetryPolicy};
 
 use crate::body::UsageError;
 use crate::exit::Reported;
@@ -62,7 +62,12 @@ struct Global {
     #[arg(short, long, global = true)]
     quiet: bool,
     /// Poll the job every MS milliseconds (default: 1 s growing to 8 s).
-    #[arg(long, global = true, env = "RUNCOMFY_POLL_INTERVAL_MS", value_name = "MS")]
+    #[arg(
+        long,
+        global = true,
+        env = "RUNCOMFY_POLL_INTERVAL_MS",
+        value_name = "MS"
+    )]
     poll_interval: Option<u64>,
     /// Stop waiting after this long (`90s`, `10m`, `500ms`; `0` waits without limit; default 30m).
     #[arg(long, global = true, env = "RUNCOMFY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
@@ -75,7 +80,9 @@ struct Global {
 #[derive(Subcommand)]
 enum Command {
     /// Validate an input, submit it, wait, and print or download the outputs.
-    #[command(after_help = "Generated models take one flag per input field: `runcomfy run MODEL --help` lists them.\nOther models take `--input` and `--set` only and are sent unchecked.\nLater sources win: --input, then --set, then the model's flags.")]
+    #[command(
+        after_help = "Generated models take one flag per input field: `runcomfy run MODEL --help` lists them.\nOther models take `--input` and `--set` only and are sent unchecked.\nLater sources win: --input, then --set, then the model's flags."
+    )]
     Run(RunArgs),
     /// Re-attach to unfinished jobs of the journal (or to REQUEST_ID), wait, and fetch or
     /// download their results. Never submits again.
@@ -316,7 +323,10 @@ async fn dispatch(cli: Cli, run_matches: Option<ArgMatches>, ui: &Ui) -> anyhow:
 
 /// A client from the environment with the command's poll and retry settings.
 fn client(g: &Global, cancel_on_timeout: bool) -> Result<Client, runcomfy::Error> {
-    let mut poll = PollPolicy::default().cancel_on_deadline(cancel_on_timeout);
+    // `/status` reports the queue position; `/result` is read once at the end.
+    let mut poll = PollPolicy::default()
+        .cancel_on_deadline(cancel_on_timeout)
+        .via(PollVia::Status);
     if let Some(ms) = g.poll_interval {
         let d = Duration::from_millis(ms.max(1));
         poll = poll.delays(d, 1.0, d).jitter(0.0);
@@ -387,15 +397,7 @@ async fn run(g: &Global, args: RunArgs, matches: &ArgMatches, ui: &Ui) -> anyhow
         }
         return Ok(());
     }
-    finish(
-        &client,
-        &journal,
-        &job,
-        handle.request_id(),
-        &args.out,
-        ui,
-    )
-    .await
+    finish(&client, &journal, &job, handle.request_id(), &args.out, ui).await
 }
 
 /// Waits for a recorded job, records its end, then prints or downloads its outputs.
@@ -662,8 +664,8 @@ fn models_local(ui: &Ui) {
 async fn schema(g: &Global, model: &str, ui: &Ui) -> anyhow::Result<()> {
     runcomfy::check_model_id(model).map_err(|e| UsageError(e.to_string()))?;
     if let Some(info) = runcomfy::models::ALL.iter().find(|m| m.id == model) {
-        let v: Value = serde_json::from_str(info.input_schema)
-            .context("the built-in schema is not JSON")?;
+        let v: Value =
+            serde_json::from_str(info.input_schema).context("the built-in schema is not JSON")?;
         print_value(ui, &v);
         return Ok(());
     }

@@ -121,8 +121,9 @@ impl Ui {
             Mode::Plain => err(&format!("{verb} {request_id} ({model_id})")),
             Mode::Terminal => {
                 let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-                let style = ProgressStyle::with_template("{spinner:.cyan} {prefix} {msg} [{elapsed}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                let style =
+                    ProgressStyle::with_template("{spinner:.cyan} {prefix} {msg} [{elapsed}]")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner());
                 bar.set_style(style);
                 bar.set_prefix(request_id.to_owned());
                 bar.set_message(format!("{verb}, waiting"));
@@ -145,10 +146,9 @@ impl Ui {
                 },
             ),
             Progress::Running => (json!({"event": "running"}), "in_progress".to_owned()),
-            Progress::Unknown { state } => (
-                json!({"event": "state", "state": state}),
-                state.clone(),
-            ),
+            Progress::Unknown { state } => {
+                (json!({"event": "state", "state": state}), state.clone())
+            }
             Progress::Done { state } => (
                 json!({"event": "done", "state": state.as_str()}),
                 state.as_str().to_owned(),
@@ -159,7 +159,12 @@ impl Ui {
         match self.mode {
             Mode::Plain => err(&format!("{text} after {}", seconds(self.started.elapsed()))),
             Mode::Terminal => {
-                if let Some(bar) = self.spinner.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                if let Some(bar) = self
+                    .spinner
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                {
                     bar.set_message(text);
                 }
             }
@@ -169,13 +174,19 @@ impl Ui {
 
     /// The wait ended: stops the spinner with a last word.
     pub fn finish_wait(&self, word: &str) {
-        if let Some(bar) = self
+        let bar = self
             .spinner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            bar.finish_with_message(word.to_owned());
+            .take();
+        if let Some(bar) = bar {
+            // The live line goes; a plain line with the outcome stays.
+            bar.finish_and_clear();
+            err(&format!(
+                "{} {word} after {}",
+                bar.prefix(),
+                seconds(bar.elapsed())
+            ));
         }
     }
 

@@ -1,0 +1,320 @@
+//! Test harness: the fake RunComfy server in this process, a loopback file host for the
+//! outputs, the built `runcomfy` binary aimed at both, and a pseudo-terminal.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use runcomfy::fake::{FakeServer, FakeServerBuilder, FAKE_TOKEN};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The path of the built binary.
+pub const BIN: &str = env!("CARGO_BIN_EXE_runcomfy");
+
+pub const I2V: &str = "happyhorse/happyhorse-1.0/image-to-video";
+/// A model the fake server knows but that is not built into the binary.
+pub const EXTRA: &str = "acme/extra/text-to-image";
+pub const EXTRA_SCHEMA: &str = r#"{"type":"object","required":["prompt"],"properties":{"prompt":{"type":"string"},"steps":{"type":"integer"}}}"#;
+
+/// A fake API, a file host and temporary folders, served by a runtime of their own so the
+/// test thread can block on the binary.
+pub struct Env {
+    pub rt: tokio::runtime::Runtime,
+    pub server: FakeServer,
+    pub files: FileServer,
+    pub journal: tempfile::TempDir,
+    pub work: tempfile::TempDir,
+}
+
+impl Env {
+    /// Every generated model plus [`EXTRA`], default lifecycles.
+    pub fn new() -> Env {
+        Env::with(|b| b)
+    }
+
+    /// Like [`Env::new`], with the server builder adjusted by `f`.
+    pub fn with(f: impl FnOnce(FakeServerBuilder) -> FakeServerBuilder) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let builder = FakeServer::builder()
+            .all_models()
+            .model(EXTRA, EXTRA_SCHEMA);
+        let server = rt.block_on(f(builder).start()).unwrap();
+        let files = rt.block_on(FileServer::start());
+        Env {
+            rt,
+            server,
+            files,
+            journal: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn configure(&self, c: &mut StdCommand) {
+        for var in [
+            "RUNCOMFY_TOKEN",
+            "RUNCOMFY_BASE_URL",
+            "RUNCOMFY_JOURNAL_DIR",
+            "RUNCOMFY_POLL_INTERVAL_MS",
+            "RUNCOMFY_TIMEOUT",
+            "RUNCOMFY_RETRIES",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("RUNCOMFY_BASE_URL", self.server.base_url())
+            .env("RUNCOMFY_TOKEN", FAKE_TOKEN)
+            .env("RUNCOMFY_JOURNAL_DIR", self.journal.path())
+            .env("RUNCOMFY_POLL_INTERVAL_MS", "5")
+            .env("RUNCOMFY_TIMEOUT", "20s")
+            .env("RUNCOMFY_RETRIES", "1")
+            .env("NO_COLOR", "1")
+            .current_dir(self.work.path());
+    }
+
+    /// The binary, configured for this environment.
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut std = StdCommand::new(BIN);
+        self.configure(&mut std);
+        let mut c = assert_cmd::Command::from_std(std);
+        c.timeout(Duration::from_secs(60));
+        c
+    }
+
+    /// The same, as a plain `std` command (to spawn and kill, or to put on a terminal).
+    pub fn std_cmd(&self) -> StdCommand {
+        let mut c = StdCommand::new(BIN);
+        self.configure(&mut c);
+        c
+    }
+
+    /// The journal file's text.
+    pub fn journal_text(&self) -> String {
+        std::fs::read_to_string(self.journal.path().join("journal.jsonl")).unwrap_or_default()
+    }
+
+    /// The journal's records, as JSON.
+    pub fn journal_records(&self) -> Vec<serde_json::Value> {
+        self.journal_text()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// A path in the work folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+}
+
+/// One request the file host received.
+#[derive(Debug, Clone)]
+pub struct FileRequest {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl FileRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct FileState {
+    files: HashMap<String, Vec<u8>>,
+    /// Paths whose next answer stops after this many body bytes, then hangs up.
+    cuts: Vec<(String, usize)>,
+    requests: Vec<FileRequest>,
+}
+
+/// A tiny HTTP/1.1 file host on 127.0.0.1 that honours `Range: bytes=N-` and can break a
+/// transfer halfway.
+pub struct FileServer {
+    pub base: String,
+    state: Arc<Mutex<FileState>>,
+}
+
+impl FileServer {
+    pub async fn start() -> FileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(FileState::default()));
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, shared.clone()));
+            }
+        });
+        FileServer { base, state }
+    }
+
+    /// Serves `body` at `/files/<name>`; returns its URL.
+    pub fn add(&self, name: &str, body: Vec<u8>) -> String {
+        let path = format!("/files/{name}");
+        self.state.lock().unwrap().files.insert(path.clone(), body);
+        format!("{}{path}", self.base)
+    }
+
+    /// The next answer for `name` sends only `after` body bytes, then hangs up.
+    pub fn cut_next(&self, name: &str, after: usize) {
+        self.state
+            .lock()
+            .unwrap()
+            .cuts
+            .push((format!("/files/{name}"), after));
+    }
+
+    pub fn requests(&self) -> Vec<FileRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+async fn serve(mut stream: TcpStream, state: Arc<Mutex<FileState>>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 64 * 1024 {
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let mut lines = text.split("\r\n");
+    let path = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("/")
+        .to_owned();
+    let headers: Vec<(String, String)> = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let request = FileRequest {
+        path: path.clone(),
+        headers,
+    };
+    let (file, cut) = {
+        let mut st = state.lock().unwrap();
+        st.requests.push(request.clone());
+        let cut = st
+            .cuts
+            .iter()
+            .position(|(p, _)| *p == path)
+            .map(|i| st.cuts.remove(i).1);
+        (st.files.get(&path).cloned(), cut)
+    };
+    let Some(file) = file else {
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await;
+        return;
+    };
+    let len = file.len();
+    let start = request
+        .header("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok());
+    let (status, from) = match start {
+        Some(s) if s >= len => {
+            let _ = stream
+                .write_all(format!("HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{len}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
+                .await;
+            return;
+        }
+        Some(s) => (
+            format!(
+                "206 Partial Content\r\nContent-Range: bytes {s}-{}/{len}",
+                len - 1
+            ),
+            s,
+        ),
+        None => ("200 OK".to_owned(), 0),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        len - from
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let body = &file[from..];
+    let body = match cut {
+        Some(n) => &body[..n.min(body.len())],
+        None => body,
+    };
+    let _ = stream.write_all(body).await;
+    let _ = stream.flush().await;
+    let _ = stream.shutdown().await;
+}
+
+/// Runs `cmd` with its standard output and error on a pseudo-terminal (100x30); returns its
+/// status and everything it wrote there.
+pub fn run_in_pty(mut cmd: StdCommand) -> (ExitStatus, Vec<u8>) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(Path::new(name.to_str().expect("utf-8 pty name")))
+        .expect("open pty slave");
+    let size = rustix::termios::Winsize {
+        ws_row: 30,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(&slave, size).expect("set the window size");
+    cmd.env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .stdout(slave.try_clone().expect("dup"))
+        .stderr(slave);
+    let mut child = cmd.spawn().expect("spawn on the pty");
+    // The parent's copies of the slave are gone with `cmd`: the reader sees the end once the
+    // child exits.
+    drop(cmd);
+    let mut master = std::fs::File::from(master);
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match master.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        out
+    });
+    let status = child.wait().expect("wait");
+    let out = reader.join().expect("reader");
+    (status, out)
+}
+
+/// Waits until `cond` holds, for at most `limit`.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}

@@ -174,6 +174,37 @@ struct OutArgs {
     max_download_mb: u64,
 }
 
+/// Options of `run` (and global ones) that take a value: skipped when looking for the model.
+const VALUE_OPTIONS: &[&str] = &[
+    "--input",
+    "--set",
+    "--out",
+    "--max-download-mb",
+    "--poll-interval",
+    "--timeout",
+    "--retries",
+];
+
+/// The built-in model `runcomfy run` names: its first positional argument, else any argument
+/// that is a built-in model id.
+fn model_named(args: &[OsString]) -> Option<&'static flags::ModelFlags> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    let run_at = words.iter().position(|w| *w == "run")?;
+    let mut rest = words[run_at + 1..].iter();
+    let mut positional = None;
+    while let Some(w) = rest.next() {
+        if VALUE_OPTIONS.contains(w) {
+            rest.next();
+        } else if !w.starts_with('-') {
+            positional = Some(*w);
+            break;
+        }
+    }
+    positional
+        .and_then(flags::model)
+        .or_else(|| words[run_at + 1..].iter().find_map(|w| flags::model(w)))
+}
+
 /// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -198,10 +229,7 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     // Only the model named on the command line gets its flags: a quick start with any number
     // of models.
-    let model = args
-        .iter()
-        .filter_map(|a| a.to_str())
-        .find_map(flags::model);
+    let model = model_named(&args);
     let mut command = Cli::command();
     if let Some(m) = model {
         command = command.mut_subcommand("run", |run| {
@@ -432,6 +460,10 @@ async fn finish(
                 retries: 4,
                 stall: Duration::from_secs(60),
             })?;
+            if urls.is_empty() && ui.mode() != Mode::Json {
+                ui.note("the output holds no file URL; nothing to download");
+                print_value(ui, &output);
+            }
             let paths = downloader.download_all(&urls, dir, ui).await?;
             journal.record_downloaded(job, &paths)?;
             if ui.mode() != Mode::Json {
@@ -676,5 +708,39 @@ async fn schema(g: &Global, model: &str, ui: &Ui) -> anyhow::Result<()> {
             Ok(())
         }
         None => bail!("the catalog has no input schema for {model}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(args: &[&str]) -> Option<&'static str> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        model_named(&args).map(|m| m.id)
+    }
+
+    #[test]
+    fn the_model_is_the_first_positional_of_run() {
+        let i2v = "happyhorse/happyhorse-1.0/image-to-video";
+        let t2i = "wan-ai/wan-2.7/text-to-image";
+        assert_eq!(named(&["runcomfy", "run", i2v, "--prompt", t2i]), Some(i2v));
+        assert_eq!(
+            named(&["runcomfy", "--json", "run", "--input", "x.json", t2i]),
+            Some(t2i)
+        );
+        assert_eq!(named(&["runcomfy", "run", "--set", i2v, t2i]), Some(t2i));
+        assert_eq!(named(&["runcomfy", "schema", i2v]), None);
+        assert_eq!(named(&["runcomfy", "run", "acme/other/model"]), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
     }
 }

@@ -589,6 +589,19 @@ fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
         d
     };
     let ctor_doc = docs(&ctor_doc);
+    // `Input` has no `Default` on purpose: even without required fields, a request is built
+    // by naming the model's constructor, never by accident.
+    let nparams = fields
+        .iter()
+        .filter(|f| f.required && f.fixed.is_none())
+        .count();
+    let allow = if nparams == 0 {
+        quote!(#[allow(clippy::new_without_default)])
+    } else if nparams > 7 {
+        quote!(#[allow(clippy::too_many_arguments)])
+    } else {
+        quote!()
+    };
     let setters = fields.iter().filter(|f| !f.required).map(|f| {
         let id = ident(&f.ident);
         let setter = ident(&f.setter);
@@ -615,7 +628,7 @@ fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
     quote! {
         impl #name {
             #ctor_doc
-            #[allow(clippy::too_many_arguments)]
+            #allow
             pub fn new(#(#params),*) -> Self {
                 #name { #(#inits),* }
             }

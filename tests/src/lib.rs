@@ -5,7 +5,7 @@
 #![deny(missing_docs)]
 
 /// The edge-case fixtures of `codegen/tests/fixtures/edge`.
-pub mod fixtures {
+pub mod fixture_models {
     include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 }
 

@@ -2,7 +2,7 @@
 //! enums, nullable fields, recursion and validation paths.
 
 use runcomfy::Validate;
-use runcomfy_tests::fixtures::fixtures::edge;
+use runcomfy_tests::fixture_models::fixtures::edge;
 use serde_json::json;
 
 #[test]

@@ -618,6 +618,28 @@ impl Ctx<'_> {
         }
     }
 
+    /// A default beside a `$ref` (Cog's `allOf: [{$ref}]` + `default`) is checked against the
+    /// referenced enum here, once the definition is known.
+    fn check_ref_default(&mut self, s: &Schema) {
+        let (Kind::Ref(i), Some(default)) = (&s.kind, &s.default) else {
+            return;
+        };
+        let ok = match &self.model.defs[*i].schema.kind {
+            Kind::StrEnum(values) => default
+                .as_str()
+                .is_some_and(|d| values.iter().any(|v| v == d)),
+            Kind::IntEnum(values) => default.as_i64().is_some_and(|d| values.contains(&d)),
+            _ => true,
+        };
+        if !ok && !(default.is_null() && s.nullable) {
+            let loc = s.loc.key("default");
+            self.diags.error(
+                &loc,
+                format!("default {default} is not one of the values of the referenced enum"),
+            );
+        }
+    }
+
     fn variant_name(&self, s: &Schema) -> (usize, String) {
         match &s.kind {
             Kind::StrEnum(_) => (0, "Preset".to_owned()),
@@ -655,6 +677,7 @@ impl Ctx<'_> {
         let mut fields = Vec::new();
         for (p, ident) in props.iter().zip(idents) {
             let ty = self.ty(&p.schema, role);
+            self.check_ref_default(&p.schema);
             let checks = self.checks(&p.schema, &ty);
             let mut docs = first_paragraph(&p.schema);
             if docs.is_empty() {

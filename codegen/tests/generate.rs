@@ -195,6 +195,7 @@ fn more_diagnostics() {
         (r#"{"type":"object","properties":{"a":{"type":"string","not":{"const":"x"}}}}"#, &["/properties/a/not: `not` is not supported"]),
         (r#"{"type":"object","properties":{"a":{"type":"boolean","default":null}}}"#, &["/properties/a/default: default null is not allowed: the schema is not nullable"]),
         (r#"{"type":"object","properties":{"a":{"type":"integer","minimum":0.5}}}"#, &["/properties/a/minimum: `minimum` 0.5 is not an integer bound"]),
+        (r##"{"type":"object","properties":{"a":{"allOf":[{"$ref":"#/$defs/E"}],"default":"z"}},"$defs":{"E":{"type":"string","enum":["x","y"]}}}"##, &["/properties/a/default: default \"z\" is not one of the values of the referenced enum"]),
         (r#"{"type":"object","properties":{"a":{"type":"datetime"},"b":{"type":"string","default":3}}}"#, &["/properties/a/type: unsupported type \"datetime\"", "/properties/b/default: default 3 is not a string"]),
     ];
     for (schema, want) in cases {

@@ -631,7 +631,8 @@ impl Ctx<'_> {
             Kind::IntEnum(values) => default.as_i64().is_some_and(|d| values.contains(&d)),
             _ => true,
         };
-        if !ok && !(default.is_null() && s.nullable) {
+        let null_ok = default.is_null() && s.nullable;
+        if !(ok || null_ok) {
             let loc = s.loc.key("default");
             self.diags.error(
                 &loc,

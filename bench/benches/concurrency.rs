@@ -1,0 +1,251 @@
+//! Concurrency (issue 5): 1,000 concurrent `run`s of one `runcomfy::Client` against the fake
+//! server in one process (real HTTP on 127.0.0.1; the server on its own runtime thread).
+//!
+//! 1. Throughput: 1,000 jobs that end at their second poll, fast polling: jobs/s.
+//! 2. Memory: 1,000 jobs of 3 s each (all in flight at once): the peak of the client's live
+//!    heap above its level before, per job in flight, counted by a global allocator that tags
+//!    each allocation with the runtime that made it (client or server); and the process's
+//!    peak RSS (`VmHWM`, reset through `/proc/self/clear_refs`) above its level before.
+//!
+//! `cargo bench -p runcomfy-bench --bench concurrency` prints the figures; no criterion.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runcomfy::fake::{FakeServer, Lifecycle, Route};
+use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as model;
+use runcomfy::PollPolicy;
+
+const JOBS: usize = 1000;
+
+// ---- a global allocator that counts live bytes per tag (0 other, 1 client, 2 server) ----
+
+const CLIENT: u8 = 1;
+const SERVER: u8 = 2;
+
+thread_local! {
+    static TAG: Cell<u8> = const { Cell::new(0) };
+}
+
+static LIVE: [AtomicIsize; 3] = [const { AtomicIsize::new(0) }; 3];
+static PEAK: [AtomicIsize; 3] = [const { AtomicIsize::new(0) }; 3];
+
+/// Each block gets a header (at least 16 bytes, a multiple of its alignment) whose last
+/// byte holds the tag of the thread that allocated it, so a free on another thread is
+/// charged to the right side.
+struct Tagged;
+
+fn header(layout: Layout) -> usize {
+    layout.align().max(16)
+}
+
+fn charge(tag: u8, bytes: isize) {
+    let i = usize::from(tag.min(2));
+    let now = LIVE[i].fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK[i].fetch_max(now, Ordering::Relaxed);
+}
+
+unsafe impl GlobalAlloc for Tagged {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let h = header(layout);
+        let Some(Ok(full)) = layout
+            .size()
+            .checked_add(h)
+            .map(|size| Layout::from_size_align(size, layout.align().max(16)))
+        else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: `full` has a non-zero size.
+        let base = unsafe { System.alloc(full) };
+        if base.is_null() {
+            return base;
+        }
+        let tag = TAG.try_with(Cell::get).unwrap_or(0);
+        // SAFETY: `base` points to `size + h` bytes; the tag byte is inside the header.
+        unsafe {
+            base.add(h - 1).write(tag);
+        }
+        charge(tag, layout.size() as isize);
+        // SAFETY: `h <= size + h`.
+        unsafe { base.add(h) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let h = header(layout);
+        // SAFETY: `ptr` came from `alloc` with the same layout, so the header precedes it.
+        let (base, tag) = unsafe { (ptr.sub(h), ptr.sub(1).read()) };
+        charge(tag, -(layout.size() as isize));
+        // SAFETY: the layout `alloc` used for `base`.
+        unsafe {
+            System.dealloc(
+                base,
+                Layout::from_size_align_unchecked(layout.size() + h, layout.align().max(16)),
+            )
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Tagged = Tagged;
+
+fn live(tag: u8) -> isize {
+    LIVE[usize::from(tag)].load(Ordering::Relaxed)
+}
+
+fn reset_peak(tag: u8) {
+    PEAK[usize::from(tag)].store(live(tag), Ordering::Relaxed);
+}
+
+fn peak(tag: u8) -> isize {
+    PEAK[usize::from(tag)].load(Ordering::Relaxed)
+}
+
+// ---- process figures ----
+
+fn status_kib(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Resets `VmHWM` to the current RSS (Linux: `5` into `/proc/self/clear_refs`).
+fn reset_hwm() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+// ---- the workload ----
+
+struct Outcome {
+    elapsed: Duration,
+    max_in_flight: usize,
+    requests: usize,
+}
+
+fn run_jobs(
+    client_rt: &tokio::runtime::Runtime,
+    server: &FakeServer,
+    policy: PollPolicy,
+) -> Outcome {
+    let client = {
+        let _guard = client_rt.enter();
+        server
+            .client_builder()
+            .poll_policy(policy)
+            .request_timeout(Duration::from_secs(60))
+            .build()
+            .expect("client")
+    };
+    server.clear_requests();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_in_flight = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let (inf, max) = (in_flight.clone(), max_in_flight.clone());
+    // Spawned, so that every client allocation happens on the client runtime's threads.
+    client_rt
+        .block_on(client_rt.spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..JOBS {
+                let (client, inf, max) = (client.clone(), inf.clone(), max.clone());
+                tasks.spawn(async move {
+                    let n = inf.fetch_add(1, Ordering::Relaxed) + 1;
+                    max.fetch_max(n, Ordering::Relaxed);
+                    let input =
+                        model::Input::new("https://example.com/cat.png", "the cat turns its head");
+                    let out = client.run::<model::Model>(&input).await;
+                    inf.fetch_sub(1, Ordering::Relaxed);
+                    out.expect("run")
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done.expect("job task");
+            }
+        }))
+        .expect("client task");
+    Outcome {
+        elapsed: started.elapsed(),
+        max_in_flight: max_in_flight.load(Ordering::Relaxed),
+        requests: server.count(Route::Any),
+    }
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --benches` runs bench targets too: this one is too heavy for that.
+        return;
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average: {}", load.trim());
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .on_thread_start(|| TAG.with(|t| t.set(SERVER)))
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let server = server_rt
+        .block_on(
+            FakeServer::builder()
+                .model(model::INFO.id, model::INFO.input_schema)
+                .start(),
+        )
+        .expect("fake server");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(|| TAG.with(|t| t.set(CLIENT)))
+        .enable_all()
+        .build()
+        .expect("client runtime");
+
+    // 1. Throughput: jobs that end at their second poll, polled after 2, 3, 4.5 ms...
+    server.set_lifecycle(Lifecycle::default());
+    let fast = runcomfy::fake::fast_poll_policy();
+    let _ = run_jobs(&client_rt, &server, fast.clone()); // warm-up: connections, allocator
+    let t = run_jobs(&client_rt, &server, fast);
+    println!(
+        "throughput: {JOBS} concurrent runs (each: submit + 2 polls) in {:.3} s: {:.0} jobs/s, {:.0} requests/s, at most {} in flight",
+        t.elapsed.as_secs_f64(),
+        JOBS as f64 / t.elapsed.as_secs_f64(),
+        t.requests as f64 / t.elapsed.as_secs_f64(),
+        t.max_in_flight
+    );
+
+    // 2. Memory: 3 s jobs, polled after 100 ms growing to 1 s, so all are in flight at once.
+    server.set_lifecycle(Lifecycle::timed(Duration::ZERO, Duration::from_secs(3)));
+    let slow = PollPolicy::default()
+        .delays(Duration::from_millis(100), 1.5, Duration::from_secs(1))
+        .deadline(Some(Duration::from_secs(60)));
+    let client_before = live(CLIENT);
+    let server_before = live(SERVER);
+    reset_peak(CLIENT);
+    reset_peak(SERVER);
+    let rss_before = status_kib("VmRSS:");
+    let hwm_reset = reset_hwm();
+    let m = run_jobs(&client_rt, &server, slow);
+    let hwm_after = status_kib("VmHWM:");
+    let client_peak = (peak(CLIENT) - client_before).max(0) as f64;
+    let server_peak = (peak(SERVER) - server_before).max(0) as f64;
+    let per = |bytes: f64| bytes / m.max_in_flight.max(1) as f64 / 1024.0;
+    println!(
+        "memory: {JOBS} concurrent 3 s runs in {:.2} s, {} requests, at most {} in flight",
+        m.elapsed.as_secs_f64(),
+        m.requests,
+        m.max_in_flight
+    );
+    println!(
+        "memory: client heap peak +{:.1} MiB = {:.1} KiB per job in flight (fake server's heap: +{:.1} MiB, {:.1} KiB per job)",
+        client_peak / 1048576.0,
+        per(client_peak),
+        server_peak / 1048576.0,
+        per(server_peak)
+    );
+    match (hwm_reset, rss_before, hwm_after) {
+        (true, Some(before), Some(after)) => println!(
+            "memory: process peak RSS +{:.1} MiB over {:.1} MiB = {:.1} KiB per job in flight (client and fake server)",
+            after.saturating_sub(before) as f64 / 1024.0,
+            before as f64 / 1024.0,
+            after.saturating_sub(before) as f64 / m.max_in_flight.max(1) as f64
+        ),
+        _ => println!("memory: peak RSS not available on this system"),
+    }
+}

@@ -4,6 +4,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+// Generation is allocation-heavy; with hundreds of models mimalloc saves about a quarter.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The feature names declared in this crate's `[features]` table: a vendor with a feature is
 /// compiled only when it is enabled.
 fn declared_features(manifest: &Path) -> BTreeSet<String> {

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn bench(c: &mut Criterion) {
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
     let synthetic = tempfile::tempdir().expect("tempdir");

@@ -147,13 +147,42 @@ pub fn check(dir: &Path) -> Result<Vec<String>, Diagnostics> {
 pub fn analyze(dir: &Path) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnostics> {
     let mut diags = Diagnostics::default();
     let loaded = load::load(dir, &mut diags);
-    let models: Vec<normalize::Model> = loaded
-        .models
-        .iter()
-        .filter_map(|files| normalize::normalize(files, &mut diags))
-        .collect();
+    let (models, more) = par_map(&loaded.models, normalize::normalize);
+    diags.extend(more);
+    let models: Vec<normalize::Model> = models.into_iter().flatten().collect();
     let catalog = catalog::build(&models, &mut diags);
     diags.check((catalog, loaded.watched))
+}
+
+/// Maps `f` over `items` on every core, keeping the order; each thread collects its own
+/// diagnostics, merged (and later sorted) by the caller.
+pub(crate) fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T, &mut Diagnostics) -> R + Sync,
+) -> (Vec<R>, Diagnostics) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    let results: Vec<(Vec<R>, Diagnostics)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut diags = Diagnostics::default();
+                    let out = part.iter().map(|item| f(item, &mut diags)).collect();
+                    (out, diags)
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    let mut diags = Diagnostics::default();
+    for (part, d) in results {
+        out.extend(part);
+        diags.extend(d);
+    }
+    (out, diags)
 }
 
 /// Runs the whole pipeline on the schema folder `dir`: load, normalize, catalog, emit, render.

@@ -35,6 +35,7 @@ pub fn load(root: &Path, diags: &mut Diagnostics) -> Loaded {
         return loaded;
     }
     loaded.watched.push(root.to_path_buf());
+    let mut found: Vec<(String, PathBuf, Option<PathBuf>)> = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
         let entries = match std::fs::read_dir(&dir) {
@@ -61,23 +62,28 @@ pub fn load(root: &Path, diags: &mut Diagnostics) -> Loaded {
             diags.text_error(&input_path, 0, 0, msg);
             continue;
         }
-        let input = read_json(&input_path, diags);
-        let output_path = dir.join("output.json");
-        let output = if output_path.is_file() {
-            loaded.watched.push(output_path.clone());
-            read_json(&output_path, diags).map(|v| (output_path.clone(), v))
-        } else {
-            None
-        };
         loaded.watched.push(input_path.clone());
-        if let Some(input) = input {
-            loaded.models.push(ModelFiles {
-                id,
-                input: (input_path, input),
-                output,
-            });
-        }
+        let output_path = dir.join("output.json");
+        let output_path = output_path.is_file().then(|| {
+            loaded.watched.push(output_path.clone());
+            output_path
+        });
+        found.push((id, input_path, output_path));
     }
+    // Reading and parsing is the slow part: spread it over the cores.
+    let (models, more) = crate::par_map(&found, |(id, input_path, output_path), diags| {
+        let input = read_json(input_path, diags);
+        let output = output_path
+            .as_ref()
+            .and_then(|p| read_json(p, diags).map(|v| (p.clone(), v)));
+        input.map(|input| ModelFiles {
+            id: id.clone(),
+            input: (input_path.clone(), input),
+            output,
+        })
+    });
+    diags.extend(more);
+    loaded.models = models.into_iter().flatten().collect();
     loaded.models.sort_by(|a, b| a.id.cmp(&b.id));
     loaded.watched.sort();
     loaded

@@ -174,7 +174,21 @@ pub(crate) fn par_map<T: Sync, R: Send>(
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    let mut d = Diagnostics::default();
+                    d.text_error(
+                        Path::new("runcomfy-codegen"),
+                        0,
+                        0,
+                        "internal error: a worker thread panicked (a generator bug)",
+                    );
+                    (Vec::new(), d)
+                })
+            })
+            .collect()
     });
     let mut out = Vec::with_capacity(items.len());
     let mut diags = Diagnostics::default();

@@ -18,7 +18,7 @@ pub enum Variant {
     NoValidate,
     /// No `Eq`, `Hash`, `PartialOrd`, `Ord` derives, and no `PartialEq` on structs.
     LeanDerives,
-    /// No enum `as_str`/`ALL` inherent impls, no `Display` impls.
+    /// No enum `as_str` impls, no `Display` impls.
     NoEnumImpls,
     /// No setters on `Input` (only `new`).
     NoSetters,
@@ -95,12 +95,12 @@ fn strip_items(items: &mut Vec<Item>, v: Variant) -> Result<()> {
                 let self_is_input = matches!(&*imp.self_ty, syn::Type::Path(p)
                     if p.path.is_ident("Input"));
                 if v.has(Variant::NoEnumImpls) {
+                    // `ALL` of integer enums stays: their `TryFrom<i64>` uses it.
                     let enum_inherent = trait_name.is_none()
-                        && imp.items.iter().all(|i| match i {
-                            ImplItem::Fn(f) => f.sig.ident == "as_str",
-                            ImplItem::Const(c) => c.ident == "ALL",
-                            _ => false,
-                        });
+                        && imp
+                            .items
+                            .iter()
+                            .all(|i| matches!(i, ImplItem::Fn(f) if f.sig.ident == "as_str"));
                     if enum_inherent || trait_name.as_deref() == Some("Display") {
                         continue;
                     }

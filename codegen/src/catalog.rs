@@ -64,6 +64,9 @@ pub struct TypeDef {
     pub body: Body,
     /// The schema this type was made from, for messages.
     pub loc: Location,
+    /// Whether the type describes request data (input) or response data (output): input
+    /// types always serialize, output types always deserialize.
+    pub role: Role,
 }
 
 /// The shape of a generated type.
@@ -561,6 +564,7 @@ impl Ctx<'_> {
                         default,
                     },
                     loc: s.loc.clone(),
+                    role,
                 });
             }
             Kind::IntEnum(values) => {
@@ -581,6 +585,7 @@ impl Ctx<'_> {
                     docs,
                     body: Body::IntEnum { variants, default },
                     loc: s.loc.clone(),
+                    role,
                 });
             }
             Kind::Union(alternatives) => {
@@ -612,6 +617,7 @@ impl Ctx<'_> {
                         variants: variants.into_iter().map(|(_, n, t, c)| (n, t, c)).collect(),
                     },
                     loc: s.loc.clone(),
+                    role,
                 });
             }
             _ => {}
@@ -737,6 +743,7 @@ impl Ctx<'_> {
                 is_input,
             },
             loc: s.loc.clone(),
+            role,
         });
     }
 

@@ -4,7 +4,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::catalog::{Body, Catalog, Checks, Field, ModelModule, OutputDef, Ty, TypeDef};
-use crate::normalize::Bounds;
+use crate::normalize::{Bounds, Role};
 use crate::{Endpoints, Options};
 
 fn ident(s: &str) -> syn::Ident {
@@ -230,7 +230,21 @@ fn model_body(m: &ModelModule, opts: &Options) -> TokenStream {
     }
 }
 
-fn serde_attrs(opts: &Options) -> TokenStream {
+/// The serde derives of a type. Request types need only `Serialize` to be sent; their
+/// `Deserialize` (for loading inputs from JSON) is by far the costliest derive to compile, so
+/// it can sit behind a cargo feature ([`Options::input_deserialize_feature`]).
+fn serde_derives(role: Role, opts: &Options) -> TokenStream {
+    match (role, &opts.input_deserialize_feature) {
+        (Role::Input, Some(f)) => quote! {
+            #[derive(__rt::serde::Serialize)]
+            #[cfg_attr(feature = #f, derive(__rt::serde::Deserialize))]
+        },
+        _ => quote!(#[derive(__rt::serde::Serialize, __rt::serde::Deserialize)]),
+    }
+}
+
+fn serde_attrs(role: Role, opts: &Options) -> TokenStream {
+    let derives = serde_derives(role, opts);
     let schemars = match &opts.schemars_feature {
         Some(f) => quote! {
             #[cfg_attr(feature = #f, derive(__rt::schemars::JsonSchema))]
@@ -239,7 +253,7 @@ fn serde_attrs(opts: &Options) -> TokenStream {
         None => quote!(),
     };
     quote! {
-        #[derive(__rt::serde::Serialize, __rt::serde::Deserialize)]
+        #derives
         #[serde(crate = "__rt::serde")]
         #schemars
     }
@@ -248,7 +262,7 @@ fn serde_attrs(opts: &Options) -> TokenStream {
 fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
     let name = ident(&t.name);
     let doc = docs(&t.docs);
-    let serde = serde_attrs(opts);
+    let serde = serde_attrs(t.role, opts);
     match &t.body {
         Body::Struct {
             fields,
@@ -321,7 +335,9 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
                 }
             }
         }
-        Body::IntEnum { variants, default } => int_enum(&t.name, &t.docs, variants, *default, opts),
+        Body::IntEnum { variants, default } => {
+            int_enum(&t.name, &t.docs, variants, *default, t.role, opts)
+        }
         Body::Union { variants } => {
             let vs = variants.iter().map(|(v, ty, _)| {
                 let doc = format!(" The `{v}` form.");
@@ -360,9 +376,11 @@ fn int_enum(
     doc_lines: &[String],
     variants: &[(String, i64)],
     default: Option<usize>,
+    role: Role,
     opts: &Options,
 ) -> TokenStream {
     let name_id = ident(name);
+    let derives = serde_derives(role, opts);
     let doc = docs(doc_lines);
     let vs = variants.iter().enumerate().map(|(i, (v, n))| {
         let v = ident(v);
@@ -401,7 +419,7 @@ fn int_enum(
     quote! {
         #doc
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, #derive_default)]
-        #[derive(__rt::serde::Serialize, __rt::serde::Deserialize)]
+        #derives
         #[serde(crate = "__rt::serde", into = "i64", try_from = "i64")]
         #[repr(i64)]
         pub enum #name_id { #(#vs)* }

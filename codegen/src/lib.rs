@@ -59,6 +59,10 @@ pub struct Options {
     pub endpoints: Endpoints,
     /// Derive `schemars::JsonSchema` behind this cargo feature of the including crate.
     pub schemars_feature: Option<String>,
+    /// Derive `Deserialize` on request (input) types only behind this cargo feature of the
+    /// including crate; `None` derives it always. Sending needs only `Serialize`, and the
+    /// `Deserialize` derives are most of the compile time of generated code.
+    pub input_deserialize_feature: Option<String>,
     /// Put each vendor's models behind a cargo feature named after the vendor (the first
     /// segment of the model id, as written: `wan-ai`).
     pub vendor_features: bool,
@@ -77,6 +81,7 @@ impl Options {
             runtime_path: "::runcomfy".to_owned(),
             endpoints: Endpoints::Inherent,
             schemars_feature: schemars.then(|| "schemars".to_owned()),
+            input_deserialize_feature: Some("deserialize".to_owned()),
             vendor_features: false,
             feature_vendors: None,
             model_macro: Some("for_each_model".to_owned()),
@@ -89,6 +94,7 @@ impl Options {
             runtime_path: "::runcomfy".to_owned(),
             endpoints: Endpoints::Trait(trait_name.to_owned()),
             schemars_feature: None,
+            input_deserialize_feature: None,
             vendor_features: false,
             feature_vendors: None,
             model_macro: None,

@@ -1,6 +1,6 @@
 //! Client overhead (issue 5): one request through `runcomfy::Client` against the same request
-//! made with a bare `reqwest::Client` (same auth and accept headers, body read and parsed as JSON), both to
-//! the fake server on 127.0.0.1 (on its own runtime thread).
+//! made with a bare `reqwest::Client` (same auth and accept headers, body read and parsed as
+//! JSON), both to the fake server on 127.0.0.1 (on its own runtime thread).
 //!
 //! `cargo bench -p runcomfy-bench --bench client`: criterion's figures for both, then the
 //! ratio ours/bare of the median times of interleaved requests (printed last).

@@ -77,7 +77,10 @@ pub fn write_compile_set(out: &Path, count: usize, variants: &[Variant]) -> Resu
     typify_gen::write_normalized(&schemas, &normalized)?;
     let runtime = toml_path(&workspace_root().join("runtime"));
     let ours_deps = format!("runcomfy = {{ path = \"{runtime}\" }}\n");
-    let options = runcomfy_codegen::Options::for_crate("BenchModels");
+    // As `runcomfy` generates its own models: request types derive `Deserialize` only behind a
+    // cargo feature (`deserialize`, not enabled here).
+    let mut options = runcomfy_codegen::Options::for_crate("BenchModels");
+    options.input_deserialize_feature = Some("deserialize".to_owned());
     let ours = runcomfy_codegen::generate(&schemas, &options)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .code;

@@ -118,7 +118,8 @@ pub fn write_compile_set(out: &Path, count: usize, variants: &[Variant]) -> Resu
 
 /// Writes `count` synthetic models under `out/features/schemas` and a crate `out/features`
 /// with one cargo feature per vendor and `all-models` (the default), whose `build.rs`
-/// generates with `vendor_features: true`, as a user's crate would.
+/// generates with `vendor_features: true` (and request types' `Deserialize` behind a feature,
+/// as `runcomfy` does), as a user's crate would.
 pub fn write_features_crate(out: &Path, count: usize) -> Result<PathBuf> {
     let dir = out.join("features");
     let schemas = dir.join("schemas");
@@ -156,6 +157,7 @@ fn main() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("models.rs");
     let mut options = runcomfy_codegen::Options::for_crate("BenchModels");
     options.vendor_features = true;
+    options.input_deserialize_feature = Some("deserialize".to_owned());
     match runcomfy_codegen::build("schemas".as_ref(), &out, &options) {
         Ok(report) => report.print_rerun_lines(),
         Err(e) => {

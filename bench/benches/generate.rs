@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use runcomfy_bench::typify_gen;
 
+// The allocator runcomfy-codegen's binary and runtime/build.rs use; typify runs under it too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Set {
     name: String,
     ours: PathBuf,

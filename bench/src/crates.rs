@@ -10,18 +10,7 @@ use crate::typify_gen;
 use crate::variants::{self, Variant};
 
 /// The vendors of the synthetic sets (the first segment of their model ids).
-pub const VENDORS: &[&str] = &[
-    "acme",
-    "bytedance",
-    "google",
-    "kling",
-    "minimax",
-    "openai",
-    "pixverse",
-    "qwen",
-    "runwayml",
-    "wan-ai",
-];
+pub use runcomfy_codegen::synth::VENDORS;
 
 /// The workspace's folder (`bench/..`).
 pub fn workspace_root() -> PathBuf {

@@ -24,7 +24,8 @@ impl Lcg {
     }
 }
 
-const VENDORS: &[&str] = &[
+/// The vendors of the synthetic sets: the first segment of their model ids.
+pub const VENDORS: &[&str] = &[
     "acme",
     "bytedance",
     "google",

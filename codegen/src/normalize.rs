@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::diag::{Diagnostics, Location};
@@ -911,9 +910,4 @@ fn kind_of(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
-}
-
-/// Definitions by index, for stages that follow refs.
-pub fn def_map(defs: &[Def]) -> IndexMap<usize, &Def> {
-    defs.iter().enumerate().collect()
 }

@@ -5,7 +5,10 @@ use std::fmt;
 use runcomfy::journal::JournalError;
 use runcomfy::{ApiError, ApiErrorCode, Error};
 
+use serde_json::json;
+
 use crate::body::UsageError;
+use crate::ui::{err, Ui};
 
 /// Success.
 pub const OK: u8 = 0;
@@ -64,6 +67,34 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
         }
     }
     OTHER
+}
+
+/// Shows an error: on standard error, and as an event in JSON mode.
+pub fn report(ui: &Ui, e: &anyhow::Error, code: u8) {
+    ui.finish_wait("failed");
+    let request_id = request_id_of(e);
+    ui.event(json!({"event": "error", "exit_code": code, "message": format!("{e:#}"), "request_id": request_id}));
+    err(&format!("error: {e:#}"));
+    if let Some(id) = request_id {
+        if matches!(code, TIMEOUT | OTHER) {
+            err(&format!(
+                "the job may still run; `runcomfy resume {id}` re-attaches to it"
+            ));
+        }
+    }
+}
+
+/// The request id an error concerns, when it names one.
+fn request_id_of(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<Error>()
+            .and_then(|x| x.request_id())
+            .or_else(|| {
+                c.downcast_ref::<JournalError>()
+                    .and_then(|j| j.request_id())
+            })
+            .map(str::to_owned)
+    })
 }
 
 /// The exit code of a client error.

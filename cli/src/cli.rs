@@ -1,0 +1,175 @@
+//! The top-level command line: the global options, the environment, and the one step clap's
+//! derive cannot do alone (the flags of the model named after `run`, added before parsing).
+
+use std::ffi::OsString;
+use std::time::Duration;
+
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
+
+use crate::commands::Command;
+use crate::{exit, flags};
+
+const ENVIRONMENT: &str = "\
+Environment:
+  RUNCOMFY_TOKEN              the API token (required to send anything; never printed)
+  RUNCOMFY_BASE_URL           the API (default https://model-api.runcomfy.net)
+  RUNCOMFY_JOURNAL_DIR        the job journal's folder (default: <data dir>/runcomfy)
+  RUNCOMFY_POLL_INTERVAL_MS   same as --poll-interval
+  RUNCOMFY_TIMEOUT            same as --timeout
+  RUNCOMFY_RETRIES            same as --retries";
+
+/// Run RunComfy models: flags generated from each model's schema, a crash-safe job journal,
+/// progress, downloads.
+#[derive(Parser)]
+#[command(name = "runcomfy", version, about, after_help = help_footer())]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn help_footer() -> String {
+    format!("{}\n\n{ENVIRONMENT}", exit::TABLE)
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Print one JSON object per event (and per result line) on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Show no progress; print only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Poll the job every MS milliseconds (default: 1 s growing to 8 s).
+    #[arg(
+        long,
+        global = true,
+        env = "RUNCOMFY_POLL_INTERVAL_MS",
+        value_name = "MS"
+    )]
+    pub poll_interval: Option<u64>,
+    /// Stop waiting after this long (`90s`, `10m`, `500ms`; `0` waits without limit; default 30m).
+    #[arg(long, global = true, env = "RUNCOMFY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Retries of a failed request (never of a submit that may have reached the server).
+    #[arg(long, global = true, env = "RUNCOMFY_RETRIES", value_name = "N")]
+    pub retries: Option<u32>,
+}
+
+/// Parses the command line (exiting with clap's message and code on an error); returns the
+/// parsed command and the raw matches (`run` reads its model flags from them).
+pub fn parse(args: &[OsString]) -> (Cli, ArgMatches) {
+    // Only the model named on the command line gets its flags: a quick start with any number
+    // of models.
+    let mut command = Cli::command();
+    if let Some(m) = model_named(args) {
+        command = command.mut_subcommand("run", |run| {
+            let about = if m.summary.is_empty() {
+                format!("Run {}", m.id)
+            } else {
+                format!("Run {}: {}", m.id, m.summary)
+            };
+            run.args(flags::args(m)).about(about)
+        });
+    }
+    let matches = match command.try_get_matches_from(args) {
+        Ok(m) => m,
+        Err(e) => e.exit(),
+    };
+    match Cli::from_arg_matches(&matches) {
+        Ok(c) => (c, matches),
+        Err(e) => e.exit(),
+    }
+}
+
+/// Options of `run` (and global ones) that take a value: skipped when looking for the model.
+const VALUE_OPTIONS: &[&str] = &[
+    "--input",
+    "--set",
+    "--out",
+    "--max-download-mb",
+    "--poll-interval",
+    "--timeout",
+    "--retries",
+];
+
+/// The built-in model `runcomfy run` names: its first positional argument, else any argument
+/// that is a built-in model id.
+fn model_named(args: &[OsString]) -> Option<&'static flags::ModelFlags> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    let run_at = words.iter().position(|w| *w == "run")?;
+    let mut rest = words[run_at + 1..].iter();
+    let mut positional = None;
+    while let Some(w) = rest.next() {
+        if VALUE_OPTIONS.contains(w) {
+            rest.next();
+        } else if !w.starts_with('-') {
+            positional = Some(*w);
+            break;
+        }
+    }
+    positional
+        .and_then(flags::model)
+        .or_else(|| words[run_at + 1..].iter().find_map(|w| flags::model(w)))
+}
+
+/// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 90s, 10m or 500ms"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(args: &[&str]) -> Option<&'static str> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        model_named(&args).map(|m| m.id)
+    }
+
+    #[test]
+    fn the_model_is_the_first_positional_of_run() {
+        let i2v = "happyhorse/happyhorse-1.0/image-to-video";
+        let t2i = "wan-ai/wan-2.7/text-to-image";
+        assert_eq!(named(&["runcomfy", "run", i2v, "--prompt", t2i]), Some(i2v));
+        assert_eq!(
+            named(&["runcomfy", "--json", "run", "--input", "x.json", t2i]),
+            Some(t2i)
+        );
+        assert_eq!(named(&["runcomfy", "run", "--set", i2v, t2i]), Some(t2i));
+        assert_eq!(named(&["runcomfy", "schema", i2v]), None);
+        assert_eq!(named(&["runcomfy", "run", "acme/other/model"]), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,22 @@
+//! `runcomfy result REQUEST_ID [--cost]`: the job's result (its state while it runs), as JSON.
+
+use super::Ctx;
+
+/// Print a job's result.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The request id.
+    request_id: String,
+    /// Ask for the cost too.
+    #[arg(long)]
+    cost: bool,
+}
+
+pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+    let result = ctx
+        .client(false)?
+        .result(&args.request_id, args.cost)
+        .await?;
+    ctx.print_value(&serde_json::to_value(result)?);
+    Ok(())
+}

@@ -841,7 +841,7 @@ fn endpoint_impls(catalog: &Catalog, opts: &Options, rt: &TokenStream) -> TokenS
                 m.id
             );
             let attrs = quote!(#[doc = #doc] #cfg);
-            let sig = quote!(fn #method(&self) -> #rt::__codegen::Endpoint<'_, #model>);
+            let sig = quote!(fn #method(&self) -> #rt::__codegen::Endpoint<#model>);
             let body = quote!({ #rt::__codegen::Endpoint::new(self) });
             (attrs, sig, body)
         })

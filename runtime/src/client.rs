@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::endpoint::{encode, Endpoint};
 use crate::error::{ApiError, Error};
 use crate::ids::{check_model_id, RequestId};
 use crate::job::{JobHandle, RequestHandle};
@@ -21,8 +22,6 @@ use crate::transport::{
 use crate::types::{
     CancelWire, Cancellation, CatalogModel, JobResult, ListModels, ModelList, StatusInfo,
 };
-
-pub use crate::job::Endpoint;
 
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://model-api.runcomfy.net";
@@ -312,7 +311,7 @@ impl Client {
     }
 
     /// The typed endpoint of model `M` (what the generated methods return).
-    pub fn endpoint<M: Model>(&self) -> Endpoint<'_, M> {
+    pub fn endpoint<M: Model>(&self) -> Endpoint<M> {
         Endpoint::new(self)
     }
 
@@ -321,16 +320,13 @@ impl Client {
     /// Validates `input`, then submits it to model `M`. See [`Client::submit_json`] for the
     /// retry rule.
     pub async fn submit<M: Model>(&self, input: &M::Input) -> Result<JobHandle<M>, Error> {
-        if let Err(errors) = crate::validate::Validate::validate(input) {
-            return Err(Error::Validation {
-                model_id: M::ID.to_owned(),
-                errors,
-            });
-        }
-        let body = serde_json::to_vec(input).map_err(|source| Error::Encode {
-            model_id: M::ID.to_owned(),
-            source,
-        })?;
+        self.submit_encoded::<M>(encode::<M>(input)?).await
+    }
+
+    pub(crate) async fn submit_encoded<M: Model>(
+        &self,
+        body: Vec<u8>,
+    ) -> Result<JobHandle<M>, Error> {
         let handle = self.submit_bytes(M::ID, &body).await?;
         Ok(JobHandle::from_request_id(handle.into_request_id()))
     }
@@ -351,13 +347,22 @@ impl Client {
         input: &M::Input,
         mut on_progress: impl FnMut(&Progress) + Send,
     ) -> Result<M::Output, Error> {
+        self.run_encoded::<M>(encode::<M>(input)?, &mut on_progress)
+            .await
+    }
+
+    pub(crate) async fn run_encoded<M: Model>(
+        &self,
+        body: Vec<u8>,
+        on_progress: &mut (dyn FnMut(&Progress) + Send),
+    ) -> Result<M::Output, Error> {
         let started = Instant::now();
-        let handle = self.submit::<M>(input).await?;
+        let handle = self.submit_encoded::<M>(body).await?;
         on_progress(&Progress::Submitted {
             request_id: handle.request_id().to_owned(),
         });
         let waiter = Waiter::new(self.clone(), handle.id().clone(), false, started);
-        let result = waiter.run(&mut on_progress).await?;
+        let result = waiter.run(on_progress).await?;
         decode_output::<M::Output>(result, handle.request_id())
     }
 

@@ -1,4 +1,4 @@
-//! Handles on submitted jobs, and the typed endpoint the generated methods return.
+//! Handles on submitted jobs: plain data that can be stored and re-attached.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -12,87 +12,6 @@ use crate::ids::RequestId;
 use crate::model::Model;
 use crate::poll::{Event, Progress, Step, Waiter};
 use crate::types::{Cancellation, JobResult, StatusInfo};
-
-/// A typed endpoint of model `M` on a [`Client`]; generated code returns one per model.
-///
-/// ```no_run
-/// # use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as i2v;
-/// # async fn demo(client: &runcomfy::Client, input: &i2v::Input) -> Result<(), runcomfy::Error> {
-/// let endpoint = client.endpoint::<i2v::Model>();
-/// let handle = endpoint.submit(input).await?; // store handle.request_id() now
-/// let output = handle.wait(client).await?;
-/// # Ok(()) }
-/// ```
-pub struct Endpoint<'c, M: Model> {
-    client: &'c Client,
-    _model: PhantomData<fn() -> M>,
-}
-
-impl<M: Model> Clone for Endpoint<'_, M> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<M: Model> Copy for Endpoint<'_, M> {}
-
-impl<M: Model> fmt::Debug for Endpoint<'_, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("model_id", &M::ID)
-            .finish()
-    }
-}
-
-impl<'c, M: Model> Endpoint<'c, M> {
-    /// The endpoint of model `M` on `client`.
-    pub fn new(client: &'c Client) -> Self {
-        Endpoint {
-            client,
-            _model: PhantomData,
-        }
-    }
-
-    /// The client this endpoint uses.
-    pub fn client(&self) -> &'c Client {
-        self.client
-    }
-
-    /// The model id.
-    pub fn model_id(&self) -> &'static str {
-        M::ID
-    }
-
-    /// Validates `input` (refusing before any request), then submits it.
-    /// See [`Client::submit_json`] for the retry rule that protects against paying twice.
-    pub async fn submit(&self, input: &M::Input) -> Result<JobHandle<M>, Error> {
-        self.client.submit::<M>(input).await
-    }
-
-    /// Submits and waits; returns the typed output.
-    pub async fn run(&self, input: &M::Input) -> Result<M::Output, Error> {
-        self.client.run::<M>(input).await
-    }
-
-    /// Submits and waits, reporting progress ([`Progress::Submitted`] first).
-    pub async fn run_with_progress(
-        &self,
-        input: &M::Input,
-        on_progress: impl FnMut(&Progress) + Send,
-    ) -> Result<M::Output, Error> {
-        self.client.run_with_progress::<M>(input, on_progress).await
-    }
-
-    /// Waits for a stored handle of this model.
-    pub async fn wait(&self, handle: &JobHandle<M>) -> Result<M::Output, Error> {
-        handle.wait(self.client).await
-    }
-
-    /// Re-attaches to a job of this model from its request id alone.
-    pub fn attach(&self, request_id: &str) -> Result<JobHandle<M>, Error> {
-        JobHandle::attach(request_id)
-    }
-}
 
 /// A submitted job of model `M`: plain data that can be stored (it serializes as
 /// `{"request_id": …, "model_id": …}`) and used later with any [`Client`].

@@ -40,6 +40,7 @@ pub use url::Url;
 pub use validate::{Rule, Validate, ValidationErrors, Violation};
 
 mod client;
+mod endpoint;
 mod error;
 mod ids;
 mod job;
@@ -48,7 +49,8 @@ mod retry;
 mod transport;
 mod types;
 
-pub use client::{Client, ClientBuilder, Endpoint, BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV};
+pub use client::{Client, ClientBuilder, BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV};
+pub use endpoint::Endpoint;
 pub use error::{ApiError, ApiErrorCode, Error, IdKind};
 pub use ids::{check_model_id, check_request_id, RequestId};
 pub use job::{JobHandle, RequestHandle};
@@ -76,7 +78,8 @@ pub mod models {
 /// What generated code uses from this crate. Not a public API: it changes with the generator.
 #[doc(hidden)]
 pub mod __codegen {
-    pub use crate::client::{Client, Endpoint};
+    pub use crate::client::Client;
+    pub use crate::endpoint::Endpoint;
     pub use crate::model::{MediaOutput, Model, ModelInfo};
     #[cfg(feature = "schemars")]
     pub use crate::validate::int_enum_schema;

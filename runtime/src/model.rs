@@ -22,7 +22,7 @@ pub trait Model: Send + Sync + 'static {
     /// The request body.
     type Input: Serialize + Validate + Send + Sync;
     /// The result's `output` object.
-    type Output: DeserializeOwned + Send;
+    type Output: DeserializeOwned + Send + 'static;
 }
 
 /// Facts about one generated model, for registries, the command line and the fake server.

@@ -455,3 +455,27 @@ async fn a_paused_clock_measures_polls_per_job() {
     assert!(started.elapsed() >= Duration::from_secs(600));
     assert!(real.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn an_endpoint_future_owns_its_client_and_can_be_spawned() {
+    let server = common::server().await;
+    let client = server.client().unwrap();
+    let endpoint = client.endpoint::<Echo>();
+    let task = tokio::spawn(endpoint.run(&EchoInput::new("x")));
+    let submit = tokio::spawn(endpoint.submit(&EchoInput::new("y")));
+    drop((client, endpoint));
+    let out = task.await.unwrap().unwrap();
+    assert!(out.image.is_some(), "{out:?}");
+    let handle = submit.await.unwrap().unwrap();
+    assert!(server.job(handle.request_id()).is_some());
+    // An invalid input is refused by the future, before any request.
+    let err = server
+        .client()
+        .unwrap()
+        .endpoint::<Echo>()
+        .run(&EchoInput::new(""))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Validation { .. }), "{err:?}");
+    assert_eq!(server.count(Route::Submit), 2);
+}

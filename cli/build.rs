@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use runcomfy_codegen::catalog::{Body, Field, ModelModule, Ty};
+use runcomfy_codegen::ir::{Body, Field, ModelModule, Ty};
 use serde_json::Value;
 
 include!("src/reserved.rs");
@@ -73,18 +73,7 @@ fn opt_f64(x: Option<f64>) -> String {
 
 fn write_model(code: &mut String, model: &ModelModule) {
     let raw: Value = serde_json::from_str(&model.input_text).unwrap_or(Value::Null);
-    let fields: &[Field] = model
-        .types
-        .iter()
-        .find_map(|t| match &t.body {
-            Body::Struct {
-                fields,
-                is_input: true,
-                ..
-            } => Some(&fields[..]),
-            _ => None,
-        })
-        .unwrap_or(&[]);
+    let fields: &[Field] = model.input_fields();
     let mut taken: BTreeSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
     let _ = writeln!(
         code,
@@ -185,21 +174,16 @@ fn kind_of(ty: &Ty, model: &ModelModule) -> (&'static str, bool, Vec<String>) {
         Ty::Int(_) => ("Int", false, Vec::new()),
         Ty::F64 => ("Number", false, Vec::new()),
         Ty::String | Ty::Url => ("Str", false, Vec::new()),
-        Ty::Named(name, _) => match model
-            .types
-            .iter()
-            .find(|t| &t.name == name)
-            .map(|t| &t.body)
-        {
+        Ty::Named { name, .. } => match model.type_named(name).map(|t| &t.body) {
             Some(Body::StrEnum { variants, .. }) => (
                 "Str",
                 false,
-                variants.iter().map(|(_, wire)| wire.clone()).collect(),
+                variants.iter().map(|v| v.wire.clone()).collect(),
             ),
             Some(Body::IntEnum { variants, .. }) => (
                 "Int",
                 false,
-                variants.iter().map(|(_, n)| n.to_string()).collect(),
+                variants.iter().map(|v| v.value.to_string()).collect(),
             ),
             _ => ("Json", false, Vec::new()),
         },

@@ -23,10 +23,6 @@ struct Set {
     typify: PathBuf,
 }
 
-fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 fn ours(dir: &Path) -> usize {
     let options = runcomfy_codegen::Options::for_crate("BenchModels");
     runcomfy_codegen::generate(dir, &options)
@@ -36,7 +32,7 @@ fn ours(dir: &Path) -> usize {
 }
 
 fn typify(dir: &Path) -> usize {
-    typify_gen::generate(dir, threads()).expect("typify").len()
+    typify_gen::generate(dir).expect("typify").len()
 }
 
 fn sets(tmp: &Path) -> Vec<Set> {

@@ -73,7 +73,7 @@ pub fn write_compile_set(out: &Path, count: usize, variants: &[Variant]) -> Resu
     let ours = runcomfy_codegen::generate(&schemas, &options)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .code;
-    let typify = typify_gen::generate(&normalized, 2)?;
+    let typify = typify_gen::generate(&normalized)?;
     let mut typify_deps =
         String::from("serde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\n");
     if typify.contains("::regress::") {

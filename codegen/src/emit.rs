@@ -3,8 +3,11 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::catalog::{Body, Catalog, Checks, Field, ModelModule, OutputDef, Ty, TypeDef};
-use crate::normalize::{Bounds, Role};
+use crate::ir::{
+    Body, Bounds, Catalog, Checks, Field, IntVariant, ModelModule, OutputDef, Role, StrVariant,
+    Struct, Ty, TypeDef, Variant,
+};
+use crate::names;
 use crate::{Endpoints, Options};
 
 fn ident(s: &str) -> syn::Ident {
@@ -59,7 +62,7 @@ pub fn emit_tail(catalog: &Catalog, opts: &Options) -> TokenStream {
         let mut defs = TokenStream::new();
         let mut calls = TokenStream::new();
         for (vendor, models) in &vendors {
-            let inner = format_ident!("__{}_{}", name, names_snake(vendor));
+            let inner = ident(&names::vendor_macro(name, vendor));
             let each = models.iter().map(|m| {
                 let id = &m.id;
                 let p = m.path.iter().map(|s| ident(s));
@@ -119,10 +122,6 @@ fn vendor_cfg(m: &ModelModule, opts: &Options) -> TokenStream {
     } else {
         quote!()
     }
-}
-
-fn names_snake(s: &str) -> String {
-    crate::names::snake(s)
 }
 
 /// Nests model modules by id segment: `happyhorse::happyhorse_1_0::image_to_video`.
@@ -264,15 +263,15 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
     let doc = docs(&t.docs);
     let serde = serde_attrs(t.role, opts);
     match &t.body {
-        Body::Struct {
+        Body::Struct(Struct {
             fields,
             extra,
             is_input,
-        } => {
+        }) => {
             let decls = fields.iter().map(|f| field_decl(f, opts));
-            let extra_decl = extra.as_ref().map(|(n, ty)| {
-                let n = ident(n);
-                let ty = rust_ty(ty);
+            let extra_decl = extra.as_ref().map(|e| {
+                let n = ident(&e.ident);
+                let ty = rust_ty(&e.ty);
                 quote! {
                     /// Keys the schema does not name, as sent.
                     #[serde(flatten)]
@@ -284,7 +283,11 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
             } else {
                 quote!()
             };
-            let validate = validate_impl(&t.name, fields);
+            let validate = if t.validates {
+                validate_impl(&t.name, fields)
+            } else {
+                quote!()
+            };
             quote! {
                 #doc
                 #[derive(Debug, Clone, PartialEq)]
@@ -298,23 +301,26 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
             }
         }
         Body::StrEnum { variants, default } => {
-            let vs = variants.iter().enumerate().map(|(i, (v, wire))| {
-                let v = ident(v);
-                let d = if *default == Some(i) {
-                    quote!(#[default])
-                } else {
-                    quote!()
-                };
-                let doc = format!(" `{wire:?}`");
-                quote!(#[doc = #doc] #[serde(rename = #wire)] #d #v,)
-            });
+            let vs = variants
+                .iter()
+                .enumerate()
+                .map(|(i, StrVariant { name, wire })| {
+                    let v = ident(name);
+                    let d = if *default == Some(i) {
+                        quote!(#[default])
+                    } else {
+                        quote!()
+                    };
+                    let doc = format!(" `{wire:?}`");
+                    quote!(#[doc = #doc] #[serde(rename = #wire)] #d #v,)
+                });
             let derive_default = if default.is_some() {
                 quote!(Default,)
             } else {
                 quote!()
             };
-            let arms = variants.iter().map(|(v, wire)| {
-                let v = ident(v);
+            let arms = variants.iter().map(|StrVariant { name, wire }| {
+                let v = ident(name);
                 quote!(Self::#v => #wire,)
             });
             quote! {
@@ -339,19 +345,29 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
             int_enum(&t.name, &t.docs, variants, *default, t.role, opts)
         }
         Body::Union { variants } => {
-            let vs = variants.iter().map(|(v, ty, _)| {
-                let doc = format!(" The `{v}` form.");
-                let v = ident(v);
+            let vs = variants.iter().map(|Variant { name, ty, .. }| {
+                let doc = format!(" The `{name}` form.");
+                let v = ident(name);
                 let ty = rust_ty(ty);
                 quote!(#[doc = #doc] #v(#ty),)
             });
-            let arms = variants.iter().map(|(v, ty, checks)| {
-                let v = ident(v);
+            let arms = variants.iter().map(|Variant { name, ty, checks }| {
+                let v = ident(name);
                 let body = value_checks(ty, checks, quote!(x));
                 if body.is_empty() {
                     quote!(Self::#v(_) => {})
                 } else {
                     quote!(Self::#v(x) => { #body })
+                }
+            });
+            let validate = t.validates.then(|| {
+                quote! {
+                    impl __rt::Validate for #name {
+                        #[allow(unused_variables)]
+                        fn validate_into(&self, v: &mut __rt::Validator) {
+                            match self { #(#arms)* }
+                        }
+                    }
                 }
             });
             quote! {
@@ -360,12 +376,7 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
                 #serde
                 #[serde(untagged)]
                 pub enum #name { #(#vs)* }
-                impl __rt::Validate for #name {
-                    #[allow(unused_variables)]
-                    fn validate_into(&self, v: &mut __rt::Validator) {
-                        match self { #(#arms)* }
-                    }
-                }
+                #validate
             }
         }
     }
@@ -374,7 +385,7 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
 fn int_enum(
     name: &str,
     doc_lines: &[String],
-    variants: &[(String, i64)],
+    variants: &[IntVariant],
     default: Option<usize>,
     role: Role,
     opts: &Options,
@@ -382,24 +393,27 @@ fn int_enum(
     let name_id = ident(name);
     let derives = serde_derives(role, opts);
     let doc = docs(doc_lines);
-    let vs = variants.iter().enumerate().map(|(i, (v, n))| {
-        let v = ident(v);
-        let d = if default == Some(i) {
-            quote!(#[default])
-        } else {
-            quote!()
-        };
-        let doc = format!(" `{n}`");
-        let n = Literal::i64_unsuffixed(*n);
-        quote!(#[doc = #doc] #d #v = #n,)
-    });
+    let vs = variants
+        .iter()
+        .enumerate()
+        .map(|(i, IntVariant { name, value: n })| {
+            let v = ident(name);
+            let d = if default == Some(i) {
+                quote!(#[default])
+            } else {
+                quote!()
+            };
+            let doc = format!(" `{n}`");
+            let n = Literal::i64_unsuffixed(*n);
+            quote!(#[doc = #doc] #d #v = #n,)
+        });
     let derive_default = if default.is_some() {
         quote!(Default,)
     } else {
         quote!()
     };
-    let all = variants.iter().map(|(v, _)| {
-        let v = ident(v);
+    let all = variants.iter().map(|IntVariant { name, .. }| {
+        let v = ident(name);
         quote!(Self::#v)
     });
     let schemars = match &opts.schemars_feature {
@@ -446,15 +460,15 @@ fn rust_ty(ty: &Ty) -> TokenStream {
     match ty {
         Ty::Bool => quote!(bool),
         Ty::Int(w) => {
-            let w = format_ident!("{}", w);
+            let w = format_ident!("{}", w.as_str());
             quote!(#w)
         }
         Ty::F64 => quote!(f64),
         Ty::String => quote!(String),
         Ty::Url => quote!(__rt::Url),
         Ty::Value => quote!(__rt::serde_json::Value),
-        Ty::Named(n, _) => {
-            let n = ident(n);
+        Ty::Named { name, .. } => {
+            let n = ident(name);
             quote!(#n)
         }
         Ty::Vec(t) => {
@@ -480,7 +494,7 @@ fn field_decl(f: &Field, opts: &Options) -> TokenStream {
     let doc = docs(&f.docs);
     let id = ident(&f.ident);
     let ty = rust_ty(&f.decl_ty());
-    let bare = f.ident.trim_start_matches("r#");
+    let bare = f.bare_ident();
     let rename = if bare != f.wire {
         let w = &f.wire;
         quote!(#[serde(rename = #w)])
@@ -538,10 +552,10 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
     if let Some(b) = &c.num {
         bound(b, false);
     }
-    if let Some(v) = c.len.0 {
+    if let Some(v) = c.len.min {
         kvs.push(quote!("minLength" = #v));
     }
-    if let Some(v) = c.len.1 {
+    if let Some(v) = c.len.max {
         kvs.push(quote!("maxLength" = #v));
     }
     if let Some(p) = &c.pattern {
@@ -552,10 +566,10 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
     } else {
         ("minItems", "maxItems")
     };
-    if let Some(v) = c.count.0 {
+    if let Some(v) = c.count.min {
         kvs.push(quote!(#lo = #v));
     }
-    if let Some(v) = c.count.1 {
+    if let Some(v) = c.count.max {
         kvs.push(quote!(#hi = #v));
     }
     if c.unique {
@@ -762,8 +776,8 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
             v.num(*#x, __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE });
         });
     }
-    if c.len != (None, None) {
-        let (min, max) = (opt(c.len.0), opt(c.len.1));
+    if !c.len.is_empty() {
+        let (min, max) = (opt(c.len.min), opt(c.len.max));
         out.extend(quote!(v.len(#x, #min, #max);));
     }
     if let Some(p) = &c.pattern {
@@ -778,8 +792,8 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
     }
     match ty {
         Ty::Vec(item) => {
-            if c.count != (None, None) {
-                let (min, max) = (opt(c.count.0), opt(c.count.1));
+            if !c.count.is_empty() {
+                let (min, max) = (opt(c.count.min), opt(c.count.max));
                 out.extend(quote!(v.items(#x.len(), #min, #max);));
             }
             if c.unique {
@@ -801,8 +815,8 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
             }
         }
         Ty::Map(value) => {
-            if c.count != (None, None) {
-                let (min, max) = (opt(c.count.0), opt(c.count.1));
+            if !c.count.is_empty() {
+                let (min, max) = (opt(c.count.min), opt(c.count.max));
                 out.extend(quote!(v.entries(#x.len(), #min, #max);));
             }
             if let Some(each) = &c.each {
@@ -818,7 +832,9 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
                 }
             }
         }
-        Ty::Named(_, true) => {
+        Ty::Named {
+            validates: true, ..
+        } => {
             out.extend(quote!(__rt::Validate::validate_into(#x, v);));
         }
         _ => {}

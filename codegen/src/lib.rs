@@ -1,7 +1,7 @@
 //! Generates typed Rust clients for RunComfy models from their JSON Schemas.
 //!
 //! The pipeline, one module per stage:
-//! [`load`] → [`normalize`] → [`catalog`] → [`emit`] → [`render`].
+//! [`load`] → [`normalize`] → [`catalog`] (builds the [`ir`]) → [`emit`] → [`render`].
 //! Every problem of every schema is collected in [`diag::Diagnostics`] before any code is
 //! emitted, each tied to its file and JSON pointer.
 //!
@@ -25,12 +25,15 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 
 pub mod catalog;
 pub mod diag;
+pub mod doctext;
 pub mod emit;
 pub mod import;
+pub mod ir;
 pub mod load;
 pub mod names;
 pub mod normalize;
@@ -160,46 +163,24 @@ pub fn analyze(dir: &Path) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnosti
     diags.check((catalog, loaded.watched))
 }
 
-/// Maps `f` over `items` on every core, keeping the order; each thread collects its own
-/// diagnostics, merged (and later sorted) by the caller.
+/// Maps `f` over `items` on every core (rayon), keeping the order; each item collects its
+/// own diagnostics, merged (and later sorted) by the caller.
 pub(crate) fn par_map<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T, &mut Diagnostics) -> R + Sync,
 ) -> (Vec<R>, Diagnostics) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = items.len().div_ceil(threads).max(1);
-    let f = &f;
-    let results: Vec<(Vec<R>, Diagnostics)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut diags = Diagnostics::default();
-                    let out = part.iter().map(|item| f(item, &mut diags)).collect();
-                    (out, diags)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    let mut d = Diagnostics::default();
-                    d.text_error(
-                        Path::new("runcomfy-codegen"),
-                        0,
-                        0,
-                        "internal error: a worker thread panicked (a generator bug)",
-                    );
-                    (Vec::new(), d)
-                })
-            })
-            .collect()
-    });
+    let results: Vec<(R, Diagnostics)> = items
+        .par_iter()
+        .map(|item| {
+            let mut diags = Diagnostics::default();
+            let out = f(item, &mut diags);
+            (out, diags)
+        })
+        .collect();
     let mut out = Vec::with_capacity(items.len());
     let mut diags = Diagnostics::default();
-    for (part, d) in results {
-        out.extend(part);
+    for (r, d) in results {
+        out.push(r);
         diags.extend(d);
     }
     (out, diags)
@@ -217,9 +198,9 @@ pub fn generate(dir: &Path, options: &Options) -> Result<Generated, Error> {
 }
 
 /// Emits and formats on every core. Models are grouped by vendor (their top-level module);
-/// threads take whole groups from a shared counter (tokens are not `Send`, so each thread
-/// emits and formats its own groups) and the texts are joined in group order: the result is
-/// byte-identical to formatting the whole file at once, and small groups keep memory hot.
+/// rayon emits and formats each group (and the tail) on its own, since tokens are not `Send`
+/// and each text is, and the texts are joined in group order: the result is byte-identical
+/// to formatting the whole file at once, and small groups keep memory hot.
 fn emit_and_render(
     catalog: &catalog::Catalog,
     options: &Options,
@@ -234,49 +215,20 @@ fn emit_and_render(
             _ => groups.push(vec![m]),
         }
     }
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(groups.len() + 1);
-    let next = AtomicUsize::new(0);
-    let finished: Vec<Vec<(usize, Result<String, String>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        // Jobs 0..n are the vendor groups, job n is the tail.
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let tokens = match groups.get(i) {
-                            Some(group) => emit::emit_modules(group, options),
-                            None if i == groups.len() => emit::emit_tail(catalog, options),
-                            None => break,
-                        };
-                        out.push((i, render::format(tokens)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![(usize::MAX, Err("generator thread panicked".to_owned()))]
-                })
-            })
-            .collect()
-    });
-    let mut parts: Vec<Option<String>> = vec![None; groups.len() + 1];
-    for (i, part) in finished.into_iter().flatten() {
-        let text = part?;
-        match parts.get_mut(i) {
-            Some(slot) => *slot = Some(text),
-            None => return Err("generator thread failed".to_owned()),
-        }
-    }
+    // Jobs 0..n are the vendor groups, job n is the tail.
+    let parts: Vec<String> = (0..=groups.len())
+        .into_par_iter()
+        .map(|i| {
+            let tokens = match groups.get(i) {
+                Some(group) => emit::emit_modules(group, options),
+                None => emit::emit_tail(catalog, options),
+            };
+            render::format(tokens)
+        })
+        .collect::<Result<_, String>>()?;
     let mut code = render::header(source);
     for part in parts {
-        code.push_str(&part.ok_or("a vendor group was not generated")?);
+        code.push_str(&part);
     }
     Ok(code)
 }

@@ -197,6 +197,294 @@ pub fn dedupe(
     names
 }
 
+/// Names a generated type may never take, whatever the schema says: the module's own
+/// items, and the std and prelude names generated code and its users write unqualified.
+/// A type whose name would be one of them gets its full path name instead, as for any
+/// taken name (`duration` → `InputDuration`), see [`type_names`].
+pub const RESERVED_TYPES: &[&str] = &[
+    // The model module's own items.
+    "Input",
+    "Output",
+    "Model",
+    "INFO",
+    "Endpoint",
+    // The prelude and the std types users import beside generated ones.
+    "Option",
+    "Some",
+    "None",
+    "Result",
+    "Ok",
+    "Err",
+    "Box",
+    "Vec",
+    "String",
+    "ToString",
+    "ToOwned",
+    "Clone",
+    "Copy",
+    "Send",
+    "Sync",
+    "Sized",
+    "Unpin",
+    "Drop",
+    "Fn",
+    "FnMut",
+    "FnOnce",
+    "Iterator",
+    "IntoIterator",
+    "Extend",
+    "Default",
+    "Debug",
+    "Display",
+    "Eq",
+    "PartialEq",
+    "Ord",
+    "PartialOrd",
+    "Hash",
+    "AsRef",
+    "AsMut",
+    "Into",
+    "From",
+    "TryFrom",
+    "TryInto",
+    "FromIterator",
+    "Duration",
+    "Instant",
+    "SystemTime",
+    "HashMap",
+    "HashSet",
+    "BTreeMap",
+    "BTreeSet",
+    "Path",
+    "PathBuf",
+    "Cow",
+    "Rc",
+    "Arc",
+    "Mutex",
+    "RwLock",
+    "Error",
+    "Ordering",
+    "Range",
+    "Formatter",
+    "Url",
+    "Value",
+    "Map",
+    "Regex",
+    "Client",
+    "Validate",
+    "Validator",
+];
+
+/// Setter names an `Input` field cannot have: the inherent and trait methods of `Input`.
+/// Such a field's setter gets `set_` in front (`new` → `set_new`).
+pub const RESERVED_SETTERS: &[&str] = &["new", "validate", "validate_into", "clone", "into", "fmt"];
+
+/// Module names a model path segment cannot take at the top of `models`.
+pub const RESERVED_MODULES: &[&str] = &["models", "__rt"];
+
+/// Method names of `Client` an endpoint trait method cannot take.
+pub const RESERVED_METHODS: &[&str] = &[
+    "new", "builder", "from_env", "submit", "run", "status", "result", "cancel", "endpoint",
+];
+
+/// The setter of an optional `Input` field whose (bare) identifier is `ident`, as written.
+pub fn setter(ident: &str) -> String {
+    if RESERVED_SETTERS.contains(&ident) {
+        ident_text(&format!("set_{ident}"))
+    } else {
+        ident_text(ident)
+    }
+}
+
+/// A field, module or method identifier as written, from a wire name.
+pub fn field(wire: &str) -> String {
+    ident_text(&snake(wire))
+}
+
+/// An UpperCamelCase type name as written: [`camel`], with `Self` (the one keyword camel case
+/// can produce) spelled `SelfValue`.
+pub fn type_ident(candidate: &str) -> String {
+    if candidate == "Self" {
+        "SelfValue".to_owned()
+    } else {
+        candidate.to_owned()
+    }
+}
+
+/// Chooses a type name for each `(short, full)` candidate, in order: the short name when it
+/// is free, else the full path name; a name still taken gets `2`, `3`, ... The names in
+/// [`RESERVED_TYPES`] are taken from the start.
+pub fn type_names(candidates: &[(String, String)]) -> Vec<String> {
+    let mut taken: std::collections::BTreeSet<String> =
+        RESERVED_TYPES.iter().map(|r| r.to_string()).collect();
+    let mut out = Vec::with_capacity(candidates.len());
+    for (short, full) in candidates {
+        let (short, full) = (type_ident(short), type_ident(full));
+        let base = if taken.contains(&short) { full } else { short };
+        let mut name = base.clone();
+        let mut n = 1;
+        while taken.contains(&name) {
+            n += 1;
+            name = format!("{base}{n}");
+        }
+        taken.insert(name.clone());
+        out.push(name);
+    }
+    out
+}
+
+/// The module path of each model id: one snake_case module per id segment; siblings that
+/// collide after conversion are told apart by [`dedupe`].
+pub fn module_paths(ids: &[String]) -> Vec<Vec<String>> {
+    let split: Vec<Vec<&str>> = ids.iter().map(|id| id.split('/').collect()).collect();
+    let max_depth = split.iter().map(Vec::len).max().unwrap_or(0);
+    let mut paths: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
+    for depth in 0..max_depth {
+        // The distinct segments at this depth, grouped by their parent path.
+        let mut by_parent: BTreeMap<&[&str], std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for segs in &split {
+            if depth < segs.len() {
+                by_parent
+                    .entry(&segs[..depth])
+                    .or_default()
+                    .insert(segs[depth]);
+            }
+        }
+        let mut chosen: BTreeMap<(&[&str], &str), String> = BTreeMap::new();
+        for (parent, segs) in by_parent {
+            let candidates: Vec<(String, String)> =
+                segs.iter().map(|s| (s.to_string(), snake(s))).collect();
+            let names = dedupe(&candidates, RESERVED_MODULES, snake, false);
+            for (seg, name) in segs.into_iter().zip(names) {
+                chosen.insert((parent, seg), name);
+            }
+        }
+        for (i, segs) in split.iter().enumerate() {
+            if let Some(name) = segs
+                .get(depth)
+                .and_then(|s| chosen.get(&(&segs[..depth], *s)))
+            {
+                paths[i].push(ident_text(name));
+            }
+        }
+    }
+    paths
+}
+
+/// The endpoint trait's method of each model id:
+/// `happyhorse/happyhorse-1.0/image-to-video` → `happyhorse_1_0_image_to_video`, the id's
+/// segments joined, without the vendor when the next segment repeats it. Ids whose short
+/// names collide keep their vendor.
+pub fn trait_methods(ids: &[String]) -> Vec<String> {
+    let full: Vec<String> = ids.iter().map(|id| snake(&id.replace('/', " "))).collect();
+    let short: Vec<String> = ids
+        .iter()
+        .zip(&full)
+        .map(|(id, full)| {
+            let mut segs = id.split('/');
+            let vendor = snake(segs.next().unwrap_or(""));
+            let rest = snake(&segs.collect::<Vec<_>>().join(" "));
+            if rest.starts_with(&vendor) {
+                rest
+            } else {
+                full.clone()
+            }
+        })
+        .collect();
+    let candidates: Vec<(String, String)> = full.iter().cloned().zip(short).collect();
+    dedupe(&candidates, RESERVED_METHODS, |full| full.to_owned(), false)
+        .into_iter()
+        .map(|n| ident_text(&n))
+        .collect()
+}
+
+/// The hidden per-vendor macro behind the model macro `name`: `__for_each_model_wan_ai`.
+pub fn vendor_macro(name: &str, vendor: &str) -> String {
+    format!("__{}_{}", snake(name), snake(vendor))
+}
+
+/// The shape of a union alternative: it orders the variants (serde tries them in this order,
+/// narrowest first) and names them when nothing better does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Shape {
+    /// A string enum.
+    Preset,
+    /// An integer enum.
+    Choice,
+    /// A boolean.
+    Bool,
+    /// An integer.
+    Integer,
+    /// A number.
+    Number,
+    /// A URL string.
+    Url,
+    /// Any other string.
+    Text,
+    /// An object (or a definition, named by its key).
+    Object,
+    /// A map.
+    Map,
+    /// An array.
+    List,
+    /// A nested union.
+    Union,
+    /// Any JSON value.
+    Any,
+}
+
+impl Shape {
+    /// The variant's name.
+    pub fn variant(self) -> &'static str {
+        match self {
+            Shape::Preset => "Preset",
+            Shape::Choice => "Choice",
+            Shape::Bool => "Bool",
+            Shape::Integer => "Integer",
+            Shape::Number => "Number",
+            Shape::Url => "Url",
+            Shape::Text => "Text",
+            Shape::Object => "Object",
+            Shape::Map => "Map",
+            Shape::List => "List",
+            Shape::Union => "Union",
+            Shape::Any => "Any",
+        }
+    }
+
+    /// The word added to the union's type name to name the alternative's own type
+    /// (`ImageSize` + `Preset`).
+    pub fn type_word(self) -> &'static str {
+        match self {
+            Shape::Preset | Shape::Choice | Shape::Object | Shape::Union => self.variant(),
+            _ => "Value",
+        }
+    }
+}
+
+/// The word added to an array's type name to name its item type (`Loras` → `LorasItem`).
+pub const ITEM_WORD: &str = "Item";
+/// The word added to a map's type name to name its value type (`Refs` → `RefsValue`).
+pub const MAP_VALUE_WORD: &str = "Value";
+/// The word added to an object's type name to name the type of its unknown keys' values.
+pub const EXTRA_WORD: &str = "Extra";
+/// The field of an output struct holding the keys its schema does not name.
+pub const EXTRA_FIELD: &str = "extra";
+
+/// The `(short, full)` type name candidates of a definition: its key in camel case, or with
+/// `Def` (`OutputDef` in the output file) in front when the key is taken.
+pub fn def_type(key: &str, output: bool) -> (String, String) {
+    let short = camel(key);
+    let prefix = if output { "OutputDef" } else { "Def" };
+    let full = format!("{prefix}{short}");
+    (short, full)
+}
+
+/// Whether `s` is a valid Rust identifier as written (`r#type` included).
+pub fn is_ident(s: &str) -> bool {
+    syn::parse_str::<syn::Ident>(s).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

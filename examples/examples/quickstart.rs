@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video::{
-    Duration, Input, Output, Resolution,
+    Input, InputDuration, Output, Resolution,
 };
 
 #[tokio::main]
@@ -19,7 +19,7 @@ async fn main() -> anyhow::Result<()> {
         "Slow cinematic camera drift around the subject, gentle wind moving hair.",
     )
     .resolution(Resolution::P1080)
-    .duration(Duration::V5);
+    .duration(InputDuration::V5);
 
     // Submit first: the request id is the only handle on the paid job, so print it before
     // waiting. `endpoint.run(&input)` does both steps at once.

@@ -234,7 +234,7 @@ async fn generated_model_runs_typed_against_its_schema() {
     let client = server.client().unwrap();
     let input = i2v::Input::new("https://example.com/cat.png", "the cat turns its head")
         .resolution(i2v::Resolution::P720)
-        .duration(i2v::Duration::V5);
+        .duration(i2v::InputDuration::V5);
     let output = client
         .happyhorse_1_0_image_to_video()
         .run(&input)

@@ -8,8 +8,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use runcomfy::fake::{FakeServer, Lifecycle, Span};
 use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as model;
+use runcomfy_fake::{FakeServer, Lifecycle, Span};
 use serde_json::Value;
 
 struct Setup {
@@ -57,7 +57,7 @@ fn setup() -> Setup {
         .expect("reqwest");
     let token = server
         .token()
-        .unwrap_or(runcomfy::fake::FAKE_TOKEN)
+        .unwrap_or(runcomfy_fake::FAKE_TOKEN)
         .to_owned();
     let input = model::Input::new("https://example.com/cat.png", "the cat turns its head");
     Setup {

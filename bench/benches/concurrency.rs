@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runcomfy::fake::{FakeServer, Lifecycle, Route};
 use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as model;
 use runcomfy::PollPolicy;
+use runcomfy_fake::{FakeServer, Lifecycle, Route};
 
 const JOBS: usize = 1000;
 
@@ -202,7 +202,7 @@ fn main() {
 
     // 1. Memory: 3 s jobs, polled after 100 ms growing to 1 s, so all are in flight at once.
     server.set_lifecycle(Lifecycle::default());
-    let fast = runcomfy::fake::fast_poll_policy();
+    let fast = runcomfy_fake::fast_poll_policy();
     let _ = run_jobs(&client_rt, &server, fast.clone(), 20); // lazy statics, allocator
                                                              // Let the warm-up's connections close before taking the baseline.
     client_rt.block_on(async { tokio::time::sleep(Duration::from_secs(1)).await });

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use runcomfy::fake::{FakeServer, Lifecycle, Route};
 use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as model;
 use runcomfy::PollPolicy;
+use runcomfy_fake::{FakeServer, Lifecycle, Route};
 use tokio::time::Instant;
 
 /// Jobs per (length, policy): the default policy's jitter is random.

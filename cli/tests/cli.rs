@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use predicates::prelude::*;
-use runcomfy::fake::{Fault, Lifecycle, Route, Span};
+use runcomfy_fake::{Fault, Lifecycle, Route, Span};
 use serde_json::{json, Value};
 
 use common::{run_in_pty, wait_until, Env, EXTRA, I2V};
@@ -105,7 +105,7 @@ fn run_downloads_every_output_resuming_a_broken_transfer() {
         assert!(!r
             .headers
             .iter()
-            .any(|(_, v)| v.contains(runcomfy::fake::FAKE_TOKEN)));
+            .any(|(_, v)| v.contains(runcomfy_fake::FAKE_TOKEN)));
     }
 
     // The journal knows the whole story.

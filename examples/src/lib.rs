@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use runcomfy::fake::{FakeServer, Lifecycle, Span};
 use runcomfy::{Client, PollPolicy, Progress};
+use runcomfy_fake::{FakeServer, Lifecycle, Span};
 
 /// A client for the real API when `RUNCOMFY_TOKEN` is set (at `RUNCOMFY_BASE_URL`, default
 /// production); otherwise a fake RunComfy server started in this process, and a client aimed

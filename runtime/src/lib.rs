@@ -25,8 +25,8 @@
 //! ```
 //!
 //! Models that were not generated are reached untyped with [`Client::submit_json`] and
-//! [`Client::run_json`]. The `fake-server` feature ships `fake::FakeServer`, a loopback
-//! imitation of the API to test code that uses this crate.
+//! [`Client::run_json`]. The `runcomfy-fake` crate is a loopback imitation of the API to
+//! test code that uses this crate.
 #![warn(missing_docs)]
 
 // Generated code names this crate as `::runcomfy`, inside it as well as from users' crates.
@@ -60,9 +60,6 @@ pub use types::{
     CancelOutcome, Cancellation, CatalogModel, JobResult, JobState, ListModels, ModelList,
     PriceUnit, StatusInfo,
 };
-
-#[cfg(feature = "fake-server")]
-pub mod fake;
 
 #[cfg(feature = "journal")]
 pub mod journal;

@@ -10,7 +10,7 @@ use std::process::{Command as StdCommand, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use runcomfy::fake::{FakeServer, FakeServerBuilder, FAKE_TOKEN};
+use runcomfy_fake::{FakeServer, FakeServerBuilder, FAKE_TOKEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

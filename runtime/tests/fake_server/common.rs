@@ -2,9 +2,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use runcomfy::fake::{FakeServer, FakeServerBuilder};
 use runcomfy::validate::{IntBounds, Validate, Validator};
 use runcomfy::Model;
+use runcomfy_fake::{FakeServer, FakeServerBuilder};
 use serde::{Deserialize, Serialize};
 
 pub const ECHO_ID: &str = "acme/echo-1/text-to-image";

@@ -1,7 +1,7 @@
 //! Every error path, and the token absent from all of them.
 
-use runcomfy::fake::{FakeServer, Fault, Lifecycle, Route, Span};
 use runcomfy::{ApiErrorCode, Client, Error, IdKind, JobState};
+use runcomfy_fake::{FakeServer, Fault, Lifecycle, Route, Span};
 use serde_json::json;
 
 use crate::common::{self, Echo, EchoInput, ECHO_ID, SECRET};

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use runcomfy::fake::{FakeServer, Fault, Lifecycle, Route};
 use runcomfy::{Error, RetryPolicy};
+use runcomfy_fake::{FakeServer, Fault, Lifecycle, Route};
 use serde_json::json;
 
 use crate::common::{self, Echo, EchoInput, ECHO_ID, ECHO_SCHEMA, SECRET};
@@ -329,7 +329,7 @@ async fn cancel_is_retried_like_a_get() {
     let id = server.create_job(
         ECHO_ID,
         json!({}),
-        Lifecycle::new().queued(1, runcomfy::fake::Span::Forever),
+        Lifecycle::new().queued(1, runcomfy_fake::Span::Forever),
     );
     server.inject(Route::Cancel, Fault::status(503));
     server.inject(Route::Cancel, Fault::CloseAfterRead);

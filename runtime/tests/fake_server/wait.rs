@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use runcomfy::fake::{Lifecycle, Route, Span};
 use runcomfy::{
     CancelOutcome, Error, Event, JobHandle, JobState, PollPolicy, PollVia, Progress, RequestHandle,
 };
+use runcomfy_fake::{Lifecycle, Route, Span};
 use serde_json::json;
 
 use crate::common::{self, Echo, EchoInput, EchoOutput, ECHO_ID};
@@ -34,7 +34,7 @@ async fn run_reports_progress_and_returns_the_typed_output() {
         .unwrap();
     let client = server
         .client_builder()
-        .poll_policy(runcomfy::fake::fast_poll_policy().via(PollVia::Status))
+        .poll_policy(runcomfy_fake::fast_poll_policy().via(PollVia::Status))
         .build()
         .unwrap();
     let mut events = Vec::new();
@@ -130,7 +130,7 @@ async fn untyped_run_and_wait_return_the_raw_result() {
     let server = common::server().await;
     let client = server
         .client_builder()
-        .poll_policy(runcomfy::fake::fast_poll_policy().include_cost(true))
+        .poll_policy(runcomfy_fake::fast_poll_policy().include_cost(true))
         .build()
         .unwrap();
     let r = client
@@ -221,7 +221,7 @@ async fn completed_on_status_then_failed_on_result() {
         .unwrap();
     let client = server
         .client_builder()
-        .poll_policy(runcomfy::fake::fast_poll_policy().via(PollVia::Status))
+        .poll_policy(runcomfy_fake::fast_poll_policy().via(PollVia::Status))
         .build()
         .unwrap();
     let err = client.run::<Echo>(&EchoInput::new("x")).await.unwrap_err();
@@ -239,7 +239,7 @@ async fn the_deadline_cancels_a_queued_job_and_names_it() {
         .unwrap();
     let client = server
         .client_builder()
-        .poll_policy(runcomfy::fake::fast_poll_policy().deadline(Some(ms(150))))
+        .poll_policy(runcomfy_fake::fast_poll_policy().deadline(Some(ms(150))))
         .build()
         .unwrap();
     let seen = Arc::new(Mutex::new(None));
@@ -280,7 +280,7 @@ async fn the_deadline_on_a_running_job_reports_not_cancellable() {
     let id = server.create_job(ECHO_ID, json!({}), Lifecycle::new().running(Span::Forever));
     let client = server
         .client_builder()
-        .poll_policy(runcomfy::fake::fast_poll_policy().deadline(Some(ms(60))))
+        .poll_policy(runcomfy_fake::fast_poll_policy().deadline(Some(ms(60))))
         .build()
         .unwrap();
     let err = JobHandle::<Echo>::attach(&id)
@@ -304,12 +304,12 @@ async fn the_deadline_interrupts_a_slow_poll_and_can_skip_the_cancel() {
     let id = server.create_job(ECHO_ID, json!({}), Lifecycle::new().running(Span::Forever));
     server.inject(
         Route::Result,
-        runcomfy::fake::Fault::Delay(Duration::from_secs(3)),
+        runcomfy_fake::Fault::Delay(Duration::from_secs(3)),
     );
     let client = server
         .client_builder()
         .poll_policy(
-            runcomfy::fake::fast_poll_policy()
+            runcomfy_fake::fast_poll_policy()
                 .deadline(Some(ms(100)))
                 .cancel_on_deadline(false),
         )
@@ -342,7 +342,7 @@ async fn unknown_states_are_bounded() {
         .unwrap();
     let client = server
         .client_builder()
-        .poll_policy(runcomfy::fake::fast_poll_policy().max_unknown_polls(5))
+        .poll_policy(runcomfy_fake::fast_poll_policy().max_unknown_polls(5))
         .build()
         .unwrap();
     let mut events = Vec::new();
@@ -384,7 +384,7 @@ async fn unknown_states_under_the_bound_are_waited_through() {
         .unwrap();
     let client = server
         .client_builder()
-        .poll_policy(runcomfy::fake::fast_poll_policy().max_unknown_polls(3))
+        .poll_policy(runcomfy_fake::fast_poll_policy().max_unknown_polls(3))
         .build()
         .unwrap();
     // 3 + 3 unknown polls in all, but never more than 3 in a row.

@@ -1,12 +1,12 @@
 //! What goes over the wire for every endpoint: method, path, headers, body; and the answers.
 
-use runcomfy::fake::{Lifecycle, Route, Span};
 use runcomfy::{CancelOutcome, JobState, ListModels, PriceUnit};
+use runcomfy_fake::{Lifecycle, Route, Span};
 use serde_json::json;
 
 use crate::common::{self, Echo, EchoInput, ECHO_ID, SECRET};
 
-fn assert_common_headers(r: &runcomfy::fake::RecordedRequest) {
+fn assert_common_headers(r: &runcomfy_fake::RecordedRequest) {
     assert_eq!(
         r.header("authorization"),
         Some(format!("Bearer {SECRET}").as_str())
@@ -228,7 +228,7 @@ async fn user_agent_is_configurable() {
 #[tokio::test]
 async fn generated_model_runs_typed_against_its_schema() {
     use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as i2v;
-    let server = runcomfy::fake::FakeServer::start_with_all_models()
+    let server = runcomfy_fake::FakeServer::start_with_all_models()
         .await
         .unwrap();
     let client = server.client().unwrap();

@@ -1,4 +1,4 @@
-//! A fake RunComfy Model API on 127.0.0.1, for your tests and ours (feature `fake-server`).
+//! A fake RunComfy Model API on 127.0.0.1, for testing code that uses the `runcomfy` client.
 //!
 //! Real HTTP on an ephemeral port: every endpoint of the API, request bodies validated
 //! against the registered models' input schemas, scripted job lifecycles
@@ -6,7 +6,7 @@
 //! ([`RecordedRequest`]) and a clock that can be driven by hand ([`FakeServer::advance`]).
 //!
 //! ```
-//! use runcomfy::fake::{FakeServer, Lifecycle};
+//! use runcomfy_fake::{FakeServer, Lifecycle};
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = FakeServer::builder()
@@ -23,6 +23,7 @@
 //! assert_eq!(server.submits(), 1);
 //! # Ok(()) }
 //! ```
+#![warn(missing_docs)]
 
 mod lifecycle;
 
@@ -44,9 +45,7 @@ use tokio::task::{AbortHandle, JoinSet};
 pub use lifecycle::{Ending, Lifecycle, Span, Stage};
 use lifecycle::{Now, Progression};
 
-use crate::client::{Client, ClientBuilder};
-use crate::poll::PollPolicy;
-use crate::retry::RetryPolicy;
+use runcomfy::{Client, ClientBuilder, PollPolicy, RetryPolicy};
 
 /// The token the fake server expects unless told otherwise.
 pub const FAKE_TOKEN: &str = "fake-runcomfy-token";
@@ -306,7 +305,7 @@ impl FakeServerBuilder {
     /// Registers every generated model (`runcomfy::models::ALL`), with a sample output made
     /// from each output schema.
     pub fn all_models(mut self) -> Self {
-        for info in crate::models::ALL {
+        for info in runcomfy::models::ALL {
             let output = info
                 .output_schema
                 .and_then(|s| serde_json::from_str::<Value>(s).ok())
@@ -358,7 +357,7 @@ impl FakeServerBuilder {
     pub async fn start(self) -> Result<FakeServer, FakeError> {
         let mut models = BTreeMap::new();
         for (id, schema_text, output) in self.models {
-            if crate::ids::check_model_id(&id).is_err() {
+            if runcomfy::check_model_id(&id).is_err() {
                 return Err(FakeError::ModelId(id));
             }
             let schema: Value =
@@ -482,7 +481,7 @@ impl FakeServer {
     }
 
     /// A client from [`client_builder`](Self::client_builder).
-    pub fn client(&self) -> Result<Client, crate::Error> {
+    pub fn client(&self) -> Result<Client, runcomfy::Error> {
         self.client_builder().build()
     }
 
@@ -801,7 +800,7 @@ fn serve(shared: &Shared, req: &RecordedRequest) -> Answer {
 
 fn submit(shared: &Shared, req: &RecordedRequest) -> Answer {
     let model_id = req.path.trim_start_matches("/v1/models/");
-    if crate::ids::check_model_id(model_id).is_err() {
+    if runcomfy::check_model_id(model_id).is_err() {
         return api_error(400, 400001, &format!("malformed model_id {model_id}"));
     }
     let input: Value = match serde_json::from_slice(&req.body) {

@@ -41,7 +41,7 @@ pub enum Ending {
 ///
 /// ```
 /// use std::time::Duration;
-/// use runcomfy::fake::{Lifecycle, Span};
+/// use runcomfy_fake::{Lifecycle, Span};
 /// // Queued at positions 2 then 1 (one poll each), "starting" for 2 polls, running for
 /// // 3 polls, then succeeded with a sample output.
 /// let l = Lifecycle::new()

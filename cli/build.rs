@@ -95,7 +95,12 @@ fn write_model(code: &mut String, model: &ModelModule) {
         let file = file_kind(&field.wire, prop, kind);
         let (max_mb, rule_error) = size_rule(prop);
         let help = help_text(prop, field);
-        let default = field.default.as_ref().map(Value::to_string);
+        // A required field's schema default is never used (the field must be given): help
+        // shows such a flag as required only.
+        let default = match field.required {
+            true => None,
+            false => field.default.as_ref().map(Value::to_string),
+        };
         let fixed = match (&choices[..], field.required) {
             ([only], true) => Some(match kind {
                 "Int" => only.clone(),

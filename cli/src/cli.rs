@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
 use crate::commands::Command;
-use crate::{exit, flags};
+use crate::{exit, flags, known};
 
 const ENVIRONMENT: &str = "\
 Environment:
@@ -64,7 +64,8 @@ pub fn parse(args: &[OsString]) -> (Cli, ArgMatches) {
     // Only the model named on the command line gets its flags: a quick start with any number
     // of models.
     let mut command = Cli::command();
-    if let Some(m) = model_named(args) {
+    let named = model_named(args);
+    if let Some(m) = named {
         command = command.mut_subcommand("run", |run| {
             let about = if m.summary.is_empty() {
                 format!("Run {}", m.id)
@@ -76,7 +77,19 @@ pub fn parse(args: &[OsString]) -> (Cli, ArgMatches) {
     }
     let matches = match command.try_get_matches_from(args) {
         Ok(m) => m,
-        Err(e) => e.exit(),
+        Err(e) => {
+            // Model flags given to an id that is not built in: most often a typo in the id.
+            if let (None, clap::error::ErrorKind::UnknownArgument) = (named, e.kind()) {
+                if let Some(id) = run_positional(args) {
+                    eprintln!(
+                        "error: {id} is not built into this runcomfy, so it takes no model flags{}; a model of the catalog without a built-in schema takes --input and --set with --unchecked (`runcomfy models --local` lists the built-in models)",
+                        known::did_you_mean(id, known::builtin_ids()),
+                    );
+                    std::process::exit(exit::USAGE.into());
+                }
+            }
+            e.exit()
+        }
     };
     match Cli::from_arg_matches(&matches) {
         Ok(c) => (c, matches),
@@ -95,24 +108,33 @@ const VALUE_OPTIONS: &[&str] = &[
     "--retries",
 ];
 
+/// The words after `run`, when the command is `run`.
+fn run_words(args: &[OsString]) -> Option<Vec<&str>> {
+    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
+    let run_at = words.iter().position(|w| *w == "run")?;
+    Some(words[run_at + 1..].to_vec())
+}
+
+/// The first positional argument of `run`: the model id as typed.
+fn run_positional(args: &[OsString]) -> Option<&str> {
+    let words = run_words(args)?;
+    let mut rest = words.into_iter();
+    while let Some(w) = rest.next() {
+        if VALUE_OPTIONS.contains(&w) {
+            rest.next();
+        } else if !w.starts_with('-') {
+            return Some(w);
+        }
+    }
+    None
+}
+
 /// The built-in model `runcomfy run` names: its first positional argument, else any argument
 /// that is a built-in model id.
 fn model_named(args: &[OsString]) -> Option<&'static flags::ModelFlags> {
-    let words: Vec<&str> = args.iter().skip(1).filter_map(|a| a.to_str()).collect();
-    let run_at = words.iter().position(|w| *w == "run")?;
-    let mut rest = words[run_at + 1..].iter();
-    let mut positional = None;
-    while let Some(w) = rest.next() {
-        if VALUE_OPTIONS.contains(w) {
-            rest.next();
-        } else if !w.starts_with('-') {
-            positional = Some(*w);
-            break;
-        }
-    }
-    positional
+    run_positional(args)
         .and_then(flags::model)
-        .or_else(|| words[run_at + 1..].iter().find_map(|w| flags::model(w)))
+        .or_else(|| run_words(args)?.into_iter().find_map(|w| flags::model(w)))
 }
 
 /// `90s`, `10m`, `1h`, `500ms`, or plain seconds.

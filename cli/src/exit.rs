@@ -36,6 +36,32 @@ Exit codes:
   5  the job failed or was cancelled
   6  timeout or deadline; the job may still run (`runcomfy resume`)";
 
+/// An error with its exit code, worded for the person at the command line.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub code: u8,
+    /// What to show.
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// No token is set: what to do about it, in the CLI's terms (the library's message speaks of
+/// `ClientBuilder::token`, which a shell user has no use for).
+pub fn missing_token() -> Failure {
+    Failure {
+        code: AUTH,
+        message: "no api token: set RUNCOMFY_TOKEN to the token of your RunComfy account (offline, `runcomfy models --local` lists the built-in models and `runcomfy run MODEL --dry-run` checks an input)".to_owned(),
+    }
+}
+
 /// An error already shown to the user; only its exit code is left to return.
 #[derive(Debug)]
 pub struct Reported(pub u8);
@@ -53,6 +79,9 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
     for cause in e.chain() {
         if let Some(r) = cause.downcast_ref::<Reported>() {
             return r.0;
+        }
+        if let Some(f) = cause.downcast_ref::<Failure>() {
+            return f.code;
         }
         if cause.is::<UsageError>() || cause.is::<clap::Error>() {
             return USAGE;
@@ -143,6 +172,7 @@ mod tests {
             USAGE
         );
         assert_eq!(code_of(&anyhow::anyhow!("disk full")), OTHER);
+        assert_eq!(code_of(&anyhow::Error::from(missing_token())), AUTH);
         let j = JournalError::Api(Error::JobFailed {
             request_id: "r".into(),
             error: serde_json::Value::Null,

@@ -41,7 +41,8 @@ pub struct FlagSpec {
     pub exclusive_min: Option<f64>,
     /// `exclusiveMaximum`.
     pub exclusive_max: Option<f64>,
-    /// The schema's default, as JSON text (shown in help, never sent).
+    /// The schema's default of an optional field, as JSON text (shown in help, never sent);
+    /// `None` on required fields.
     pub default: Option<&'static str>,
     /// The only value of a required single-value enum, as JSON text: filled in when absent.
     pub fixed: Option<&'static str>,
@@ -99,7 +100,8 @@ fn arg(spec: &'static FlagSpec) -> Arg {
     if let Some(kind) = spec.file {
         help.push_str(&format!(" [{kind}: URL or local file]"));
     }
-    if let Some(d) = spec.default {
+    // The server's fallback for an optional field; a required field has none to show.
+    if let (Some(d), false) = (spec.default, spec.required) {
         help.push_str(&format!(" [default: {}]", display_json(d)));
     }
     let bounds = bounds_text(spec);
@@ -140,6 +142,7 @@ fn arg(spec: &'static FlagSpec) -> Arg {
 
 fn display_json(text: &str) -> String {
     match serde_json::from_str::<Value>(text) {
+        Ok(Value::String(s)) if s.is_empty() => "\"\"".to_owned(),
         Ok(Value::String(s)) => s,
         _ => text.to_owned(),
     }
@@ -263,6 +266,58 @@ mod tests {
                 assert!(!crate::reserved::RESERVED.contains(&f.name), "{}", f.name);
             }
         }
+    }
+
+    #[test]
+    fn required_flags_show_no_default() {
+        let help_of = |spec: &'static FlagSpec| {
+            arg(spec)
+                .get_help()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        for m in MODELS {
+            for spec in m.flags {
+                let help = help_of(spec);
+                if spec.required {
+                    assert!(
+                        !help.contains("[default:"),
+                        "{} --{}: {help}",
+                        m.id,
+                        spec.name
+                    );
+                    assert!(
+                        help.contains("(required)"),
+                        "{} --{}: {help}",
+                        m.id,
+                        spec.name
+                    );
+                }
+                assert!(
+                    !help.contains("[default: ]"),
+                    "{} --{}: {help}",
+                    m.id,
+                    spec.name
+                );
+            }
+        }
+        // Not vacuous: this schema gives its required `prompt` a default.
+        let id = "happyhorse/happyhorse-1.0/image-to-video";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/");
+        let text = std::fs::read_to_string(format!("{path}{id}/input.json")).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        assert!(schema.pointer("/properties/prompt/default").is_some());
+        let prompt = model(id).unwrap().flags.iter().find(|f| f.wire == "prompt");
+        let prompt = prompt.unwrap();
+        assert!(prompt.required);
+        assert_eq!(prompt.default, None);
+        assert!(
+            help_of(prompt).ends_with("(required)"),
+            "{}",
+            help_of(prompt)
+        );
+        assert_eq!(display_json("\"\""), "\"\"");
+        assert_eq!(display_json("\"1080P\""), "1080P");
     }
 
     #[test]

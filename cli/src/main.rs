@@ -16,6 +16,7 @@ mod deliver;
 mod download;
 mod exit;
 mod flags;
+mod known;
 #[cfg(test)]
 mod reserved;
 mod ui;

@@ -8,6 +8,7 @@ pub const RESERVED: &[&str] = &[
     "no-wait",
     "max-download-mb",
     "cancel-on-timeout",
+    "unchecked",
     "json",
     "quiet",
     "poll-interval",

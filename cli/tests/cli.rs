@@ -293,12 +293,16 @@ fn local_files_become_data_uris_within_their_size_limits() {
 #[test]
 fn authentication_failures_exit_3() {
     let env = Env::new();
-    env.cmd()
+    let a = env
+        .cmd()
         .env_remove("RUNCOMFY_TOKEN")
         .args(i2v_args())
         .assert()
-        .code(3)
-        .stderr(predicate::str::contains("RUNCOMFY_TOKEN"));
+        .code(3);
+    let stderr = stderr_of(&a);
+    assert!(stderr.contains("set RUNCOMFY_TOKEN"), "{stderr}");
+    assert!(stderr.contains("runcomfy models --local"), "{stderr}");
+    assert!(!stderr.contains("ClientBuilder"), "{stderr}");
     assert_eq!(env.server.count(Route::Any), 0);
     let a = env
         .cmd()
@@ -327,13 +331,90 @@ fn api_errors_exit_4() {
         .assert()
         .code(4)
         .stderr(predicate::str::contains("no balance left"));
-    // A model that is neither built in nor known to the server: sent untyped, refused.
-    env.cmd()
-        .args(["run", "acme/nothing/here", "--set", "prompt=x"])
-        .assert()
-        .code(4)
-        .stderr(predicate::str::contains("400001"));
     assert_eq!(env.server.job_count(), 0);
+}
+
+#[test]
+fn mistyped_model_ids_exit_2_with_the_closest_ids() {
+    let env = Env::new();
+    let typo = "happyhorse/happyhorse-1.0/image-to-vide";
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        // Checked against the built-in models and the live catalog.
+        (
+            vec!["run", typo, "--set", "prompt=p"],
+            vec!["unknown model id", "did you mean happyhorse/happyhorse-1.0/image-to-video"],
+        ),
+        // --unchecked does not make an unknown id known.
+        (
+            vec!["run", typo, "--unchecked", "--set", "prompt=p"],
+            vec!["did you mean happyhorse/happyhorse-1.0/image-to-video"],
+        ),
+        // The model's flags given to a mistyped id.
+        (
+            vec!["run", typo, "--prompt", "p"],
+            vec!["takes no model flags", "did you mean happyhorse/happyhorse-1.0/image-to-video"],
+        ),
+        // A model known only to the live catalog is suggested too.
+        (
+            vec!["run", "acme/extra/text-to-imag", "--set", "prompt=p"],
+            vec!["did you mean acme/extra/text-to-image"],
+        ),
+        // Nothing close: no suggestion.
+        (
+            vec!["run", "acme/nothing/here", "--set", "prompt=p"],
+            vec!["unknown model id acme/nothing/here: neither built in nor in the catalog (`runcomfy models"],
+        ),
+        // In the catalog, but no schema here: sending takes --unchecked.
+        (
+            vec!["run", EXTRA, "--set", "prompt=p"],
+            vec!["pass --unchecked"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let a = env.cmd().args(&args).assert().code(2);
+        for needle in needles {
+            assert!(
+                stderr_of(&a).contains(needle),
+                "{args:?}: expected {needle:?} in {}",
+                stderr_of(&a)
+            );
+        }
+    }
+    // Without a token the catalog cannot be asked: the built-in ids are suggested, nothing
+    // is sent, and --unchecked is the way to send anyway.
+    let a = env
+        .cmd()
+        .env_remove("RUNCOMFY_TOKEN")
+        .args(["run", typo, "--set", "prompt=p", "--dry-run"])
+        .assert()
+        .code(2);
+    let stderr = stderr_of(&a);
+    assert!(
+        stderr.contains("did you mean happyhorse/happyhorse-1.0/image-to-video"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("RUNCOMFY_TOKEN") && stderr.contains("--unchecked"),
+        "{stderr}"
+    );
+    let a = env
+        .cmd()
+        .env_remove("RUNCOMFY_TOKEN")
+        .args([
+            "run",
+            EXTRA,
+            "--set",
+            "prompt=p",
+            "--dry-run",
+            "--unchecked",
+        ])
+        .assert()
+        .success();
+    assert_eq!(stdout_of(&a).trim(), "{\n  \"prompt\": \"p\"\n}");
+    // Only catalog reads reached the server: no submit.
+    assert_eq!(env.server.submits(), 0);
+    assert_eq!(env.server.job_count(), 0);
+    assert!(env.server.count(Route::GetModel) > 0);
 }
 
 #[test]
@@ -652,13 +733,23 @@ fn untyped_models_take_input_files_and_sets() {
     std::fs::write(&input, r#"{"prompt": "from the file", "steps": 10}"#).unwrap();
     let a = env
         .cmd()
-        .args(["run", EXTRA, "--input"])
+        .args(["run", EXTRA, "--unchecked", "--input"])
         .arg(&input)
         .args(["--set", "steps=20"])
         .assert()
         .success();
-    assert!(stderr_of(&a).contains("not built in"), "{}", stderr_of(&a));
-    let sent = env.server.requests()[0].json().unwrap();
+    assert!(
+        stderr_of(&a).contains("sent unchecked"),
+        "{}",
+        stderr_of(&a)
+    );
+    let requests = env.server.requests();
+    let submits: Vec<_> = requests
+        .iter()
+        .filter(|r| r.route == Route::Submit)
+        .collect();
+    assert_eq!(submits.len(), 1);
+    let sent = submits[0].json().unwrap();
     assert_eq!(sent, json!({"prompt": "from the file", "steps": 20}));
 }
 
@@ -730,5 +821,17 @@ fn help_shows_exit_codes_and_model_flags() {
     ] {
         assert!(help.contains(needle), "{needle:?} missing from:\n{help}");
     }
+    // A required flag whose schema has a default is shown as required, with no default.
+    let mut lines = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--prompt "));
+    let first = lines.next().unwrap_or_default();
+    let wrapped = lines.take_while(|l| !l.trim_start().starts_with('-') && !l.trim().is_empty());
+    let prompt = std::iter::once(first)
+        .chain(wrapped)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(prompt.contains("(required)"), "{prompt}");
+    assert!(!prompt.contains("[default:"), "{prompt}");
     assert_eq!(env.server.count(Route::Any), 0);
 }

@@ -11,6 +11,7 @@ use runcomfy::journal::Journal;
 use runcomfy::{Client, PollPolicy, PollVia, RetryPolicy};
 
 use crate::cli::Global;
+use crate::exit;
 use crate::ui::{out, Mode, Ui};
 
 pub mod cancel;
@@ -73,8 +74,23 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A client from the environment with the command's poll and retry settings.
-    pub fn client(&self, cancel_on_timeout: bool) -> Result<Client, runcomfy::Error> {
+    /// A client from the environment with the command's poll and retry settings; without a
+    /// token, an error that says how to set one.
+    pub fn client(&self, cancel_on_timeout: bool) -> anyhow::Result<Client> {
+        self.client_if_token(cancel_on_timeout)?
+            .ok_or_else(|| exit::missing_token().into())
+    }
+
+    /// Like [`Ctx::client`], but `None` when no token is set.
+    pub fn client_if_token(&self, cancel_on_timeout: bool) -> anyhow::Result<Option<Client>> {
+        match self.build_client(cancel_on_timeout) {
+            Ok(c) => Ok(Some(c)),
+            Err(runcomfy::Error::MissingToken { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn build_client(&self, cancel_on_timeout: bool) -> Result<Client, runcomfy::Error> {
         let g = &self.global;
         // `/status` reports the queue position; `/result` is read once at the end.
         let mut poll = PollPolicy::default()

@@ -9,12 +9,13 @@ use serde_json::{json, Map, Value};
 use crate::body::{self, UsageError};
 use crate::deliver::{self, OutArgs};
 use crate::flags;
+use crate::known::{self, Known};
 use crate::ui::{out, Mode};
 
 use super::Ctx;
 
 /// The text after `runcomfy run --help`.
-pub const AFTER_HELP: &str = "Generated models take one flag per input field: `runcomfy run MODEL --help` lists them.\nOther models take `--input` and `--set` only and are sent unchecked.\nLater sources win: --input, then --set, then the model's flags.";
+pub const AFTER_HELP: &str = "Generated models take one flag per input field: `runcomfy run MODEL --help` lists them.\nOther models of the catalog take `--input` and `--set` only, and `--unchecked`: they are sent as given.\nLater sources win: --input, then --set, then the model's flags.";
 
 /// Validate an input, submit it, wait, and print or download the outputs.
 #[derive(clap::Args, Debug)]
@@ -33,6 +34,10 @@ pub struct Args {
     /// Submit, print the request id and exit without waiting.
     #[arg(long)]
     no_wait: bool,
+    /// Send to a model this runcomfy has no schema for, with --input and --set only, as
+    /// given (the server checks it). Built-in models are always checked.
+    #[arg(long)]
+    unchecked: bool,
     /// Cancel the job when --timeout passes (default: leave it running, to `resume` later).
     #[arg(long)]
     cancel_on_timeout: bool,
@@ -44,13 +49,13 @@ pub struct Args {
 pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     runcomfy::check_model_id(&args.model).map_err(|e| UsageError(e.to_string()))?;
-    let model = flags::model(&args.model);
+    let known = known::resolve(ctx, &args.model, args.unchecked).await?;
     let mut body = match &args.input {
         Some(path) => body::read_input_file(path)?,
         None => Map::new(),
     };
     body::apply_sets(&args.set, &mut body)?;
-    if let Some(m) = model {
+    if let Known::BuiltIn(m) = known {
         flags::apply(m, matches, &mut body);
         for warning in body::complete(m, &mut body)? {
             ui.warn(&warning);
@@ -60,7 +65,7 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
     match body::check_typed(&args.model, &body) {
         Some(result) => result?,
         None => ui.note(&format!(
-            "{} is not built in: the input is sent unchecked (the server checks it)",
+            "{} has no schema in this runcomfy: the input is sent unchecked (the server checks it)",
             args.model
         )),
     }

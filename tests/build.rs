@@ -28,8 +28,16 @@ fn main() {
     );
     let corpus = manifest.join("../../shared/corpus");
     println!("cargo::rerun-if-changed={}", corpus.display());
+    println!("cargo::rerun-if-env-changed=CI");
     if corpus.is_dir() {
         generate(&corpus, &out_dir.join("corpus.rs"), "CorpusModels");
         println!("cargo::rustc-cfg=has_corpus");
+    } else if std::env::var_os("CI").is_some() {
+        // CI always has the corpus: compiling without it would pass without testing it.
+        println!(
+            "cargo::error={}: the shared corpus is missing under CI",
+            corpus.display()
+        );
+        std::process::exit(1);
     }
 }

@@ -32,7 +32,12 @@ fn setup() -> Setup {
     let server = server_rt
         .block_on(
             FakeServer::builder()
-                .model(model::INFO.id, model::INFO.input_schema)
+                .model(
+                    model::INFO.id,
+                    runcomfy::SchemaText::find(runcomfy::models::SCHEMAS, model::INFO.id)
+                        .expect("shipped")
+                        .input,
+                )
                 .lifecycle(Lifecycle::new().running(Span::Forever).then_succeed())
                 .start(),
         )

@@ -190,7 +190,12 @@ fn main() {
     let server = server_rt
         .block_on(
             FakeServer::builder()
-                .model(model::INFO.id, model::INFO.input_schema)
+                .model(
+                    model::INFO.id,
+                    runcomfy::SchemaText::find(runcomfy::models::SCHEMAS, model::INFO.id)
+                        .expect("shipped")
+                        .input,
+                )
                 .start(),
         )
         .expect("fake server");

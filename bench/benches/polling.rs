@@ -64,7 +64,7 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         let server = FakeServer::builder()
-            .model(model::INFO.id, model::INFO.input_schema)
+            .model(model::INFO.id, runcomfy::SchemaText::find(runcomfy::models::SCHEMAS, model::INFO.id).expect("shipped").input)
             .start()
             .await
             .expect("fake server");

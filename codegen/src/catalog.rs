@@ -372,7 +372,7 @@ impl Ctx<'_> {
                 docs.push(format!("The `{}` field.", doctext::code(&p.name)));
             }
             doctext::push_constraints(&mut docs, &p.schema);
-            doctext::push_default(&mut docs, p.schema.default.as_ref());
+            doctext::push_field_default(&mut docs, p.required, p.schema.default.as_ref());
             let fixed = match (&p.schema.kind, &ty) {
                 (Kind::StrEnum(v), Ty::Named { .. }) if v.len() == 1 && p.required => {
                     Some(names::variant(&v[0]))

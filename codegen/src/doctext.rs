@@ -62,6 +62,24 @@ pub fn push_default(docs: &mut Vec<String>, default: Option<&Value>) {
     }
 }
 
+/// A field's presence and default: `Required.` for a required field (a schema default
+/// there is no fallback: the value must be sent, so it is not shown), else the default the
+/// server applies when the field is not sent.
+pub fn push_field_default(docs: &mut Vec<String>, required: bool, default: Option<&Value>) {
+    let line = match (required, default) {
+        (true, _) => "Required.".to_owned(),
+        (false, Some(d)) => format!(
+            "Default: `{}` (the server's, when the field is not sent).",
+            code(&d.to_string())
+        ),
+        (false, None) => return,
+    };
+    if !docs.is_empty() {
+        docs.push(String::new());
+    }
+    docs.push(line);
+}
+
 /// `Constraints: ...`: every limit the schema states, in words.
 pub fn push_constraints(docs: &mut Vec<String>, s: &Schema) {
     let mut rules = Vec::new();

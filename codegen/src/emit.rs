@@ -17,8 +17,9 @@ fn ident(s: &str) -> syn::Ident {
     }
 }
 
+/// The runtime path, already checked by [`Options::check`] (so it always parses).
 fn path(s: &str) -> TokenStream {
-    s.parse().unwrap_or_else(|_| quote!(::runcomfy))
+    s.parse().unwrap_or_default()
 }
 
 fn docs(lines: &[String]) -> TokenStream {
@@ -40,15 +41,28 @@ pub fn emit_modules(models: &[&ModelModule], opts: &Options) -> TokenStream {
     module_tree(models, opts)
 }
 
-/// What follows the modules: the model macro, `ALL`, and the endpoint methods.
+/// What follows the modules: the model macro, `ALL`, `SCHEMAS` and the endpoint trait.
 pub fn emit_tail(catalog: &Catalog, opts: &Options) -> TokenStream {
     let rt = path(&opts.runtime_path);
-    let endpoints = endpoint_impls(catalog, opts, &rt);
+    let endpoints = endpoint_trait(catalog, opts, &rt);
     let infos = catalog.models.iter().map(|m| {
         let p = m.path.iter().map(|s| ident(s));
         let cfg = vendor_cfg(m, opts);
         quote!(#cfg self::#(#p::)*INFO,)
     });
+    let texts = catalog.models.iter().map(|m| {
+        let cfg = vendor_cfg(m, opts);
+        let (id, input) = (&m.id, &m.input_text);
+        let output = match &m.output_text {
+            Some(t) => quote!(Some(#t)),
+            None => quote!(None),
+        };
+        quote!(#cfg #rt::__codegen::SchemaText { id: #id, input: #input, output: #output },)
+    });
+    let texts_cfg = match &opts.schema_texts_feature {
+        Some(f) => quote!(#[cfg(feature = #f)]),
+        None => quote!(),
+    };
     let model_macro = opts.model_macro.as_ref().map(|name| {
         // One macro per vendor, defined twice: with the models when the vendor's feature is
         // on, empty when it is off. `cfg` must be decided here, not in the calling crate.
@@ -106,6 +120,10 @@ pub fn emit_tail(catalog: &Catalog, opts: &Options) -> TokenStream {
         #model_macro
         /// Every generated model (only those whose vendor feature is enabled).
         pub const ALL: &[#rt::__codegen::ModelInfo] = &[#(#infos)*];
+        /// The schema files every generated model was made from, as compact JSON text (the
+        /// output schema unwrapped), in model id order.
+        #texts_cfg
+        pub const SCHEMAS: &[#rt::__codegen::SchemaText] = &[#(#texts)*];
         #endpoints
     }
 }
@@ -197,11 +215,6 @@ fn model_body(m: &ModelModule, opts: &Options) -> TokenStream {
             }
         }
     };
-    let input_text = &m.input_text;
-    let output_text = match &m.output_text {
-        Some(t) => quote!(Some(#t)),
-        None => quote!(None),
-    };
     let summary = &m.summary;
     let model_doc = format!(
         " Marker for `{id}`: implements [`Model`](__rt::Model) with [`Input`] and [`Output`]."
@@ -217,13 +230,16 @@ fn model_body(m: &ModelModule, opts: &Options) -> TokenStream {
             type Input = Input;
             type Output = Output;
         }
-        /// The model's id and schemas.
+        /// The model's id and summary.
         pub const INFO: __rt::ModelInfo = __rt::ModelInfo {
             id: #id,
-            input_schema: #input_text,
-            output_schema: #output_text,
             summary: #summary,
         };
+        /// The typed endpoint of this model on `client`: `submit`, `run` and the other typed
+        /// calls (the same as `client.endpoint::<Model>()`).
+        pub fn endpoint(client: &__rt::Client) -> __rt::Endpoint<Model> {
+            __rt::Endpoint::new(client)
+        }
         #output
         #(#types)*
     }
@@ -288,10 +304,16 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
             } else {
                 quote!()
             };
+            let non_exhaustive = if *is_input && opts.non_exhaustive_input {
+                quote!(#[non_exhaustive])
+            } else {
+                quote!()
+            };
             quote! {
                 #doc
                 #[derive(Debug, Clone, PartialEq)]
                 #serde
+                #non_exhaustive
                 pub struct #name {
                     #(#decls)*
                     #extra_decl
@@ -644,10 +666,9 @@ fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
             quote!(value)
         };
         let doc = format!(
-            " Sets `{}`. See [`{}::{}`].",
-            f.wire,
-            name,
-            f.ident.trim_start_matches("r#")
+            " Sets [`{}`](Self#structfield.{}).",
+            crate::doctext::code(&f.wire),
+            f.bare_ident()
         );
         quote! {
             #[doc = #doc]
@@ -842,53 +863,42 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
     out
 }
 
-/// The endpoint methods: inherent on the runtime's client, or an extension trait.
-fn endpoint_impls(catalog: &Catalog, opts: &Options, rt: &TokenStream) -> TokenStream {
+/// The endpoint extension trait, when the options ask for one: a method per model on the
+/// runtime's client, for crates that generate their own models.
+fn endpoint_trait(catalog: &Catalog, opts: &Options, rt: &TokenStream) -> TokenStream {
+    let Endpoints::Trait(name) = &opts.endpoints else {
+        return quote!();
+    };
     let methods: Vec<(TokenStream, TokenStream, TokenStream)> = catalog
         .models
         .iter()
         .map(|m| {
             let method = ident(&m.method);
             let p = m.path.iter().map(|s| ident(s));
-            let model = quote!(self::#(#p::)*Model);
+            let module = quote!(self::#(#p)::*);
             let cfg = vendor_cfg(m, opts);
             let doc = format!(
                 " The `{}` endpoint: `submit`, `run` and the other typed calls.",
                 m.id
             );
             let attrs = quote!(#[doc = #doc] #cfg);
-            let sig = quote!(fn #method(&self) -> #rt::__codegen::Endpoint<#model>);
-            let body = quote!({ #rt::__codegen::Endpoint::new(self) });
+            let sig = quote!(fn #method(&self) -> #rt::__codegen::Endpoint<#module::Model>);
+            let body = quote!({ #module::endpoint(self) });
             (attrs, sig, body)
         })
         .collect();
-    match &opts.endpoints {
-        Endpoints::None => quote!(),
-        Endpoints::Inherent => {
-            let ms = methods
-                .iter()
-                .map(|(attrs, sig, body)| quote!(#attrs pub #sig #body));
-            quote! {
-                impl #rt::__codegen::Client {
-                    #(#ms)*
-                }
-            }
+    let name = ident(name);
+    let decls = methods.iter().map(|(attrs, sig, _)| quote!(#attrs #sig;));
+    let impls = methods
+        .iter()
+        .map(|(attrs, sig, body)| quote!(#attrs #sig #body));
+    quote! {
+        /// Typed endpoints of the models generated in this crate; import it to call them on a client.
+        pub trait #name {
+            #(#decls)*
         }
-        Endpoints::Trait(name) => {
-            let name = ident(name);
-            let decls = methods.iter().map(|(attrs, sig, _)| quote!(#attrs #sig;));
-            let impls = methods
-                .iter()
-                .map(|(attrs, sig, body)| quote!(#attrs #sig #body));
-            quote! {
-                /// Typed endpoints of the models generated in this crate; import it to call them on a client.
-                pub trait #name {
-                    #(#decls)*
-                }
-                impl #name for #rt::__codegen::Client {
-                    #(#impls)*
-                }
-            }
+        impl #name for #rt::__codegen::Client {
+            #(#impls)*
         }
     }
 }

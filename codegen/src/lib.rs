@@ -42,14 +42,16 @@ pub mod synth;
 
 pub use diag::{Diagnostic, Diagnostics};
 
-/// How the endpoint methods are attached to `runcomfy::Client`.
+/// Whether endpoint methods are attached to `runcomfy::Client`. Every model module has
+/// `pub fn endpoint(client: &Client) -> Endpoint<Model>` either way, and
+/// `client.endpoint::<Model>()` works for every model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoints {
-    /// Inherent methods: only for code included in the `runcomfy` crate itself.
-    Inherent,
-    /// An extension trait with this name, implemented for `runcomfy::Client`.
+    /// An extension trait with this name, implemented for `runcomfy::Client`: one method
+    /// per model (`client.happyhorse_1_0_image_to_video()`), for a crate's own models.
     Trait(String),
-    /// No endpoint methods; use `Endpoint::<Model>::new(&client)`.
+    /// No methods on the client: `model::endpoint(&client)` (what `runcomfy` itself does:
+    /// hundreds of methods on one type are a wall in its rustdoc).
     None,
 }
 
@@ -75,6 +77,13 @@ pub struct Options {
     /// Export a macro with this name that calls `callback!("model/id", path::Model)` for
     /// every model; model paths start with `$crate::models`. Only for the runtime crate.
     pub model_macro: Option<String>,
+    /// Emit the `SCHEMAS` table (every model's schema text) only behind this cargo feature
+    /// of the including crate; `None` emits it always.
+    pub schema_texts_feature: Option<String>,
+    /// Mark each `Input` `#[non_exhaustive]`, so that a struct literal in another crate
+    /// cannot break when a schema adds an optional field (`Input::new` and the setters are
+    /// the way in). For code that lives in the crate users depend on, as in `runcomfy`.
+    pub non_exhaustive_input: bool,
 }
 
 impl Options {
@@ -82,12 +91,14 @@ impl Options {
     pub fn for_runtime(schemars: bool) -> Self {
         Options {
             runtime_path: "::runcomfy".to_owned(),
-            endpoints: Endpoints::Inherent,
+            endpoints: Endpoints::None,
             schemars_feature: schemars.then(|| "schemars".to_owned()),
             input_deserialize_feature: Some("deserialize".to_owned()),
             vendor_features: false,
             feature_vendors: None,
             model_macro: Some("for_each_model".to_owned()),
+            schema_texts_feature: Some("schema-texts".to_owned()),
+            non_exhaustive_input: true,
         }
     }
 
@@ -101,7 +112,47 @@ impl Options {
             vendor_features: false,
             feature_vendors: None,
             model_macro: None,
+            schema_texts_feature: None,
+            non_exhaustive_input: false,
         }
+    }
+
+    /// Checks the options that become code: the runtime path must be a Rust path, the trait
+    /// and macro names identifiers, feature names non-empty.
+    pub fn check(&self) -> Result<(), Error> {
+        let bad = |what: &str, value: &str, want: &str| {
+            Err(Error::Options(format!("{what} {value:?} is not {want}")))
+        };
+        if syn::parse_str::<syn::Path>(&self.runtime_path).is_err() {
+            return bad(
+                "runtime_path",
+                &self.runtime_path,
+                "a Rust path (like `::runcomfy`)",
+            );
+        }
+        if let Endpoints::Trait(name) = &self.endpoints {
+            if !names::is_ident(name) {
+                return bad("the endpoint trait name", name, "a Rust identifier");
+            }
+        }
+        if let Some(name) = &self.model_macro {
+            if !names::is_ident(name) {
+                return bad("the model macro name", name, "a Rust identifier");
+            }
+        }
+        for (what, feature) in [
+            ("schemars_feature", &self.schemars_feature),
+            ("input_deserialize_feature", &self.input_deserialize_feature),
+            ("schema_texts_feature", &self.schema_texts_feature),
+        ] {
+            if let Some(f) = feature
+                .as_deref()
+                .filter(|f| f.trim().is_empty() || f.contains('"'))
+            {
+                return bad(what, f, "a cargo feature name");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -131,6 +182,8 @@ pub enum Error {
     Io(PathBuf, std::io::Error),
     /// The generator produced code that does not parse: a bug in the generator.
     Internal(String),
+    /// An option is unusable (a runtime path that is not a path, ...).
+    Options(String),
 }
 
 impl fmt::Display for Error {
@@ -138,7 +191,7 @@ impl fmt::Display for Error {
         match self {
             Error::Schema(d) => write!(f, "{}", d.to_string().trim_end()),
             Error::Io(p, e) => write!(f, "{}: cannot write: {e}", p.display()),
-            Error::Internal(m) => f.write_str(m),
+            Error::Internal(m) | Error::Options(m) => f.write_str(m),
         }
     }
 }
@@ -188,6 +241,7 @@ pub(crate) fn par_map<T: Sync, R: Send>(
 
 /// Runs the whole pipeline on the schema folder `dir`: load, normalize, catalog, emit, render.
 pub fn generate(dir: &Path, options: &Options) -> Result<Generated, Error> {
+    options.check()?;
     let (catalog, watched) = analyze(dir).map_err(Error::Schema)?;
     let code = emit_and_render(&catalog, options, &display_source(dir)).map_err(Error::Internal)?;
     Ok(Generated {
@@ -235,6 +289,7 @@ fn emit_and_render(
 
 /// Generates each model on its own, as `(model id, Rust code)`: what the snapshots review.
 pub fn generate_each(dir: &Path, options: &Options) -> Result<Vec<(String, String)>, Error> {
+    options.check()?;
     let (catalog, _) = analyze(dir).map_err(Error::Schema)?;
     let mut out = Vec::new();
     for model in catalog.models {

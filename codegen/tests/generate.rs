@@ -39,124 +39,53 @@ fn snapshot_edge_fixtures() {
     }
 }
 
-/// One broken schema, the problems it must produce: `(pointer or line:col, message)`.
-fn check_broken(case: &str, expected: &[(&str, &str)]) {
-    let dir = fixtures().join("broken/cases").join(case);
+/// The diagnostics of one broken case folder, as `file#pointer: message` lines with the
+/// file named relative to the case (`input.json#/properties/a: ...`, `input.json:3:25: ...`).
+fn diagnostics_of_case(case_dir: &Path) -> String {
+    let case = case_dir.file_name().expect("case name");
     let tmp = tempfile::tempdir().expect("tempdir");
     let model = tmp.path().join("broken").join(case);
     std::fs::create_dir_all(&model).expect("mkdir");
-    for entry in std::fs::read_dir(&dir).expect("case folder") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), model.join(entry.file_name())).expect("copy");
+    for entry in std::fs::read_dir(case_dir).expect("case folder") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::copy(&path, model.join(path.file_name().expect("name"))).expect("copy");
+        }
     }
     let diags = check(tmp.path()).expect_err("a broken schema must not check");
-    let got: Vec<(String, String)> = diags
-        .items()
-        .iter()
-        .map(|d| {
-            let place = match &d.place {
-                runcomfy_codegen::diag::Place::Node(loc) => loc.pointer.clone(),
-                runcomfy_codegen::diag::Place::Text { line, column, .. } => {
-                    format!("{line}:{column}")
-                }
-            };
-            (place, d.message.clone())
+    let prefix = format!("{}/", model.display());
+    diags
+        .to_string()
+        .lines()
+        .map(|line| {
+            // Every line names the file of the case.
+            assert!(line.starts_with(&prefix), "{line}");
+            line[prefix.len()..].to_owned()
         })
-        .collect();
-    let want: Vec<(String, String)> = expected
-        .iter()
-        .map(|(p, m)| (p.to_string(), m.to_string()))
-        .collect();
-    assert_eq!(got, want, "case {case}");
-    // Every line names the file.
-    for line in diags.to_string().lines() {
-        assert!(
-            line.contains(&format!("broken/{case}/input.json")),
-            "{line}"
-        );
-    }
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
+/// Each folder of `fixtures/broken/cases` is one broken model; its expected diagnostics are
+/// the insta snapshot beside it (`diagnostics.snap`). Adding a diagnostic is adding a folder.
 #[test]
 fn diagnostics_of_broken_schemas() {
-    check_broken(
-        "unknown-type",
-        &[(
-            "/properties/publish_at/type",
-            "unsupported type \"datetime\"",
-        )],
-    );
-    check_broken(
-        "dangling-ref",
-        &[(
-            "/properties/size/$ref",
-            "$ref target #/$defs/Nope not found",
-        )],
-    );
-    check_broken("invalid-json", &[("3:25", "invalid JSON: trailing comma")]);
-    check_broken(
-        "default-not-in-enum",
-        &[(
-            "/properties/mode/default",
-            "default \"c\" is not one of the enum values [\"a\", \"b\"]",
-        )],
-    );
-    check_broken(
-        "required-missing-property",
-        &[(
-            "/required/1",
-            "required property \"prompt\" is not defined in `properties`",
-        )],
-    );
-    check_broken(
-        "root-not-object",
-        &[(
-            "/type",
-            "the input schema's root must be an object with properties (`\"type\": \"object\"`)",
-        )],
-    );
-    check_broken(
-        "two-errors",
-        &[
-            (
-                "/properties/resolution/default",
-                "default \"4k\" is not one of the enum values [\"720p\", \"1080p\"]",
-            ),
-            (
-                "/properties/start_time/type",
-                "unsupported type \"datetime\"",
-            ),
-        ],
-    );
-    check_broken(
-        "bad-pattern",
-        &[(
-            "/properties/code/pattern",
-            "pattern \"([\" is not a valid regular expression: error: unclosed character class",
-        )],
-    );
-    check_broken(
-        "default-wrong-type",
-        &[(
-            "/properties/count/default",
-            "default \"five\" is not an integer",
-        )],
-    );
-    check_broken(
-        "min-greater-than-max",
-        &[("/properties/steps", "minimum 10 is greater than maximum 1")],
-    );
-    check_broken(
-        "unsupported-keyword-shape",
-        &[(
-            "/properties",
-            "`properties` must be an object, found an array",
-        )],
-    );
-    check_broken(
-        "external-ref",
-        &[("/properties/size/$ref", "external $ref \"https://example.com/x.json\" is not supported; only local refs (#/...) are")],
-    );
+    let cases_dir = fixtures().join("broken/cases");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&cases_dir)
+        .expect("cases")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(cases.len() >= 20, "{} cases", cases.len());
+    for case in cases {
+        let text = diagnostics_of_case(&case);
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(&case);
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_input_file(case.join("input.json"));
+        settings.bind(|| insta::assert_snapshot!("diagnostics", text));
+    }
 }
 
 #[test]
@@ -180,37 +109,42 @@ fn every_problem_of_a_folder_is_reported_at_once() {
     );
 }
 
-/// More problems at once in one file, beyond the fixtures: a data-driven table of
-/// `(schema, expected "pointer: message" lines)`.
 #[test]
-fn more_diagnostics() {
-    let cases: &[(&str, &[&str])] = &[
-        (r#"{"type":"object","properties":{"a":{"type":"string","enum":["x","x"]}}}"#, &["/properties/a/enum/1: duplicate enum value \"x\""]),
-        (r#"{"type":"object","properties":{"a":{"enum":["x",1]}}}"#, &["/properties/a/enum: an enum mixing strings and numbers is not supported"]),
-        (r#"{"type":"object","properties":{"a":{"type":"string","minLength":5,"maxLength":2}}}"#, &["/properties/a: `minLength` 5 is greater than `maxLength` 2"]),
-        (r#"{"type":"object","properties":{"a":{"allOf":[{"type":"string"},{"type":"integer"}]}}}"#, &["/properties/a/allOf: `allOf` is supported only around a single schema"]),
-        (r#"{"type":"object","properties":{"a":{"anyOf":[{"type":"string"},{"type":"string","maxLength":3}]}}}"#, &["/properties/a/anyOf/1: alternatives /properties/a/anyOf/0 and /properties/a/anyOf/1 have the same shape (Text); they cannot be told apart on the wire"]),
-        (r#"{"type":"object","properties":{"a":{"type":"integer","exclusiveMinimum":true}}}"#, &["/properties/a/exclusiveMinimum: boolean `exclusiveMinimum` (draft 4) is not supported; use the numeric form"]),
-        (r#"{"type":"object","properties":{"a":{"type":"array","items":[{"type":"string"}]}}}"#, &["/properties/a/items: tuple `items` (an array of schemas) is not supported"]),
-        (r#"{"type":"object","properties":{"a":{"type":"string","not":{"const":"x"}}}}"#, &["/properties/a/not: `not` is not supported"]),
-        (r#"{"type":"object","properties":{"a":{"type":"boolean","default":null}}}"#, &["/properties/a/default: default null is not allowed: the schema is not nullable"]),
-        (r#"{"type":"object","properties":{"a":{"type":"integer","minimum":0.5}}}"#, &["/properties/a/minimum: `minimum` 0.5 is not an integer bound"]),
-        (r##"{"type":"object","properties":{"a":{"allOf":[{"$ref":"#/$defs/E"}],"default":"z"}},"$defs":{"E":{"type":"string","enum":["x","y"]}}}"##, &["/properties/a/default: default \"z\" is not one of the values of the referenced enum"]),
-        (r#"{"type":"object","properties":{"a":{"type":"datetime"},"b":{"type":"string","default":3}}}"#, &["/properties/a/type: unsupported type \"datetime\"", "/properties/b/default: default 3 is not a string"]),
+fn unusable_options_are_errors_not_fallbacks() {
+    let schemas = root().join("schemas");
+    let cases: Vec<(Options, &str)> = vec![
+        (
+            Options {
+                runtime_path: "::run comfy!".into(),
+                ..Options::default()
+            },
+            "runtime_path \"::run comfy!\" is not a Rust path (like `::runcomfy`)",
+        ),
+        (
+            Options::for_crate("1Models"),
+            "the endpoint trait name \"1Models\" is not a Rust identifier",
+        ),
+        (
+            Options {
+                model_macro: Some("for each".into()),
+                ..Options::default()
+            },
+            "the model macro name \"for each\" is not a Rust identifier",
+        ),
     ];
-    for (schema, want) in cases {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().join("t/case");
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("input.json"), schema).expect("write");
-        let diags = check(tmp.path()).expect_err(schema);
-        let got: Vec<String> = diags
-            .items()
-            .iter()
-            .map(|d| format!("{}: {}", d.pointer().unwrap_or(""), d.message))
-            .collect();
-        assert_eq!(&got, want, "schema {schema}");
+    for (options, want) in cases {
+        let err = generate(&schemas, &options).expect_err(want);
+        assert!(matches!(err, runcomfy_codegen::Error::Options(_)), "{err}");
+        assert_eq!(err.to_string(), want);
     }
+    // A path other than `::runcomfy` is used as given.
+    let options = Options {
+        runtime_path: "crate::rt".into(),
+        ..Options::default()
+    };
+    let code = generate(&schemas, &options).expect("generate").code;
+    assert!(code.contains("use crate::rt::__codegen as __rt;"));
+    assert!(!code.contains("::runcomfy::"));
 }
 
 #[test]
@@ -337,6 +271,11 @@ fn cli_check_and_generate() {
 fn corpus_conformance() {
     let corpus = root().join("../shared/corpus");
     if !corpus.is_dir() {
+        // CI always has the corpus: a missing one there is a failure, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "../shared/corpus is missing under CI"
+        );
         eprintln!("skipped: ../shared/corpus not present");
         return;
     }

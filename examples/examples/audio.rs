@@ -5,7 +5,7 @@
 //! ```
 
 use anyhow::Context;
-use runcomfy::models::acestep_ai::ace_step_1_5::text_to_audio::Input;
+use runcomfy::models::acestep_ai::ace_step_1_5::text_to_audio::{endpoint, Input};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,8 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let input = Input::new("lo-fi, mellow piano, vinyl crackle, 80 bpm")
         .lyrics("[instrumental]")
         .duration(30);
-    let output = client
-        .acestep_ai_ace_step_1_5_text_to_audio()
+    let output = endpoint(&client)
         .run_with_progress(&input, runcomfy_examples::print_progress)
         .await
         .context("the audio job did not succeed")?;

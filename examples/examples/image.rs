@@ -5,7 +5,7 @@
 //! ```
 
 use anyhow::Context;
-use runcomfy::models::wan_ai::wan_2_7::text_to_image::{ImageSize, Input};
+use runcomfy::models::wan_ai::wan_2_7::text_to_image::{endpoint, ImageSize, Input};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -14,8 +14,7 @@ async fn main() -> anyhow::Result<()> {
         .image_size(ImageSize::Landscape169)
         .max_images(2)
         .seed(42);
-    let output = client
-        .wan_ai_wan_2_7_text_to_image()
+    let output = endpoint(&client)
         .run_with_progress(&input, runcomfy_examples::print_progress)
         .await
         .context("the image job did not succeed")?;

@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video::{
-    Input, InputDuration, Output, Resolution,
+    endpoint, Input, InputDuration, Output, Resolution,
 };
 
 #[tokio::main]
@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Submit first: the request id is the only handle on the paid job, so print it before
     // waiting. `endpoint.run(&input)` does both steps at once.
-    let endpoint = client.happyhorse_1_0_image_to_video();
+    let endpoint = endpoint(&client); // the same as `client.endpoint::<Model>()`
     let handle = endpoint.submit(&input).await.context("submit failed")?;
     println!("submitted: request id {}", handle.request_id());
 

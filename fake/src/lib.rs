@@ -302,16 +302,16 @@ impl FakeServerBuilder {
         self
     }
 
-    /// Registers every generated model (`runcomfy::models::ALL`), with a sample output made
-    /// from each output schema.
+    /// Registers every generated model (`runcomfy::models::SCHEMAS`), with a sample output
+    /// made from each output schema.
     pub fn all_models(mut self) -> Self {
-        for info in runcomfy::models::ALL {
-            let output = info
-                .output_schema
+        for text in runcomfy::models::SCHEMAS {
+            let output = text
+                .output
                 .and_then(|s| serde_json::from_str::<Value>(s).ok())
-                .map(|schema| sample_output(info.id, &schema));
+                .map(|schema| sample_output(text.id, &schema));
             self.models
-                .push((info.id.to_owned(), info.input_schema.to_owned(), output));
+                .push((text.id.to_owned(), text.input.to_owned(), output));
         }
         self
     }

@@ -2,7 +2,7 @@
 //!
 //! Every model under the workspace's `schemas/` folder becomes a module in [`models`], with a
 //! typed `Input` (required fields in the constructor, optional ones through setters), a typed
-//! `Output`, and an endpoint method on [`Client`].
+//! `Output`, and `endpoint(&client)`, the model's typed [`Endpoint`].
 //!
 //! ```no_run
 //! use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as i2v;
@@ -11,7 +11,7 @@
 //! let client = runcomfy::Client::from_env()?;
 //! let input = i2v::Input::new("https://example.com/cat.png", "the cat turns its head")
 //!     .resolution(i2v::Resolution::P720);
-//! let endpoint = client.happyhorse_1_0_image_to_video();
+//! let endpoint = i2v::endpoint(&client); // or client.endpoint::<i2v::Model>()
 //!
 //! // Submit first and keep the request id: it is the only handle on the paid job.
 //! let handle = endpoint.submit(&input).await?;
@@ -35,7 +35,7 @@ extern crate self as runcomfy;
 pub mod model;
 pub mod validate;
 
-pub use model::{MediaOutput, Model, ModelInfo};
+pub use model::{MediaOutput, Model, ModelInfo, SchemaText};
 pub use url::Url;
 pub use validate::{Rule, Validate, ValidationErrors, Violation};
 
@@ -66,8 +66,10 @@ pub mod journal;
 
 /// The generated models: one module per model id, built from `schemas/` at compile time.
 ///
-/// Each model module holds `Input`, `Output`, their enums and nested types, and a marker
-/// type `Model` implementing [`Model`](crate::Model).
+/// Each model module holds `Input`, `Output`, their enums and nested types, a marker type
+/// `Model` implementing [`Model`], `INFO` and `endpoint(&client)`.
+/// [`ALL`](models::ALL) lists every model's [`ModelInfo`]; with the `schema-texts` feature,
+/// `SCHEMAS` holds every model's schema files as [`SchemaText`].
 pub mod models {
     include!(concat!(env!("OUT_DIR"), "/models.rs"));
 }
@@ -77,7 +79,7 @@ pub mod models {
 pub mod __codegen {
     pub use crate::client::Client;
     pub use crate::endpoint::Endpoint;
-    pub use crate::model::{MediaOutput, Model, ModelInfo};
+    pub use crate::model::{MediaOutput, Model, ModelInfo, SchemaText};
     #[cfg(feature = "schemars")]
     pub use crate::validate::int_enum_schema;
     pub use crate::validate::{IntBounds, NumBounds, UnknownVariant, Validate, Validator};

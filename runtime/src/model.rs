@@ -25,17 +25,45 @@ pub trait Model: Send + Sync + 'static {
     type Output: DeserializeOwned + Send + 'static;
 }
 
-/// Facts about one generated model, for registries, the command line and the fake server.
-#[derive(Debug, Clone, Copy)]
+/// Facts about one generated model, for registries and the command line: each model
+/// module's `INFO`, and all of them in `runcomfy::models::ALL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelInfo {
     /// The model id.
     pub id: &'static str,
-    /// The model's input schema, as JSON text (the file the model was generated from).
-    pub input_schema: &'static str,
-    /// The model's output schema, as JSON text, when the model ships one.
-    pub output_schema: Option<&'static str>,
     /// The first line of the model's description, if any.
     pub summary: &'static str,
+}
+
+/// The schema files one generated model was made from, as compact JSON text: an entry of
+/// `runcomfy::models::SCHEMAS` (feature `schema-texts`), for tools that show or check
+/// schemas at run time (the command line's `schema` command, the fake server).
+///
+/// ```
+/// # #[cfg(feature = "schema-texts")] {
+/// let text = runcomfy::models::SCHEMAS
+///     .iter()
+///     .find(|s| s.id == "happyhorse/happyhorse-1.0/image-to-video")
+///     .expect("a shipped model");
+/// let schema: serde_json::Value = serde_json::from_str(text.input).unwrap();
+/// assert_eq!(schema["type"], "object");
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaText {
+    /// The model id.
+    pub id: &'static str,
+    /// `input.json`.
+    pub input: &'static str,
+    /// `output.json` (unwrapped from `{"output": ...}`), when the model ships one.
+    pub output: Option<&'static str>,
+}
+
+impl SchemaText {
+    /// The entry of `table` for model `id`.
+    pub fn find<'a>(table: &'a [SchemaText], id: &str) -> Option<&'a SchemaText> {
+        table.iter().find(|s| s.id == id)
+    }
 }
 
 /// The result shape of a model that ships no `output.json`: what RunComfy documents for

@@ -5,6 +5,14 @@ use runcomfy::Validate;
 use runcomfy_tests::fixture_models::fixtures::edge;
 use serde_json::json;
 
+fn schema_text(id: &str) -> &'static runcomfy::SchemaText {
+    runcomfy::SchemaText::find(runcomfy_tests::fixture_models::SCHEMAS, id).expect("a fixture")
+}
+
+fn input_schema(id: &str) -> &'static str {
+    schema_text(id).input
+}
+
 #[test]
 fn colliding_names_keep_their_wire_names() {
     use edge::naming_collisions::Input;
@@ -26,7 +34,7 @@ fn colliding_names_keep_their_wire_names() {
 #[test]
 fn keywords_digits_and_non_ascii_names() {
     let schema: serde_json::Value =
-        serde_json::from_str(edge::naming_keywords::INFO.input_schema).expect("schema");
+        serde_json::from_str(input_schema(edge::naming_keywords::INFO.id)).expect("schema");
     let wire_names: Vec<String> = schema["properties"]
         .as_object()
         .expect("props")
@@ -107,7 +115,7 @@ fn enum_values_serialize_to_their_wire_values() {
 fn unions_take_the_right_wire_shape() {
     use edge::unions::{ImageSizePreset, InputImageSize};
     let schema: serde_json::Value =
-        serde_json::from_str(edge::unions::INFO.input_schema).expect("schema");
+        serde_json::from_str(input_schema(edge::unions::INFO.id)).expect("schema");
     assert!(schema["properties"].get("image_size").is_some());
     let preset: InputImageSize = serde_json::from_value(json!("square_hd")).expect("preset");
     assert!(
@@ -183,7 +191,7 @@ fn minimal(schema: &serde_json::Value) -> serde_json::Value {
 #[test]
 fn constraints_are_all_checked_with_paths() {
     use edge::constraints::*;
-    let schema: serde_json::Value = serde_json::from_str(INFO.input_schema).expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(input_schema(INFO.id)).expect("schema");
     let props = schema["properties"].as_object().expect("props");
     // Break every property that has a limit, at once, and expect one violation per property.
     let mut bad = minimal(&schema);
@@ -234,9 +242,12 @@ fn recursive_types_round_trip_and_validate_deep() {
 #[test]
 fn outputs_keep_unknown_keys_and_type_urls() {
     use edge::output_wrapped::Output;
-    let schema: serde_json::Value =
-        serde_json::from_str(edge::output_wrapped::INFO.output_schema.expect("output"))
-            .expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(
+        schema_text(edge::output_wrapped::INFO.id)
+            .output
+            .expect("output"),
+    )
+    .expect("schema");
     assert!(schema.get("output").is_none(), "the wrapper is removed");
     let value =
         json!({"images": ["https://cdn.example.com/a.png"], "seed": 7, "surprise": {"a": 1}});

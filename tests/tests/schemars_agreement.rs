@@ -216,11 +216,9 @@ where
 }
 
 fn runcomfy_source<M: Model>() -> &'static str {
-    runcomfy::models::ALL
-        .iter()
-        .find(|i| i.id == M::ID)
-        .map(|i| i.input_schema)
-        .expect("model in ALL")
+    runcomfy::SchemaText::find(runcomfy::models::SCHEMAS, M::ID)
+        .map(|s| s.input)
+        .expect("model in SCHEMAS")
 }
 
 #[test]

@@ -18,9 +18,9 @@ pub struct Args {
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let model = &args.model;
     runcomfy::check_model_id(model).map_err(|e| UsageError(e.to_string()))?;
-    if let Some(info) = runcomfy::models::ALL.iter().find(|m| m.id == model) {
+    if let Some(text) = runcomfy::SchemaText::find(runcomfy::models::SCHEMAS, model) {
         let v: Value =
-            serde_json::from_str(info.input_schema).context("the built-in schema is not JSON")?;
+            serde_json::from_str(text.input).context("the built-in schema is not JSON")?;
         ctx.print_value(&v);
         return Ok(());
     }

@@ -235,11 +235,7 @@ async fn generated_model_runs_typed_against_its_schema() {
     let input = i2v::Input::new("https://example.com/cat.png", "the cat turns its head")
         .resolution(i2v::Resolution::P720)
         .duration(i2v::InputDuration::V5);
-    let output = client
-        .happyhorse_1_0_image_to_video()
-        .run(&input)
-        .await
-        .unwrap();
+    let output = i2v::endpoint(&client).run(&input).await.unwrap();
     assert!(output.video.unwrap().as_str().ends_with(".mp4"));
     let body = server.requests()[0].json().unwrap();
     assert_eq!(body["resolution"], "720P");

@@ -1,14 +1,21 @@
-//! The typed endpoint of one model: what generated code returns, and where `run` lives.
+//! Layer 7: the typed endpoint of one model (what generated code returns), and `run` =
+//! submit + wait, the one composition behind every typed and untyped run.
 
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 
-use crate::client::Client;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::api::decode_output;
 use crate::error::Error;
-use crate::job::JobHandle;
+use crate::ids::RequestId;
+use crate::job::{JobHandle, Receipt, Run};
 use crate::model::Model;
-use crate::poll::Progress;
+use crate::session::Client;
+use crate::types::JobResult;
+use crate::wait::Progress;
 
 /// A typed endpoint of model `M`: a [`Client`] clone (cheap: the client is an `Arc` inside)
 /// and the model's type. Generated code returns one per model.
@@ -23,13 +30,17 @@ use crate::poll::Progress;
 /// ```
 ///
 /// The futures of [`run`](Self::run) and [`submit`](Self::submit) own what they need (the
-/// input is validated and serialized when they are made), so they can be spawned as they are:
+/// input is validated and serialized when they are made), so they can be spawned as they are;
+/// a [`Run`] tells its request id once submitted, so a run that is stopped keeps its job:
 ///
 /// ```no_run
 /// # use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as i2v;
 /// # async fn demo(client: runcomfy::Client) -> Result<(), Box<dyn std::error::Error>> {
 /// let endpoint = client.endpoint::<i2v::Model>();
-/// let task = tokio::spawn(endpoint.run(&i2v::Input::new("https://example.com/a.png", "a wave")));
+/// let run = endpoint.run(&i2v::Input::new("https://example.com/a.png", "a wave"));
+/// let receipt = run.receipt();
+/// let task = tokio::spawn(run);
+/// // ... `receipt.request_id()` is the job's id from the moment the submit returns ...
 /// let output: i2v::Output = task.await??;
 /// # Ok(()) }
 /// ```
@@ -69,6 +80,35 @@ pub(crate) fn encode<M: Model>(input: &M::Input) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// The `run` span: `model_id`, and `request_id` recorded once the submit returns.
+pub(crate) fn run_span(model_id: &str) -> tracing::Span {
+    tracing::info_span!("run", model_id, request_id = tracing::field::Empty)
+}
+
+/// Submits `body` to `model_id`, then waits for the job: every `run` form is this.
+/// The id goes into `receipt`, the current (`run`) span and a [`Progress::Submitted`] event
+/// the moment the submit returns; the deadline counts from before the submit.
+pub(crate) async fn submit_and_wait(
+    client: &Client,
+    model_id: &str,
+    body: &[u8],
+    receipt: &Receipt,
+    on_progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<(RequestId, JobResult), Error> {
+    let started = Instant::now();
+    let id = client.api().submit(model_id, body).await?;
+    receipt.set(id.clone());
+    tracing::Span::current().record("request_id", id.as_str());
+    on_progress(&Progress::Submitted {
+        request_id: id.to_string(),
+    });
+    let result = client
+        .waiter(&id, Some(model_id), false, started)
+        .run(on_progress)
+        .await?;
+    Ok((id, result))
+}
+
 impl<M: Model> Endpoint<M> {
     /// The endpoint of model `M` on (a clone of) `client`.
     pub fn new(client: &Client) -> Self {
@@ -96,18 +136,28 @@ impl<M: Model> Endpoint<M> {
     ) -> impl Future<Output = Result<JobHandle<M>, Error>> + Send + 'static {
         let client = self.client.clone();
         let body = encode::<M>(input);
-        async move { client.submit_encoded::<M>(body?).await }
+        async move {
+            let id = client.api().submit(M::ID, &body?).await?;
+            Ok(JobHandle::from_request_id(id))
+        }
     }
 
-    /// Submits and waits; returns the typed output.
-    pub fn run(
-        &self,
-        input: &M::Input,
-    ) -> impl Future<Output = Result<M::Output, Error>> + Send + 'static {
-        self.run_with_progress(input, |_| {})
+    /// Submits and waits; returns the typed output. The [`Run`] tells the request id once
+    /// submitted, so a run that is dropped or aborted leaves its job reachable.
+    pub fn run(&self, input: &M::Input) -> Run<M::Output> {
+        let client = self.client.clone();
+        let body = encode::<M>(input);
+        let receipt = Receipt::default();
+        let seen = receipt.clone();
+        let future = async move {
+            let (id, result) = submit_and_wait(&client, M::ID, &body?, &seen, &mut |_| {}).await?;
+            decode_output(result, id.as_str())
+        };
+        Run::new(receipt, future.instrument(run_span(M::ID)))
     }
 
-    /// Submits and waits, reporting progress ([`Progress::Submitted`] first).
+    /// Submits and waits, reporting progress ([`Progress::Submitted`], with the request id,
+    /// first).
     pub fn run_with_progress<F>(
         &self,
         input: &M::Input,
@@ -118,7 +168,13 @@ impl<M: Model> Endpoint<M> {
     {
         let client = self.client.clone();
         let body = encode::<M>(input);
-        async move { client.run_encoded::<M>(body?, &mut on_progress).await }
+        let future = async move {
+            let receipt = Receipt::default();
+            let (id, result) =
+                submit_and_wait(&client, M::ID, &body?, &receipt, &mut on_progress).await?;
+            decode_output(result, id.as_str())
+        };
+        future.instrument(run_span(M::ID))
     }
 
     /// Waits for a stored handle of this model.

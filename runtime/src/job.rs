@@ -1,17 +1,25 @@
-//! Handles on submitted jobs: plain data that can be stored and re-attached.
+//! Layer 6: handles on submitted jobs. [`JobHandle`] and [`RequestHandle`] are plain data
+//! that can be stored and re-attached; their methods take a [`Client`] and delegate to the
+//! API layer and the waiter.
 
 use std::fmt;
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 
-use futures_util::stream::{self, Stream};
+use futures_util::stream::Stream;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tokio::time::Instant;
 
-use crate::client::{decode_output, Client};
+use crate::api::decode_output;
 use crate::error::Error;
 use crate::ids::RequestId;
 use crate::model::Model;
-use crate::poll::{Event, Progress, Step, Waiter};
+use crate::session::Client;
 use crate::types::{Cancellation, JobResult, StatusInfo};
+use crate::wait::{event_stream, Event, Progress};
 
 /// A submitted job of model `M`: plain data that can be stored (it serializes as
 /// `{"request_id": …, "model_id": …}`) and used later with any [`Client`].
@@ -120,17 +128,17 @@ impl<M: Model> JobHandle<M> {
 
     /// The current state (`/status`).
     pub async fn status(&self, client: &Client) -> Result<StatusInfo, Error> {
-        client.status_of(&self.id).await
+        client.api().status(&self.id).await
     }
 
     /// The raw result (`/result`); see [`Client::result`].
     pub async fn result(&self, client: &Client, include_cost: bool) -> Result<JobResult, Error> {
-        client.result_of(&self.id, include_cost).await
+        client.api().result(&self.id, include_cost).await
     }
 
     /// Asks the server to cancel the job; returns the outcome.
     pub async fn cancel(&self, client: &Client) -> Result<Cancellation, Error> {
-        client.cancel(self.id.as_str()).await
+        client.api().cancel(&self.id).await
     }
 
     /// Waits for the job to end under the client's poll policy; returns the typed output, or
@@ -145,7 +153,10 @@ impl<M: Model> JobHandle<M> {
         client: &Client,
         mut on_progress: impl FnMut(&Progress) + Send,
     ) -> Result<M::Output, Error> {
-        let result = client.wait_handle(&self.id, &mut on_progress).await?;
+        let result = client
+            .waiter(&self.id, Some(M::ID), true, Instant::now())
+            .run(&mut on_progress)
+            .await?;
         decode_output(result, self.id.as_str())
     }
 
@@ -156,9 +167,8 @@ impl<M: Model> JobHandle<M> {
         &self,
         client: &Client,
     ) -> impl Stream<Item = Result<Event<M::Output>, Error>> + Send + 'static {
-        event_stream(client.waiter(&self.id), |result, id| {
-            decode_output::<M::Output>(result, id)
-        })
+        let waiter = client.waiter(&self.id, Some(M::ID), true, Instant::now());
+        event_stream(waiter, decode_output::<M::Output>)
     }
 }
 
@@ -204,10 +214,6 @@ impl RequestHandle {
         self.model_id.as_deref()
     }
 
-    pub(crate) fn into_request_id(self) -> RequestId {
-        self.request_id
-    }
-
     /// Gives the handle a model type, checking the model id when it is known.
     pub fn typed<M: Model>(self) -> Result<JobHandle<M>, Error> {
         match &self.model_id {
@@ -221,17 +227,17 @@ impl RequestHandle {
 
     /// The current state (`/status`).
     pub async fn status(&self, client: &Client) -> Result<StatusInfo, Error> {
-        client.status_of(&self.request_id).await
+        client.api().status(&self.request_id).await
     }
 
     /// The raw result (`/result`).
     pub async fn result(&self, client: &Client, include_cost: bool) -> Result<JobResult, Error> {
-        client.result_of(&self.request_id, include_cost).await
+        client.api().result(&self.request_id, include_cost).await
     }
 
     /// Asks the server to cancel the job.
     pub async fn cancel(&self, client: &Client) -> Result<Cancellation, Error> {
-        client.cancel(self.request_id.as_str()).await
+        client.api().cancel(&self.request_id).await
     }
 
     /// Waits for the job to end; returns the successful result.
@@ -245,7 +251,10 @@ impl RequestHandle {
         client: &Client,
         mut on_progress: impl FnMut(&Progress) + Send,
     ) -> Result<JobResult, Error> {
-        client.wait_handle(&self.request_id, &mut on_progress).await
+        client
+            .waiter(&self.request_id, self.model_id(), true, Instant::now())
+            .run(&mut on_progress)
+            .await
     }
 
     /// Waits as a stream: progress events, then the result.
@@ -253,27 +262,108 @@ impl RequestHandle {
         &self,
         client: &Client,
     ) -> impl Stream<Item = Result<Event<JobResult>, Error>> + Send + 'static {
-        event_stream(client.waiter(&self.request_id), |r, _| Ok(r))
+        let waiter = client.waiter(&self.request_id, self.model_id(), true, Instant::now());
+        event_stream(waiter, |r, _| Ok(r))
     }
 }
 
-fn event_stream<T, F>(
-    waiter: Waiter,
-    finish: F,
-) -> impl Stream<Item = Result<Event<T>, Error>> + Send + 'static
-where
-    T: Send + 'static,
-    F: Fn(JobResult, &str) -> Result<T, Error> + Send + 'static,
-{
-    stream::unfold((waiter, finish), |(mut waiter, finish)| async move {
-        let item = match waiter.next().await? {
-            Ok(Step::Progress(p)) => Ok(Event::Progress(p)),
-            Ok(Step::Done(result)) => {
-                let id = waiter.request_id().to_string();
-                finish(*result, &id).map(Event::Output)
-            }
-            Err(e) => Err(e),
-        };
-        Some((item, (waiter, finish)))
-    })
+/// A `run` in flight: the future of its output, which also tells the job's request id once
+/// the submit has returned it.
+///
+/// The submit is the only moment a paid job can be lost: if this future is dropped while the
+/// submit is on the wire, the job may exist with an id nobody saw. From the moment the
+/// submit returns, [`request_id`](Self::request_id) (and every [`Receipt`] taken from this
+/// run) holds the id, so dropping the future (a timeout, a `select!`, an aborted task) only
+/// stops the waiting: the job goes on and can be re-attached.
+///
+/// ```no_run
+/// # use runcomfy::models::happyhorse::happyhorse_1_0::image_to_video as i2v;
+/// # async fn demo(
+/// #     client: runcomfy::Client,
+/// #     input: i2v::Input,
+/// #     shutdown: impl std::future::Future<Output = ()>,
+/// # ) -> Result<(), runcomfy::Error> {
+/// let endpoint = client.endpoint::<i2v::Model>();
+/// let run = endpoint.run(&input);
+/// let receipt = run.receipt(); // keeps the id readable after `run` is moved or dropped
+/// tokio::select! {
+///     output = run => println!("{:?}", output?.video),
+///     _ = shutdown => match receipt.request_id() {
+///         // Stopped waiting, not the job: store the id, or attach to it later.
+///         Some(id) => {
+///             println!("job {id} goes on");
+///             let later = endpoint.attach(id)?; // or `JobHandle::attach` in another process
+///             println!("{:?}", later.wait(&client).await?.video);
+///         }
+///         None => println!("stopped before the submit returned; no id to keep"),
+///     },
+/// }
+/// # Ok(()) }
+/// ```
+#[must_use = "a run does nothing until it is awaited or spawned"]
+pub struct Run<T> {
+    receipt: Receipt,
+    future: Pin<Box<dyn Future<Output = Result<T, Error>> + Send>>,
+}
+
+impl<T> Run<T> {
+    pub(crate) fn new(
+        receipt: Receipt,
+        future: impl Future<Output = Result<T, Error>> + Send + 'static,
+    ) -> Self {
+        Run {
+            receipt,
+            future: Box::pin(future),
+        }
+    }
+
+    /// The job's request id, once the submit has returned it.
+    pub fn request_id(&self) -> Option<&str> {
+        self.receipt.request_id()
+    }
+
+    /// A cheap, cloneable view of this run's request id, which outlives the run (for a run
+    /// that is spawned, raced or dropped).
+    pub fn receipt(&self) -> Receipt {
+        self.receipt.clone()
+    }
+}
+
+impl<T> Future for Run<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for Run<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("request_id", &self.request_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request id of a [`Run`], readable from anywhere once its submit has returned.
+#[derive(Debug, Clone, Default)]
+pub struct Receipt {
+    id: Arc<OnceLock<RequestId>>,
+}
+
+impl Receipt {
+    /// The request id, once known.
+    pub fn request_id(&self) -> Option<&str> {
+        self.id.get().map(RequestId::as_str)
+    }
+
+    /// The checked request id, once known.
+    pub fn id(&self) -> Option<&RequestId> {
+        self.id.get()
+    }
+
+    pub(crate) fn set(&self, id: RequestId) {
+        // Set once per run, by its submit.
+        let _ = self.id.set(id);
+    }
 }

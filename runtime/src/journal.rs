@@ -40,8 +40,8 @@ use sha2::{Digest, Sha256};
 use crate::client::Client;
 use crate::error::Error;
 use crate::job::RequestHandle;
-use crate::poll::Progress;
 use crate::types::{JobResult, JobState};
+use crate::wait::Progress;
 
 /// The environment variable that overrides the journal's folder.
 pub const JOURNAL_DIR_ENV: &str = "RUNCOMFY_JOURNAL_DIR";

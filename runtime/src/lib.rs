@@ -39,27 +39,36 @@ pub use model::{MediaOutput, Model, ModelInfo, SchemaText};
 pub use url::Url;
 pub use validate::{Rule, Validate, ValidationErrors, Violation};
 
+// The layers, each using only those above it in this list (checked by `tests/layers.rs`):
+// leaves (`model`, `validate`, `error`, `ids`, `types`), then `http::transport`,
+// `http::retry`, `api`, `wait`, `session`, `job`, `endpoint`, `client`.
+mod api;
 mod client;
 mod endpoint;
 mod error;
+mod http;
 mod ids;
 mod job;
-mod poll;
-mod retry;
-mod transport;
+mod session;
 mod types;
+mod wait;
 
-pub use client::{Client, ClientBuilder, BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV};
+pub use client::{ClientBuilder, BASE_URL_ENV, DEFAULT_BASE_URL, TOKEN_ENV};
 pub use endpoint::Endpoint;
 pub use error::{ApiError, ApiErrorCode, Error, IdKind};
-pub use ids::{check_model_id, check_request_id, RequestId};
-pub use job::{JobHandle, RequestHandle};
-pub use poll::{Event, PollPolicy, PollVia, Progress, Simulation};
-pub use retry::{parse_retry_after, RetryPolicy};
+pub use http::retry::RetryPolicy;
+pub use ids::RequestId;
+#[doc(hidden)]
+pub use ids::{check_model_id, check_request_id};
+pub use job::{JobHandle, Receipt, RequestHandle, Run};
+pub use session::Client;
 pub use types::{
     CancelOutcome, Cancellation, CatalogModel, JobResult, JobState, ListModels, ModelList,
     PriceUnit, StatusInfo,
 };
+#[doc(hidden)]
+pub use wait::Simulation;
+pub use wait::{Event, PollPolicy, PollVia, Progress};
 
 #[cfg(feature = "journal")]
 pub mod journal;
@@ -77,9 +86,9 @@ pub mod models {
 /// What generated code uses from this crate. Not a public API: it changes with the generator.
 #[doc(hidden)]
 pub mod __codegen {
-    pub use crate::client::Client;
     pub use crate::endpoint::Endpoint;
     pub use crate::model::{MediaOutput, Model, ModelInfo, SchemaText};
+    pub use crate::session::Client;
     #[cfg(feature = "schemars")]
     pub use crate::validate::int_enum_schema;
     pub use crate::validate::{IntBounds, NumBounds, UnknownVariant, Validate, Validator};

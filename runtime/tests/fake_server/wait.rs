@@ -82,7 +82,10 @@ async fn polling_the_result_alone_saves_a_request() {
         .await
         .unwrap();
     let client = server.client().unwrap();
-    assert_eq!(client.poll_policy().via, PollVia::Result);
+    assert_eq!(
+        client.poll_policy(),
+        &runcomfy_fake::fast_poll_policy().via(PollVia::Result)
+    );
     let mut events = Vec::new();
     client
         .run_with_progress::<Echo>(&EchoInput::new("a fox"), |p| events.push(p.clone()))

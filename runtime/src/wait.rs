@@ -1,14 +1,22 @@
-//! Waiting for a job: the poll schedule (a pure function) and the loop that follows it.
+//! Layer 4: waiting for a job over the API layer: the poll schedule ([`PollPolicy::delay`], a
+//! pure function) and the [`Waiter`] that follows it, shared by every wait form (future,
+//! callback, stream). It knows nothing of the client.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use futures_util::stream::{self, Stream};
 use tokio::time::Instant;
+use tracing::Instrument;
 
-use crate::client::Client;
+use crate::api::Api;
 use crate::error::Error;
+use crate::http::retry::{scale, unit_interval};
 use crate::ids::RequestId;
 use crate::types::{JobResult, JobState};
+
+/// How long the cancel sent when a deadline passes may take.
+const DEADLINE_CANCEL_LIMIT: Duration = Duration::from_secs(10);
 
 /// Which endpoint the waiter polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,8 +33,8 @@ pub enum PollVia {
 /// How a waiter polls: quick first polls, backing off to a cap, with jitter, under an
 /// overall deadline.
 ///
-/// The schedule is a pure function, [`PollPolicy::delay`], so it can be tested and simulated
-/// ([`PollPolicy::simulate`]) without a server.
+/// The schedule is a pure function, [`PollPolicy::delay`], so it can be tested without a
+/// server. Every value has one setter, which keeps it in range.
 ///
 /// ```
 /// use std::time::Duration;
@@ -35,29 +43,35 @@ pub enum PollVia {
 /// assert_eq!(p.delay(0, Duration::ZERO, 0.5), Duration::from_millis(1000));
 /// assert_eq!(p.delay(1, Duration::from_secs(1), 0.5), Duration::from_millis(1350));
 /// assert_eq!(p.delay(50, Duration::from_secs(100), 0.5), Duration::from_secs(8));
+///
+/// // Out-of-range values are brought back in range: no growth below 1, no jitter above 1.
+/// let odd = PollPolicy::default()
+///     .delays(Duration::from_secs(2), 0.5, Duration::from_secs(1))
+///     .jitter(7.0);
+/// assert_eq!(odd.delay(9, Duration::ZERO, 0.0), Duration::from_secs(2));
+/// assert_eq!(odd.delay(9, Duration::ZERO, 0.5), Duration::from_secs(1));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub struct PollPolicy {
     /// The wait before the first poll after a submit.
-    pub initial_delay: Duration,
+    initial_delay: Duration,
     /// How much each wait grows over the previous one.
-    pub factor: f64,
+    factor: f64,
     /// The longest wait between polls.
-    pub max_delay: Duration,
+    max_delay: Duration,
     /// The jitter fraction in `[0, 1]`: each wait is shortened by up to this fraction.
-    pub jitter: f64,
+    jitter: f64,
     /// The overall deadline, counted from the submit (for `run`) or from the start of the
     /// wait (for a stored handle). `None` waits without limit.
-    pub deadline: Option<Duration>,
+    deadline: Option<Duration>,
     /// When the deadline passes, send a best-effort cancel.
-    pub cancel_on_deadline: bool,
+    cancel_on_deadline: bool,
     /// How many polls in a row may answer unknown states before the waiter gives up.
-    pub max_unknown_polls: u32,
+    max_unknown_polls: u32,
     /// Which endpoint to poll.
-    pub via: PollVia,
+    via: PollVia,
     /// Ask `/result` for the cost (`include_cost=true`).
-    pub include_cost: bool,
+    include_cost: bool,
 }
 
 impl Default for PollPolicy {
@@ -79,7 +93,8 @@ impl Default for PollPolicy {
     }
 }
 
-/// What [`PollPolicy::simulate`] predicts for one job.
+/// What [`PollPolicy::simulate`] predicts for one job (for benchmarks and tests).
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Simulation {
     /// Polls made, the one that saw the end included.
@@ -164,13 +179,8 @@ impl PollPolicy {
 
     /// Predicts the polls a job that ends `job_length` after its submit costs, with every
     /// jitter draw equal to `unit` and instant answers. Ends at the deadline if it comes first.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let p = runcomfy::PollPolicy::default().jitter(0.0);
-    /// let s = p.simulate(Duration::from_secs(60), 0.0);
-    /// assert!(s.polls < 15 && s.seen_at >= Duration::from_secs(60));
-    /// ```
+    /// For benchmarks and tests.
+    #[doc(hidden)]
     pub fn simulate(&self, job_length: Duration, unit: f64) -> Simulation {
         let mut t = Duration::ZERO;
         let mut polls = 0u32;
@@ -186,22 +196,6 @@ impl PollPolicy {
             }
         }
     }
-}
-
-/// `x` clamped to `[0, 1]`, with NaN read as 0 (so `Duration::mul_f64` cannot panic).
-pub(crate) fn unit_interval(x: f64) -> f64 {
-    if x.is_nan() {
-        0.0
-    } else {
-        x.clamp(0.0, 1.0)
-    }
-}
-
-/// `d * factor` for `factor` in `[0, 1]`, without the panics of `Duration::mul_f64` near
-/// `Duration::MAX`.
-pub(crate) fn scale(d: Duration, factor: f64) -> Duration {
-    Duration::try_from_secs_f64(d.as_secs_f64() * unit_interval(factor))
-        .map_or(d, |scaled| scaled.min(d))
 }
 
 /// A progress event of a wait. Events are sent when something changes, not on every poll.
@@ -257,8 +251,10 @@ enum Observation {
 
 /// The polling state machine shared by every wait form (future, callback, stream).
 pub(crate) struct Waiter {
-    client: Client,
+    api: Api,
     id: RequestId,
+    /// The `wait` span: `model_id` (when known) and `request_id`, around every poll.
+    span: tracing::Span,
     policy: PollPolicy,
     started: Instant,
     waits: u32,
@@ -272,13 +268,29 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
+    /// A wait for job `id` (of model `model_id`, when known) under `policy`.
     /// `poll_now`: poll at once (a stored handle) instead of after the first delay (a fresh
     /// submit). `started`: when the deadline's clock started.
-    pub(crate) fn new(client: Client, id: RequestId, poll_now: bool, started: Instant) -> Self {
-        let policy = client.poll_policy().clone();
+    pub(crate) fn new(
+        api: Api,
+        policy: PollPolicy,
+        id: RequestId,
+        model_id: Option<&str>,
+        poll_now: bool,
+        started: Instant,
+    ) -> Self {
+        let span = tracing::info_span!(
+            "wait",
+            model_id = tracing::field::Empty,
+            request_id = id.as_str()
+        );
+        if let Some(model_id) = model_id {
+            span.record("model_id", model_id);
+        }
         Waiter {
-            client,
+            api,
             id,
+            span,
             policy,
             started,
             waits: 0,
@@ -309,7 +321,8 @@ impl Waiter {
             if self.finished {
                 return None;
             }
-            self.round().await;
+            let span = self.span.clone();
+            self.round().instrument(span).await;
         }
     }
 
@@ -414,7 +427,7 @@ impl Waiter {
     async fn observe(&self) -> Result<Observation, Error> {
         let include_cost = self.policy.include_cost;
         if self.policy.via == PollVia::Status {
-            let status = self.client.status_of(&self.id).await?;
+            let status = self.api.status(&self.id).await?;
             if !status.state.is_terminal() {
                 return Ok(Observation::Pending {
                     state: status.state,
@@ -422,7 +435,7 @@ impl Waiter {
                 });
             }
         }
-        let result = self.client.result_of(&self.id, include_cost).await?;
+        let result = self.api.result(&self.id, include_cost).await?;
         Ok(match result.state {
             JobState::Succeeded | JobState::Completed | JobState::Failed | JobState::Cancelled => {
                 Observation::Finished(Box::new(result))
@@ -436,7 +449,7 @@ impl Waiter {
 
     async fn deadline_error(&self) -> Error {
         let cancel = if self.policy.cancel_on_deadline {
-            match self.client.cancel_once(&self.id).await {
+            match self.api.cancel_once(&self.id, DEADLINE_CANCEL_LIMIT).await {
                 Ok(c) => Some(c.outcome),
                 Err(e) => {
                     tracing::warn!(request_id = %self.id, error = %e, "cancel after deadline failed");
@@ -453,6 +466,29 @@ impl Waiter {
             cancel,
         }
     }
+}
+
+/// The wait as a stream: progress events, then `finish` applied to the result; an error
+/// ends the stream.
+pub(crate) fn event_stream<T, F>(
+    waiter: Waiter,
+    finish: F,
+) -> impl Stream<Item = Result<Event<T>, Error>> + Send + 'static
+where
+    T: Send + 'static,
+    F: Fn(JobResult, &str) -> Result<T, Error> + Send + 'static,
+{
+    stream::unfold((waiter, finish), |(mut waiter, finish)| async move {
+        let item = match waiter.next().await? {
+            Ok(Step::Progress(p)) => Ok(Event::Progress(p)),
+            Ok(Step::Done(result)) => {
+                let id = waiter.request_id().to_string();
+                finish(*result, &id).map(Event::Output)
+            }
+            Err(e) => Err(e),
+        };
+        Some((item, (waiter, finish)))
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! The only code that touches HTTP. [`Transport::send`] sends every request.
+//! Layer 1, the only code that touches HTTP: [`Transport::send`] sends every request.
 //!
-//! It builds the URL from the checked base URL and an already checked path, refuses any
-//! other host, never follows redirects, and scrubs the token from every body it returns.
+//! It holds the token (nothing else reads it), checks the base URL once ([`check_base_url`]),
+//! builds each URL from it and an already checked path, refuses any other host, never
+//! follows redirects, scrubs the token from every body it returns, and reads `Retry-After`.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -10,7 +11,6 @@ use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AF
 use url::Url;
 
 use crate::error::Error;
-use crate::retry::parse_retry_after;
 
 /// The API token. Its `Debug` form is redacted; it is only ever read by [`Transport`].
 #[derive(Clone)]
@@ -111,8 +111,57 @@ pub(crate) struct TransportConfig {
     pub user_agent: String,
 }
 
+/// Checks a base URL: absolute, no credentials, no query or fragment, HTTPS except on
+/// loopback. The error never shows credentials.
+pub(crate) fn check_base_url(text: &str) -> Result<Url, Error> {
+    let shown = if text.contains('@') {
+        "[url with credentials]".to_owned()
+    } else {
+        text.to_owned()
+    };
+    let fail = |reason| Error::InvalidBaseUrl {
+        url: shown.clone(),
+        reason,
+    };
+    let url = Url::parse(text.trim()).map_err(|_| fail("not an absolute url"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(fail(
+            "credentials in the url are not allowed; use the token",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(fail("a query or fragment is not allowed"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => return Err(fail("https is required except for loopback addresses")),
+        _ => return Err(fail("the scheme must be https")),
+    }
+    if url.host().is_none() {
+        return Err(fail("no host"));
+    }
+    Ok(url)
+}
+
+/// Reads a `Retry-After` header: delay seconds or an HTTP date (relative to `now`).
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = value.parse::<f64>() {
+        if (0.0..1e9).contains(&secs) {
+            return Some(Duration::from_secs_f64(secs));
+        }
+        return None;
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 /// True for `localhost`, 127.0.0.0/8 and `::1`.
-pub(crate) fn is_loopback(url: &Url) -> bool {
+fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -241,5 +290,53 @@ fn classify(e: reqwest::Error) -> SendError {
         SendError::TimedOut
     } else {
         SendError::Failed(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("0.5", now),
+            Some(Duration::from_millis(500))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(12));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(12))
+        );
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(12));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        for bad in ["-1", "", "soon", "1e10"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_urls() {
+        for ok in [
+            "https://model-api.runcomfy.net",
+            "http://127.0.0.1:8080",
+            "http://localhost/",
+            "http://[::1]:9",
+        ] {
+            assert!(check_base_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "model-api.runcomfy.net",
+            "http://example.com",
+            "ftp://example.com",
+            "https://u:pw@example.com",
+            "https://example.com/?a=b",
+            "https://example.com/#x",
+        ] {
+            let err = check_base_url(bad).unwrap_err();
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
     }
 }

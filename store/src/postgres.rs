@@ -27,6 +27,7 @@ use crate::location::{Location, Secret};
 use crate::migrate;
 use crate::record::{
     check_usd, error_text, status_from_counts, PreparedRows, RawJob, DIED_SUBMITTING, JOB_COLUMNS,
+    JOB_COLUMN_COUNT, NULL_COLUMNS,
 };
 use crate::types::{
     duration_millis, from_millis, to_millis, BatchId, BatchInfo, BatchStatus, Claim, ClaimRequest,
@@ -37,6 +38,19 @@ use crate::{JobStore, OpenOptions};
 
 /// The advisory lock claims and migrations take (any constant unlikely to be used by others).
 const LOCK_KEY: i64 = 0x7275_6e63_6f6d_6679; // "runcomfy"
+
+/// A claim's look at the queue: rows in flight, the batch's total, and the first queued rows
+/// that fit under the cap (`$3`, NULL: none), plus `$4` more to peek at.
+const PICK_SQL: &str = "WITH inflight AS (SELECT COUNT(*) AS n FROM runcomfy_jobs \
+         WHERE state IN ('claimed', 'submitting', 'submitted') AND batch_id IS NOT NULL), \
+     bat AS (SELECT committed_usd FROM runcomfy_batches WHERE id = $1 /*lock*/), \
+     pick AS (SELECT id, COALESCE(estimated_cost_usd, 0) AS est, line FROM runcomfy_jobs \
+         WHERE batch_id = $1 AND state = 'queued' ORDER BY line \
+         LIMIT GREATEST(0, LEAST($2::bigint, COALESCE($3::bigint - (SELECT n FROM inflight), $2::bigint))) + $4::bigint \
+         FOR UPDATE SKIP LOCKED) \
+     SELECT (SELECT n FROM inflight), (SELECT committed_usd FROM bat), \
+         COALESCE(ARRAY(SELECT id FROM pick ORDER BY line), '{}'), \
+         COALESCE(ARRAY(SELECT est FROM pick ORDER BY line), '{}')";
 
 /// Rows inserted per statement when a batch is created.
 const INSERT_CHUNK: usize = 5_000;
@@ -247,154 +261,94 @@ impl PgStore {
         let worker = request.worker.as_str();
         let batch = request.batch.0;
         let db = |e| self.db(e);
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
-            .await
-            .map_err(db)?;
-        let batch_row = tx
-            .query_opt(
-                "SELECT committed_usd FROM runcomfy_batches WHERE id = $1 FOR UPDATE",
-                &[&batch],
-            )
-            .await
-            .map_err(db)?;
-        let Some(batch_row) = batch_row else {
-            return Err(StoreError::UnknownBatch(format!("#{batch}")));
-        };
-        let mut committed: f64 = batch_row.try_get(0).map_err(db)?;
-        let upsert = tx
-            .prepare_cached(
-                "INSERT INTO runcomfy_workers (worker_id, lease_until) VALUES ($1, $2) \
-                 ON CONFLICT (worker_id) DO UPDATE \
-                 SET lease_until = GREATEST(runcomfy_workers.lease_until, EXCLUDED.lease_until)",
-            )
-            .await
-            .map_err(db)?;
-        tx.execute(&upsert, &[&worker, &lease_until])
-            .await
-            .map_err(db)?;
 
-        // Take back the rows of workers whose lease expired.
-        let dead_stmt = tx
-            .prepare_cached("SELECT worker_id FROM runcomfy_workers WHERE lease_until < $1")
-            .await
-            .map_err(db)?;
-        let dead: Vec<String> = tx
-            .query(&dead_stmt, &[&now])
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(db)?;
+        // 1. Renew this worker's lease; read the throttle and the workers whose lease expired.
+        let head = self
+            .query(
+                "WITH up AS (INSERT INTO runcomfy_workers (worker_id, lease_until) VALUES ($1, $2) \
+                     ON CONFLICT (worker_id) DO UPDATE \
+                     SET lease_until = GREATEST(runcomfy_workers.lease_until, EXCLUDED.lease_until) \
+                     RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM runcomfy_batches WHERE id = $4), \
+                     (SELECT until_ms FROM runcomfy_throttle WHERE id = 1), \
+                     ARRAY(SELECT worker_id FROM runcomfy_workers WHERE lease_until < $3 AND worker_id <> $1), \
+                     (SELECT COUNT(*) FROM up)",
+                &[&worker, &lease_until, &now, &batch],
+            )
+            .await?;
+        let head = first(&head, &self.printable)?;
+        if !head.try_get::<_, bool>(0).map_err(db)? {
+            return Err(StoreError::UnknownBatch(format!("#{batch}")));
+        }
+        let throttle: Option<i64> = head.try_get(1).map_err(db)?;
+        let dead: Vec<String> = head.try_get(2).map_err(db)?;
+
+        // 2. Take back the rows of workers whose lease expired (rare). Row locks make two
+        //    claimers doing this at once move each row once.
         let mut newly_uncertain = 0;
         for gone in &dead {
-            tx.execute(
-                "WITH old AS (SELECT id, batch_id, charged_usd FROM runcomfy_jobs \
-                     WHERE worker_id = $1 AND state = 'claimed' FOR UPDATE), \
-                 upd AS (UPDATE runcomfy_jobs j SET state = 'queued', worker_id = NULL, charged_usd = 0, \
-                     updated_at = $2 FROM old WHERE j.id = old.id RETURNING old.batch_id, old.charged_usd), \
-                 sums AS (SELECT batch_id, SUM(charged_usd) AS total FROM upd GROUP BY batch_id) \
-                 UPDATE runcomfy_batches b SET committed_usd = GREATEST(0, b.committed_usd - sums.total) \
-                 FROM sums WHERE b.id = sums.batch_id",
-                &[gone, &now],
-            )
-            .await
-            .map_err(db)?;
-            newly_uncertain += tx
-                .execute(
-                    "UPDATE runcomfy_jobs SET state = 'uncertain', worker_id = NULL, error = $2, updated_at = $3 \
-                     WHERE worker_id = $1 AND state = 'submitting'",
-                    &[gone, &error_text(DIED_SUBMITTING), &now],
-                )
-                .await
-                .map_err(db)?;
-            tx.execute(
-                "UPDATE runcomfy_jobs SET worker_id = NULL WHERE worker_id = $1",
-                &[gone],
-            )
-            .await
-            .map_err(db)?;
-            tx.execute("DELETE FROM runcomfy_workers WHERE worker_id = $1", &[gone])
-                .await
-                .map_err(db)?;
-        }
-        // The batch's total may have moved while dead workers' rows went back to the queue.
-        if !dead.is_empty() {
-            committed = tx
-                .query_one(
-                    "SELECT committed_usd FROM runcomfy_batches WHERE id = $1",
-                    &[&batch],
-                )
-                .await
-                .map_err(db)?
-                .try_get(0)
-                .map_err(db)?;
+            newly_uncertain += self.reap(gone, now).await?;
         }
 
-        // Rows with a request id and no live worker: re-attach them.
+        // 3. Rows with a request id and no live worker: re-attach them. They are counted in
+        //    flight already, so this needs no lock.
         let want = i64::try_from(request.want).unwrap_or(i64::MAX);
-        let reattach_stmt = tx
-            .prepare_cached(&format!(
-                "UPDATE runcomfy_jobs SET worker_id = $2, updated_at = $3 WHERE id IN ( \
-                     SELECT id FROM runcomfy_jobs WHERE batch_id = $1 AND state IN ('submitted', 'saving') \
-                     AND worker_id IS NULL ORDER BY line LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 RETURNING {JOB_COLUMNS}"
-            ))
-            .await
-            .map_err(db)?;
-        let mut reattach = tx
-            .query(&reattach_stmt, &[&batch, &worker, &now, &want])
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|row| self.record(row))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut reattach = if want > 0 {
+            self.jobs(
+                &format!(
+                    "UPDATE runcomfy_jobs SET worker_id = $2, updated_at = $3 WHERE id IN ( \
+                         SELECT id FROM runcomfy_jobs WHERE batch_id = $1 AND worker_id IS NULL \
+                         AND state IN ('submitted', 'saving') ORDER BY line LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                     RETURNING {JOB_COLUMNS}"
+                ),
+                &[&batch, &worker, &now, &want],
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
         reattach.sort_by_key(|job| job.batch.map(|(_, line)| line));
 
-        // New rows, within the cap and the budget.
-        let count_stmt = tx
-            .prepare_cached(
-                "SELECT COUNT(*) FROM runcomfy_jobs WHERE state IN ('claimed', 'submitting', 'submitted') \
-                 AND batch_id IS NOT NULL",
-            )
-            .await
-            .map_err(db)?;
-        let in_flight: i64 = tx
-            .query_one(&count_stmt, &[])
-            .await
-            .map_err(db)?
-            .try_get(0)
-            .map_err(db)?;
-        let mut in_flight = u64::try_from(in_flight).unwrap_or(0);
+        // 4. New rows, within the cap and the budget: counted by one claimer at a time.
         let wanted_new = (request.want - reattach.len()) as u64;
+        let guarded = request.max_in_flight.is_some() || request.budget_usd.is_some();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        if guarded {
+            tx_execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+                .await
+                .map_err(db)?;
+        }
+        // With a budget, look one row further to know whether the next one fits; and lock the
+        // batch's row so no end of a job moves its total meanwhile.
+        let cap = request
+            .max_in_flight
+            .map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+        let peek = i64::from(request.budget_usd.is_some());
+        let wanted_new_sql = i64::try_from(wanted_new).unwrap_or(i64::MAX);
+        let pick_sql = if request.budget_usd.is_some() {
+            PICK_SQL.replace("/*lock*/", "FOR UPDATE")
+        } else {
+            PICK_SQL.replace("/*lock*/", "")
+        };
+        let picked = tx_query(&tx, &pick_sql, &[&batch, &wanted_new_sql, &cap, &peek])
+            .await
+            .map_err(db)?;
+        let picked = first(&picked, &self.printable)?;
+        let in_flight_before: i64 = picked.try_get(0).map_err(db)?;
+        let committed: f64 = picked.try_get(1).map_err(db)?;
+        let ids: Vec<i64> = picked.try_get(2).map_err(db)?;
+        let estimates: Vec<f64> = picked.try_get(3).map_err(db)?;
+        let mut in_flight = u64::try_from(in_flight_before).unwrap_or(0);
         let room = match request.max_in_flight {
             Some(cap) => wanted_new.min(cap.saturating_sub(in_flight)),
             None => wanted_new,
         };
         let capped = room < wanted_new;
-        // With a budget, look one row further to know whether the next one fits.
-        let look = room + u64::from(request.budget_usd.is_some());
-        let candidates_stmt = tx
-            .prepare_cached(
-                "SELECT id, estimated_cost_usd FROM runcomfy_jobs WHERE batch_id = $1 AND state = 'queued' \
-                 ORDER BY line LIMIT $2 FOR UPDATE SKIP LOCKED",
-            )
-            .await
-            .map_err(db)?;
-        let candidates = tx
-            .query(
-                &candidates_stmt,
-                &[&batch, &i64::try_from(look).unwrap_or(i64::MAX)],
-            )
-            .await
-            .map_err(db)?;
         let mut over_budget = false;
         let mut chosen: Vec<i64> = Vec::new();
         let mut added = 0.0;
-        for (i, row) in candidates.iter().enumerate() {
-            let estimate = row.try_get::<_, Option<f64>>(1).map_err(db)?.unwrap_or(0.0);
+        for (i, (id, estimate)) in ids.iter().zip(&estimates).enumerate() {
             if let Some(budget) = request.budget_usd {
                 if committed + added + estimate > budget + 1e-9 {
                     over_budget = true;
@@ -404,45 +358,39 @@ impl PgStore {
             if i as u64 >= room {
                 break;
             }
-            chosen.push(row.try_get(0).map_err(db)?);
+            chosen.push(*id);
             added += estimate;
         }
-        let mut submit = Vec::new();
-        if !chosen.is_empty() {
-            let take_stmt = tx
-                .prepare_cached(&format!(
-                    "UPDATE runcomfy_jobs SET state = 'claimed', worker_id = $2, updated_at = $3, \
-                     charged_usd = COALESCE(estimated_cost_usd, 0) WHERE id = ANY($1) AND state = 'queued' RETURNING {JOB_COLUMNS}"
-                ))
-                .await
-                .map_err(db)?;
-            submit = tx
-                .query(&take_stmt, &[&chosen, &worker, &now])
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|row| self.record(row))
-                .collect::<Result<Vec<_>, _>>()?;
-            submit.sort_by_key(|job| job.batch.map(|(_, line)| line));
-            in_flight += submit.len() as u64;
-            tx.execute(
-                "UPDATE runcomfy_batches SET committed_usd = committed_usd + $2 WHERE id = $1",
-                &[&batch, &added],
-            )
-            .await
-            .map_err(db)?;
-        }
-        let tail = tx
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM runcomfy_jobs WHERE batch_id = $1 AND state = 'queued'), \
-                 (SELECT until_ms FROM runcomfy_throttle WHERE id = 1)",
-                &[&batch],
-            )
-            .await
-            .map_err(db)?;
-        let more_queued: bool = tail.try_get(0).map_err(db)?;
-        let throttle: Option<i64> = tail.try_get(1).map_err(db)?;
+        let taken = tx_query(
+            &tx,
+            &format!(
+                "WITH took AS (UPDATE runcomfy_jobs SET state = 'claimed', worker_id = $2, updated_at = $3, \
+                     charged_usd = COALESCE(estimated_cost_usd, 0) \
+                     WHERE id = ANY($1) AND state = 'queued' RETURNING {JOB_COLUMNS}), \
+                 bat AS (UPDATE runcomfy_batches SET committed_usd = committed_usd + $5::float8 \
+                     WHERE id = $4 AND $5::float8 <> 0) \
+                 SELECT {JOB_COLUMNS}, EXISTS (SELECT 1 FROM runcomfy_jobs \
+                     WHERE batch_id = $4 AND state = 'queued' AND id <> ALL($1)) FROM took \
+                 UNION ALL SELECT {NULL_COLUMNS}, EXISTS (SELECT 1 FROM runcomfy_jobs \
+                     WHERE batch_id = $4 AND state = 'queued' AND id <> ALL($1)) \
+                 ORDER BY 1 NULLS LAST"
+            ),
+            &[&chosen, &worker, &now, &batch, &added],
+        )
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
+        let more_queued: bool = match taken.last() {
+            Some(row) => row.try_get(JOB_COLUMN_COUNT).map_err(db)?,
+            None => false,
+        };
+        let mut submit = taken
+            .iter()
+            .filter(|row| matches!(row.try_get::<_, Option<i64>>(0), Ok(Some(_))))
+            .map(|row| self.record(row))
+            .collect::<Result<Vec<_>, _>>()?;
+        submit.sort_by_key(|job| job.batch.map(|(_, line)| line));
+        in_flight += submit.len() as u64;
         Ok(Claim {
             submit,
             reattach,
@@ -453,6 +401,55 @@ impl PgStore {
             more_queued,
             throttle_until: throttle.filter(|&t| t > now).map(from_millis),
         })
+    }
+
+    /// Takes back the rows of a worker whose lease expired; returns how many became uncertain.
+    async fn reap(&self, gone: &str, now: i64) -> Result<u64, StoreError> {
+        let db = |e| self.db(e);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        // First the worker's row, only if its lease is still expired: a heartbeat racing with
+        // this waits for the commit, then finds the row gone and reports the lease lost.
+        let expired = tx_execute(
+            &tx,
+            "DELETE FROM runcomfy_workers WHERE worker_id = $1 AND lease_until < $2",
+            &[&gone, &now],
+        )
+        .await
+        .map_err(db)?;
+        if expired == 0 {
+            return Ok(0);
+        }
+        tx_execute(
+            &tx,
+            "WITH old AS (SELECT id, batch_id, charged_usd FROM runcomfy_jobs \
+                 WHERE worker_id = $1 AND state = 'claimed' FOR UPDATE), \
+             upd AS (UPDATE runcomfy_jobs j SET state = 'queued', worker_id = NULL, charged_usd = 0, \
+                 updated_at = $2 FROM old WHERE j.id = old.id RETURNING old.batch_id, old.charged_usd), \
+             sums AS (SELECT batch_id, SUM(charged_usd) AS total FROM upd GROUP BY batch_id) \
+             UPDATE runcomfy_batches b SET committed_usd = GREATEST(0, b.committed_usd - sums.total) \
+             FROM sums WHERE b.id = sums.batch_id",
+            &[&gone, &now],
+        )
+        .await
+        .map_err(db)?;
+        let uncertain = tx_execute(
+            &tx,
+            "UPDATE runcomfy_jobs SET state = 'uncertain', worker_id = NULL, error = $2, updated_at = $3 \
+             WHERE worker_id = $1 AND state = 'submitting'",
+            &[&gone, &error_text(DIED_SUBMITTING), &now],
+        )
+        .await
+        .map_err(db)?;
+        tx_execute(
+            &tx,
+            "UPDATE runcomfy_jobs SET worker_id = NULL WHERE worker_id = $1",
+            &[&gone],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(uncertain)
     }
 
     async fn create_batch(
@@ -751,7 +748,8 @@ impl JobStore for PgStore {
                 action: "record a saved output of a job that did not succeed",
             });
         }
-        tx.execute(
+        tx_execute(
+            &tx,
             "INSERT INTO runcomfy_outputs (job_id, url, path, saved_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (job_id, url) DO UPDATE SET path = EXCLUDED.path, saved_at = EXCLUDED.saved_at",
             &[&key.0, &url, &path, &now],
@@ -760,8 +758,8 @@ impl JobStore for PgStore {
         .map_err(db)?;
         let mut result = state;
         if state == State::Saving {
-            let done = tx
-                .execute(
+            let done = tx_execute(
+                    &tx,
                     "UPDATE runcomfy_jobs SET state = 'succeeded', updated_at = $2 WHERE id = $1 \
                      AND NOT EXISTS (SELECT 1 FROM runcomfy_outputs WHERE job_id = $1 AND path IS NULL)",
                     &[&key.0, &now],
@@ -1026,6 +1024,35 @@ impl JobStore for PgStore {
         );
         self.jobs(&sql, &[&batch.0, &state, &after, &limit]).await
     }
+}
+
+/// Runs a statement inside a transaction through the connection's statement cache, so it
+/// costs one round trip once prepared.
+async fn tx_query(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>, tokio_postgres::Error> {
+    let stmt = tx.prepare_cached(sql).await?;
+    tx.query(&stmt, params).await
+}
+
+/// [`tx_query`] for a statement whose rows are not needed: the number it changed.
+async fn tx_execute(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<u64, tokio_postgres::Error> {
+    let stmt = tx.prepare_cached(sql).await?;
+    tx.execute(&stmt, params).await
+}
+
+/// The first row of a statement that always returns one.
+fn first<'a>(rows: &'a [Row], location: &str) -> Result<&'a Row, StoreError> {
+    rows.first().ok_or_else(|| StoreError::Database {
+        location: location.to_owned(),
+        source: Box::new(Message("a statement returned no row".into())),
+    })
 }
 
 /// The count a `SELECT COUNT(*)` returned.

@@ -16,6 +16,16 @@ pub(crate) const JOB_COLUMNS: &str = "id, batch_id, line, model_id, input, input
      request_id, worker_id, output, error, cost_usd, estimated_cost_usd, created_at, \
      submitted_at, finished_at, run_ms";
 
+/// How many columns [`JOB_COLUMNS`] has.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) const JOB_COLUMN_COUNT: usize = 17;
+
+/// [`JOB_COLUMNS`] as typed NULLs (PostgreSQL), for a `UNION` row that carries no job.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) const NULL_COLUMNS: &str = "NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, \
+     NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, \
+     NULL::float8, NULL::float8, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint";
+
 /// One job row as the database returns it.
 pub(crate) struct RawJob {
     pub id: i64,

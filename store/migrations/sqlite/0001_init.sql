@@ -40,6 +40,8 @@ CREATE INDEX runcomfy_jobs_state ON runcomfy_jobs (state, batch_id);
 CREATE INDEX runcomfy_jobs_single ON runcomfy_jobs (id) WHERE batch_id IS NULL;
 CREATE UNIQUE INDEX runcomfy_jobs_request ON runcomfy_jobs (request_id) WHERE request_id IS NOT NULL;
 CREATE INDEX runcomfy_jobs_worker ON runcomfy_jobs (worker_id) WHERE worker_id IS NOT NULL;
+-- Rows with a request id whose worker died: what a claim re-attaches.
+CREATE INDEX runcomfy_jobs_orphans ON runcomfy_jobs (batch_id, line) WHERE worker_id IS NULL AND state IN ('submitted', 'saving');
 CREATE INDEX runcomfy_jobs_durations ON runcomfy_jobs (model_id, finished_at) WHERE run_ms IS NOT NULL;
 
 CREATE TABLE runcomfy_outputs (

@@ -544,7 +544,10 @@ mod tests {
             prop(&m.input, "mode"),
             json!({"type": "string", "enum": ["edit"]})
         );
-        assert_eq!(prop(&m.input, "n")["anyOf"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            prop(&m.input, "n")["anyOf"].as_array().map(Vec::len),
+            Some(2)
+        );
     }
 
     #[test]
@@ -559,7 +562,9 @@ mod tests {
                 "x/y/input.json#/type: the input schema's root must be an object",
             ),
             (
-                input(json!({"n": {"anyOf": [{"type": "string"}, {"type": "string", "minLength": 2}]}})),
+                input(
+                    json!({"n": {"anyOf": [{"type": "string"}, {"type": "string", "minLength": 2}]}}),
+                ),
                 "x/y/input.json#/properties/n/anyOf/1: alternatives",
             ),
         ];
@@ -592,8 +597,14 @@ mod tests {
 
         let tmp = tempfile::tempdir().unwrap();
         for (id, schema) in [
-            ("v/good", r#"{"type": "object", "properties": {"a": {"type": "float"}}}"#),
-            ("v/int", r#"{"type": "object", "properties": {"a": {"type": "int"}}}"#),
+            (
+                "v/good",
+                r#"{"type": "object", "properties": {"a": {"type": "float"}}}"#,
+            ),
+            (
+                "v/int",
+                r#"{"type": "object", "properties": {"a": {"type": "int"}}}"#,
+            ),
             ("v/json", "{not json"),
         ] {
             std::fs::create_dir_all(tmp.path().join(id)).unwrap();

@@ -512,7 +512,7 @@ async fn the_fake_and_the_typed_input_agree_on_every_shipped_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fake_and_the_typed_input_agree_on_every_edge_fixture() {
     use runcomfy_tests::fixture_models::fixtures::edge;
-    use runcomfy_tests::fixture_models::fixtures::seed_zh;
+    use runcomfy_tests::fixture_models::fixtures::{seed_ja, seed_zh};
     let dir = fixtures_dir();
     let server = FakeServer::builder()
         .models_from_dir(&dir)
@@ -547,6 +547,7 @@ async fn the_fake_and_the_typed_input_agree_on_every_edge_fixture() {
         edge::ref_defs::Model,
         edge::ref_recursive::Model,
         edge::unions::Model,
+        seed_ja::happyhorse_i2v::Model,
         seed_zh::happyhorse_i2v::Model,
     );
     // Every fixture folder is listed above.

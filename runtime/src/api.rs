@@ -74,6 +74,7 @@ impl Api {
     /// `request_id` is recorded the moment it is known.
     pub(crate) async fn submit(&self, model_id: &str, body: &[u8]) -> Result<RequestId, Error> {
         let span = tracing::info_span!("submit", model_id, request_id = tracing::field::Empty);
+        let submit = span.clone();
         async {
             check_model_id(model_id)?;
             let path = format!("/v1/models/{model_id}");
@@ -103,7 +104,7 @@ impl Api {
             };
             // An id outside the documented set cannot be put in a URL; the error keeps it.
             let id = RequestId::new(raw_id).map_err(uncertain)?;
-            tracing::Span::current().record("request_id", id.as_str());
+            submit.record("request_id", id.as_str());
             tracing::info!(model_id, request_id = %id, "job submitted");
             Ok(id)
         }

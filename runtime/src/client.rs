@@ -6,11 +6,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use serde_json::Value;
-use tracing::Instrument;
 use url::Url;
 
 use crate::api::Api;
-use crate::endpoint::{run_span, submit_and_wait, Endpoint};
+use crate::endpoint::{submit_and_wait, Endpoint};
 use crate::error::Error;
 use crate::http::retry::RetryPolicy;
 use crate::http::transport::{check_base_url, Token, Transport, TransportConfig};
@@ -281,7 +280,7 @@ impl Client {
             let (_, result) = submit_and_wait(&client, &model, &body?, &seen, &mut |_| {}).await?;
             Ok(result)
         };
-        Run::new(receipt, future.instrument(run_span(model_id)))
+        Run::new(receipt, future)
     }
 
     /// Submits and waits, reporting progress as [`Client::run_with_progress`] does.
@@ -298,7 +297,7 @@ impl Client {
                 submit_and_wait(self, model_id, &body, &receipt, &mut on_progress).await?;
             Ok(result)
         };
-        future.instrument(run_span(model_id)).await
+        future.await
     }
 
     /// `GET /v1/requests/{request_id}/status`.

@@ -80,14 +80,10 @@ pub(crate) fn encode<M: Model>(input: &M::Input) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// The `run` span: `model_id`, and `request_id` recorded once the submit returns.
-pub(crate) fn run_span(model_id: &str) -> tracing::Span {
-    tracing::info_span!("run", model_id, request_id = tracing::field::Empty)
-}
-
 /// Submits `body` to `model_id`, then waits for the job: every `run` form is this.
-/// The id goes into `receipt`, the current (`run`) span and a [`Progress::Submitted`] event
-/// the moment the submit returns; the deadline counts from before the submit.
+/// The id goes into `receipt`, the `run` span (`model_id`, `request_id`) and a
+/// [`Progress::Submitted`] event the moment the submit returns; the deadline counts from
+/// before the submit.
 pub(crate) async fn submit_and_wait(
     client: &Client,
     model_id: &str,
@@ -95,18 +91,24 @@ pub(crate) async fn submit_and_wait(
     receipt: &Receipt,
     on_progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<(RequestId, JobResult), Error> {
-    let started = Instant::now();
-    let id = client.api().submit(model_id, body).await?;
-    receipt.set(id.clone());
-    tracing::Span::current().record("request_id", id.as_str());
-    on_progress(&Progress::Submitted {
-        request_id: id.to_string(),
-    });
-    let result = client
-        .waiter(&id, Some(model_id), false, started)
-        .run(on_progress)
-        .await?;
-    Ok((id, result))
+    let span = tracing::info_span!("run", model_id, request_id = tracing::field::Empty);
+    let run = span.clone();
+    async move {
+        let started = Instant::now();
+        let id = client.api().submit(model_id, body).await?;
+        receipt.set(id.clone());
+        run.record("request_id", id.as_str());
+        on_progress(&Progress::Submitted {
+            request_id: id.to_string(),
+        });
+        let result = client
+            .waiter(&id, Some(model_id), false, started)
+            .run(on_progress)
+            .await?;
+        Ok((id, result))
+    }
+    .instrument(span)
+    .await
 }
 
 impl<M: Model> Endpoint<M> {
@@ -153,7 +155,7 @@ impl<M: Model> Endpoint<M> {
             let (id, result) = submit_and_wait(&client, M::ID, &body?, &seen, &mut |_| {}).await?;
             decode_output(result, id.as_str())
         };
-        Run::new(receipt, future.instrument(run_span(M::ID)))
+        Run::new(receipt, future)
     }
 
     /// Submits and waits, reporting progress ([`Progress::Submitted`], with the request id,
@@ -174,7 +176,7 @@ impl<M: Model> Endpoint<M> {
                 submit_and_wait(&client, M::ID, &body?, &receipt, &mut on_progress).await?;
             decode_output(result, id.as_str())
         };
-        future.instrument(run_span(M::ID))
+        future
     }
 
     /// Waits for a stored handle of this model.

@@ -2,13 +2,16 @@
 //!
 //! No variant ever holds the API token: the token lives only inside the transport, and
 //! response bodies are scrubbed of it before they are kept.
+//!
+//! A variant with a cause returns it from [`std::error::Error::source`] and does not repeat it
+//! in its message, so a report that prints the chain (`anyhow`'s `{:#}`) shows each cause once.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::types::{CancelOutcome, JobState};
+use crate::types::{CancelAttempt, JobState};
 use crate::validate::ValidationErrors;
 
 /// Everything that can go wrong when talking to RunComfy.
@@ -47,7 +50,7 @@ pub enum Error {
     },
 
     /// The HTTP client could not be built (for example, no TLS backend).
-    #[error("could not build the http client: {0}")]
+    #[error("could not build the http client")]
     HttpClient(#[source] reqwest::Error),
 
     /// A model id or request id does not match its documented character set; nothing was sent.
@@ -80,7 +83,7 @@ pub enum Error {
     },
 
     /// The input could not be serialized to JSON; nothing was sent.
-    #[error("could not serialize the input for {model_id}: {source}")]
+    #[error("could not serialize the input for {model_id}")]
     Encode {
         /// The model the input was meant for.
         model_id: String,
@@ -109,9 +112,9 @@ pub enum Error {
         request_id: Option<String>,
     },
 
-    /// The overall wait deadline passed; a best-effort cancel was sent (see `cancel`).
+    /// The overall wait deadline passed; a best-effort cancel may have been sent (see `cancel`).
     #[error(
-        "deadline passed after {waited:?} waiting for job {request_id} (last state: {}{})",
+        "deadline passed after {waited:?} waiting for job {request_id} (last state: {}; {})",
         .last_state.as_ref().map_or("none seen", |s| s.as_str()),
         fmt_cancel(.cancel)
     )]
@@ -122,8 +125,8 @@ pub enum Error {
         last_state: Option<JobState>,
         /// How long the wait lasted.
         waited: Duration,
-        /// What the best-effort cancel answered; `None` when it was not sent or failed.
-        cancel: Option<CancelOutcome>,
+        /// What became of the best-effort cancel.
+        cancel: CancelAttempt,
     },
 
     /// The job ended in `failed`.
@@ -156,7 +159,7 @@ pub enum Error {
     },
 
     /// A response body could not be decoded; the raw body is kept.
-    #[error("could not decode the {what}{}: {source}", fmt_req(.request_id))]
+    #[error("could not decode the {what}{}", fmt_req(.request_id))]
     Decode {
         /// What was being decoded (`submit response`, `result`, `output`, ...).
         what: &'static str,
@@ -170,7 +173,7 @@ pub enum Error {
     },
 
     /// The connection failed (refused, reset, closed early, DNS, TLS).
-    #[error("http transport error{}: {source}", fmt_req(.request_id))]
+    #[error("the connection to the api failed{}", fmt_req(.request_id))]
     Transport {
         /// The job concerned, when known.
         request_id: Option<String>,
@@ -184,9 +187,7 @@ pub enum Error {
     /// The client never retries such a submit. Look for the job before submitting again.
     /// `source` tells what is known (a timeout, a reset, a 5xx, an unreadable answer that may
     /// hold the request id).
-    #[error(
-        "submit to {model_id} may have created a job (not retried, to avoid paying twice): {source}"
-    )]
+    #[error("submit to {model_id} may have created a job (not retried, to avoid paying twice)")]
     SubmitUncertain {
         /// The model submitted to.
         model_id: String,
@@ -454,10 +455,11 @@ fn fmt_retry_after(d: Option<Duration>) -> String {
         .unwrap_or_default()
 }
 
-fn fmt_cancel(c: &Option<CancelOutcome>) -> String {
+fn fmt_cancel(c: &CancelAttempt) -> String {
     match c {
-        Some(c) => format!("; cancel: {}", c.as_str()),
-        None => "; cancel not confirmed".to_owned(),
+        CancelAttempt::NotSent => "no cancel sent, the job may run on".to_owned(),
+        CancelAttempt::NotConfirmed => "cancel not confirmed, the job may run on".to_owned(),
+        CancelAttempt::Answered(o) => format!("cancel: {}", o.as_str()),
     }
 }
 
@@ -482,5 +484,80 @@ fn truncate(s: &str, max: usize) -> String {
         let mut out: String = s.chars().take(max).collect();
         out.push('…');
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use crate::types::CancelOutcome;
+
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<Value>("{oops").unwrap_err()
+    }
+
+    /// Each message leaves its cause to `source()`: a printed chain shows every cause once.
+    #[test]
+    fn no_message_repeats_its_cause() {
+        let errors = [
+            Error::Encode {
+                model_id: "a/b".into(),
+                source: json_error(),
+            },
+            Error::Decode {
+                what: "answer",
+                request_id: Some("r".into()),
+                body: "{oops".into(),
+                source: json_error(),
+            },
+            Error::SubmitUncertain {
+                model_id: "a/b".into(),
+                source: Box::new(Error::Timeout { request_id: None }),
+            },
+            Error::SubmitUncertain {
+                model_id: "a/b".into(),
+                source: Box::new(Error::Decode {
+                    what: "submit answer",
+                    request_id: None,
+                    body: "{oops".into(),
+                    source: json_error(),
+                }),
+            },
+        ];
+        for e in &errors {
+            let mut current: &dyn std::error::Error = e;
+            let mut depth = 0;
+            while let Some(cause) = current.source() {
+                let (outer, inner) = (current.to_string(), cause.to_string());
+                assert!(!outer.contains(&inner), "{outer} / {inner}");
+                current = cause;
+                depth += 1;
+            }
+            assert!(depth >= 1, "{e:?} has a cause");
+        }
+        assert_eq!(
+            errors[2].to_string(),
+            "submit to a/b may have created a job (not retried, to avoid paying twice)"
+        );
+    }
+
+    #[test]
+    fn a_deadline_says_what_became_of_the_cancel() {
+        let deadline = |cancel| Error::Deadline {
+            request_id: "r".into(),
+            last_state: Some(JobState::InQueue),
+            waited: Duration::from_secs(2),
+            cancel,
+        };
+        let text = |c| deadline(c).to_string();
+        assert_eq!(
+            text(CancelAttempt::Answered(CancelOutcome::Cancelled)),
+            "deadline passed after 2s waiting for job r (last state: in_queue; cancel: cancelled)"
+        );
+        assert!(text(CancelAttempt::NotConfirmed).contains("cancel not confirmed"));
+        let not_sent = text(CancelAttempt::NotSent);
+        assert!(not_sent.contains("no cancel sent"), "{not_sent}");
+        assert!(!not_sent.contains("confirmed"), "{not_sent}");
     }
 }

@@ -63,8 +63,8 @@ pub use ids::{check_model_id, check_request_id};
 pub use job::{JobHandle, Receipt, RequestHandle, Run};
 pub use session::Client;
 pub use types::{
-    CancelOutcome, Cancellation, CatalogModel, JobResult, JobState, ListModels, ModelList,
-    PriceUnit, StatusInfo,
+    CancelAttempt, CancelOutcome, Cancellation, CatalogModel, JobResult, JobState, ListModels,
+    ModelList, PriceUnit, StatusInfo,
 };
 #[doc(hidden)]
 pub use wait::Simulation;

@@ -200,6 +200,18 @@ impl fmt::Display for CancelOutcome {
     }
 }
 
+/// What became of the cancel a passed deadline may send (see `Error::Deadline`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelAttempt {
+    /// No cancel was sent (the poll policy's `cancel_on_deadline` is off).
+    NotSent,
+    /// A cancel was sent, and failed or had no answer in time: the job may run on.
+    NotConfirmed,
+    /// The server answered the cancel.
+    Answered(CancelOutcome),
+}
+
 /// The answer of `POST /v1/requests/{request_id}/cancel`.
 ///
 /// Branch on `outcome`: the documented example pairs `status: "completed"` with

@@ -13,7 +13,7 @@ use crate::api::Api;
 use crate::error::Error;
 use crate::http::retry::{scale, unit_interval};
 use crate::ids::RequestId;
-use crate::types::{JobResult, JobState};
+use crate::types::{CancelAttempt, JobResult, JobState};
 
 /// How long the cancel sent when a deadline passes may take.
 const DEADLINE_CANCEL_LIMIT: Duration = Duration::from_secs(10);
@@ -450,14 +450,14 @@ impl Waiter {
     async fn deadline_error(&self) -> Error {
         let cancel = if self.policy.cancel_on_deadline {
             match self.api.cancel_once(&self.id, DEADLINE_CANCEL_LIMIT).await {
-                Ok(c) => Some(c.outcome),
+                Ok(c) => CancelAttempt::Answered(c.outcome),
                 Err(e) => {
                     tracing::warn!(request_id = %self.id, error = %e, "cancel after deadline failed");
-                    None
+                    CancelAttempt::NotConfirmed
                 }
             }
         } else {
-            None
+            CancelAttempt::NotSent
         };
         Error::Deadline {
             request_id: self.id.to_string(),

@@ -187,7 +187,7 @@ pub(crate) enum Action {
 pub(crate) type Classifier = fn(Attempt) -> Action;
 
 /// The rule for reads (`status`, `result`, the catalog) and `cancel`: asking again changes
-/// nothing on the server, so every transient failure is retried.
+/// nothing on the server, so every transient failure is retried, an unreadable 2xx included.
 pub(crate) fn idempotent(attempt: Attempt) -> Action {
     match attempt {
         Attempt::NotSent | Attempt::TimedOut | Attempt::Broken => Action::Retry,
@@ -195,7 +195,9 @@ pub(crate) fn idempotent(attempt: Attempt) -> Action {
         Attempt::Answer(s, _) if s >= 500 => Action::Retry,
         Attempt::Answer(s, _) if !(200..300).contains(&s) => Action::Fail,
         Attempt::Answer(_, Body::Json) => Action::Accept,
-        Attempt::Answer(_, Body::ErrorCode | Body::NotJson) => Action::Fail,
+        Attempt::Answer(_, Body::ErrorCode) => Action::Fail,
+        // A garbled answer (a proxy's page, a cut body) says nothing about the job: ask again.
+        Attempt::Answer(_, Body::NotJson) => Action::Retry,
     }
 }
 
@@ -400,7 +402,8 @@ mod tests {
             (Answer(200, Json), Accept, Accept),
             (Answer(201, Json), Accept, Accept),
             (Answer(200, ErrorCode), Fail, Fail),
-            (Answer(200, NotJson), Fail, Uncertain),
+            // A garbled answer to a read is retried: the job it concerns is paid for.
+            (Answer(200, NotJson), Retry, Uncertain),
             (Answer(400, Json), Fail, Fail),
             (Answer(400, ErrorCode), Fail, Fail),
             (Answer(401, NotJson), Fail, Fail),

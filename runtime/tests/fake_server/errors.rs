@@ -308,10 +308,17 @@ async fn a_body_that_breaks_the_schema_gets_field_errors() {
 #[tokio::test]
 async fn malformed_json_keeps_the_raw_body() {
     let server = common::server().await;
-    let client = server.client().unwrap();
+    let client = server
+        .client_builder()
+        .retry_policy(runcomfy_fake::fast_retry_policy().max_attempts(2))
+        .build()
+        .unwrap();
     let id = server.create_job(ECHO_ID, json!({}), Lifecycle::new());
-    server.inject(Route::Result, Fault::MalformedJson);
+    // A garbled answer is retried; when every attempt is garbled, the last body is kept.
+    server.inject_times(Route::Result, Fault::MalformedJson, 5);
     let err = client.result(&id, false).await.unwrap_err();
+    assert_eq!(server.count(Route::Result), 2);
+    common::assert_no_repeated_cause(&err);
     check(&err);
     let Error::Decode {
         body, request_id, ..

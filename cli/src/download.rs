@@ -1,13 +1,16 @@
 //! `--out DIR`: every output URL downloaded to DIR. Each file streams into a hidden `.part`
-//! file, is flushed to disk and renamed into place only when complete; a broken transfer is
-//! retried with `Range` from where it stopped; a size cap bounds every file. The HTTP client
-//! here is separate from the API client: it has no token, so no `Authorization` header ever
-//! reaches a file host.
+//! file of its own (unique per download, so runs sharing DIR never write into each other's),
+//! is flushed to disk and published under its final name only when complete, without ever
+//! replacing a file (`clip.mp4`, else `clip-1.mp4`, ...: claimed atomically, so two runs
+//! saving outputs of the same name each keep their own). A broken transfer is retried with
+//! `Range` from where it stopped; a size cap bounds every file. The HTTP client here is
+//! separate from the API client: it has no token, so no `Authorization` header ever reaches a
+//! file host.
 
-use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -54,7 +57,88 @@ pub fn output_urls(output: &Value) -> Vec<Url> {
 pub struct Downloader {
     http: reqwest::Client,
     options: Options,
-    taken: BTreeSet<String>,
+}
+
+/// How many names are tried for one file before giving up (`clip-1.mp4` ... `clip-9999.mp4`).
+const MAX_NAMES: u32 = 10_000;
+
+/// A temporary file of one download, removed when dropped unless published: an interrupted
+/// or failed download leaves nothing behind (a killed process leaves its hidden `.part`).
+struct PartFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Creates a `.part` file in `dir` that no other download uses: the process id and a
+/// counter make the name, and `create_new` proves it is ours.
+fn create_part(dir: &Path, name: &str) -> anyhow::Result<(PartFile, File)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(".{name}.{}-{n}.part", std::process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((PartFile { path, keep: false }, file)),
+            // A leftover of a killed process that had the same id.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < u64::from(MAX_NAMES) => {}
+            Err(e) => return Err(anyhow!(e).context(format!("{}: cannot create", path.display()))),
+        }
+    }
+}
+
+/// Publishes the complete `part` in `dir` under `name`, or `name-1`, `name-2`, ...: the
+/// first that does not exist, claimed atomically so no file is ever replaced. Returns the
+/// final path.
+fn publish(part: &mut PartFile, dir: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    for n in 0..MAX_NAMES {
+        let candidate = match n {
+            0 => dir.join(name),
+            n => dir.join(with_suffix(name, n)),
+        };
+        // A hard link fails when the name exists: the claim and the publication are one
+        // atomic step.
+        match std::fs::hard_link(&part.path, &candidate) {
+            // The `.part` name goes when `part` is dropped.
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) => {}
+        }
+        // A file system without hard links: claim the name with an empty file, then move
+        // the complete file over our own claim.
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(_) => {
+                if let Err(e) = std::fs::rename(&part.path, &candidate) {
+                    let _ = std::fs::remove_file(&candidate);
+                    return Err(anyhow!(e).context(format!(
+                        "cannot rename {} to {}",
+                        part.path.display(),
+                        candidate.display()
+                    )));
+                }
+                part.keep = true;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(anyhow!(e).context(format!("{}: cannot create", candidate.display())))
+            }
+        }
+    }
+    bail!(
+        "{}: no free name for {name} after {MAX_NAMES} tries",
+        dir.display()
+    )
 }
 
 /// A file name from the URL's last path segment, reduced to `[A-Za-z0-9._-]`.
@@ -122,42 +206,28 @@ impl Downloader {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .context("could not build the download client")?;
-        Ok(Downloader {
-            http,
-            options,
-            taken: BTreeSet::new(),
-        })
+        Ok(Downloader { http, options })
     }
 
-    /// A final path in `dir` that exists neither on disk nor among this run's files.
-    fn claim(&mut self, dir: &Path, name: &str) -> PathBuf {
-        let mut candidate = name.to_owned();
-        let mut n = 0;
-        while self.taken.contains(&candidate) || dir.join(&candidate).exists() {
-            n += 1;
-            candidate = with_suffix(name, n);
-        }
-        self.taken.insert(candidate.clone());
-        dir.join(candidate)
-    }
-
-    /// Downloads every URL into `dir`; returns the final paths, in order.
+    /// Downloads every URL into `dir`, calling `on_saved` as each file is published; returns
+    /// the final paths, in order.
     pub async fn download_all(
         &mut self,
         urls: &[Url],
         dir: &Path,
         ui: &Ui,
+        mut on_saved: impl FnMut(&Url, &Path) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
         let mut paths = Vec::new();
         for (i, url) in urls.iter().enumerate() {
             let name = file_name(url, i);
-            let dest = self.claim(dir, &name);
-            let bytes = self
-                .download(url, &dest, ui)
+            let (dest, bytes) = self
+                .download(url, dir, &name, ui)
                 .await
                 .with_context(|| format!("download of {url} failed"))?;
+            on_saved(url, &dest)?;
             ui.event(
                 json!({"event": "downloaded", "url": url.as_str(), "path": dest, "bytes": bytes}),
             );
@@ -167,41 +237,25 @@ impl Downloader {
         Ok(paths)
     }
 
-    /// Downloads `url` to `dest` through `dest`'s `.part` file; returns the size.
-    async fn download(&self, url: &Url, dest: &Path, ui: &Ui) -> anyhow::Result<u64> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let part = dest.with_file_name(format!(".{name}.part"));
-        let mut file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&part)
-            .with_context(|| format!("{}: cannot create", part.display()))?;
-        let result = self.transfer(url, &part, &mut file, &name, ui).await;
-        match result {
-            Ok(size) => {
-                file.sync_all()
-                    .with_context(|| format!("{}: cannot flush", part.display()))?;
-                drop(file);
-                std::fs::rename(&part, dest).with_context(|| {
-                    format!("cannot rename {} to {}", part.display(), dest.display())
-                })?;
-                if let Some(dir) = dest.parent() {
-                    if let Ok(d) = File::open(dir) {
-                        let _ = d.sync_all();
-                    }
-                }
-                Ok(size)
-            }
-            Err(e) => {
-                drop(file);
-                let _ = std::fs::remove_file(&part);
-                Err(e)
-            }
+    /// Downloads `url` into `dir` through a `.part` file of its own, then publishes it as
+    /// `name` (or the first free variant); returns the final path and the size.
+    async fn download(
+        &self,
+        url: &Url,
+        dir: &Path,
+        name: &str,
+        ui: &Ui,
+    ) -> anyhow::Result<(PathBuf, u64)> {
+        let (mut part, mut file) = create_part(dir, name)?;
+        let size = self.transfer(url, &part.path, &mut file, name, ui).await?;
+        file.sync_all()
+            .with_context(|| format!("{}: cannot flush", part.path.display()))?;
+        drop(file);
+        let dest = publish(&mut part, dir, name)?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
         }
+        Ok((dest, size))
     }
 
     async fn transfer(

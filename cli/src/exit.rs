@@ -25,16 +25,20 @@ pub const JOB: u8 = 5;
 /// A request timed out or the wait's deadline passed (the job may still run).
 pub const TIMEOUT: u8 = 6;
 
+/// Interrupted (Ctrl-C), as shells report SIGINT.
+pub const INTERRUPTED: u8 = 130;
+
 /// The table printed by `runcomfy --help` and repeated in `cli/README.md`.
 pub const TABLE: &str = "\
 Exit codes:
-  0  success
-  1  anything else (network, file system, download)
-  2  bad input or usage; nothing was sent
-  3  authentication: no token, or the API rejected it
-  4  API error: the API refused the request or answered something unreadable
-  5  the job failed or was cancelled
-  6  timeout or deadline; the job may still run (`runcomfy resume`)";
+    0  success
+    1  anything else (network, file system, download)
+    2  bad input or usage; nothing was sent
+    3  authentication: no token, or the API rejected it
+    4  API error: the API refused the request or answered something unreadable
+    5  the job failed or was cancelled
+    6  timeout or deadline; the job may still run (`runcomfy resume`)
+  130  interrupted (Ctrl-C); the message says what is left to `runcomfy resume`";
 
 /// An error with its exit code, worded for the person at the command line.
 #[derive(Debug)]
@@ -100,12 +104,16 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
 
 /// Shows an error: on standard error, and as an event in JSON mode.
 pub fn report(ui: &Ui, e: &anyhow::Error, code: u8) {
-    ui.finish_wait("failed");
+    ui.finish_wait(if code == INTERRUPTED {
+        "interrupted"
+    } else {
+        "failed"
+    });
     let request_id = request_id_of(e);
     ui.event(json!({"event": "error", "exit_code": code, "message": format!("{e:#}"), "request_id": request_id}));
     err(&format!("error: {e:#}"));
     if let Some(id) = request_id {
-        if matches!(code, TIMEOUT | OTHER) {
+        if matches!(code, TIMEOUT | OTHER) && !e.is::<Failure>() {
             err(&format!(
                 "the job may still run; `runcomfy resume {id}` re-attaches to it"
             ));

@@ -42,18 +42,15 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::OTHER);
         }
     };
-    let ctx = Ctx {
-        ui: Ui::new(cli.global.json, cli.global.quiet),
-        global: cli.global,
-    };
+    let ui = Ui::new(cli.global.json, cli.global.quiet);
+    let ctx = Ctx::new(cli.global, ui);
     let result = runtime.block_on(async {
         tokio::select! {
             r = cli.command.exec(&ctx, &matches) => r,
-            _ = tokio::signal::ctrl_c() => {
-                ctx.ui.finish_wait("interrupted");
-                err("interrupted: a submitted job goes on; `runcomfy resume` picks it up");
-                Err(Reported(130).into())
-            }
+            _ = tokio::signal::ctrl_c() => Err(exit::Failure {
+                code: exit::INTERRUPTED,
+                message: ctx.interrupted_message(),
+            }.into()),
         }
     });
     match result {

@@ -114,14 +114,26 @@ fn run_downloads_every_output_resuming_a_broken_transfer() {
         .iter()
         .map(|r| r["event"].as_str().unwrap_or("").to_owned())
         .collect();
-    assert_eq!(events, ["submitting", "submitted", "ended", "downloaded"]);
+    assert_eq!(
+        events,
+        [
+            "submitting",
+            "submitted",
+            "outputs_wanted",
+            "ended",
+            "saved",
+            "saved",
+            "downloaded"
+        ]
+    );
     let records = env.journal_records();
     assert_eq!(records[0]["model_id"], I2V);
     assert_eq!(
         records[0]["input_sha256"],
         runcomfy::journal::sha256_hex(&env.server.requests()[0].body)
     );
-    assert_eq!(records[2]["state"], "succeeded");
+    assert_eq!(records[3]["state"], "succeeded");
+    assert_eq!(records[2]["dir"], json!(out));
 }
 
 #[test]

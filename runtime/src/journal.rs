@@ -5,11 +5,19 @@
 //! anything else happens. A program that dies at any point can list the jobs it left behind
 //! ([`Journal::unfinished`]) and re-attach to them by their request id.
 //!
+//! A job whose outputs are wanted on disk ([`Journal::record_outputs_wanted`]) stays
+//! unfinished until [`Journal::record_downloaded`] says every one is saved, so a failed or
+//! interrupted download never hides a paid output from [`Journal::unfinished`]. A job the
+//! server no longer knows (`404001`) is recorded as [`EntryState::Expired`].
+//!
 //! The store is one append-only file of JSON lines (`journal.jsonl`). Each record is written
 //! with a single append and flushed to disk (`fsync`) before the call returns, so after a
 //! crash a record is either complete or a torn last line, which readers ignore and the next
-//! writer fences off with a newline. There is no C dependency and nothing to migrate: the
-//! state of a job is the fold of its records, in file order.
+//! writer fences off with a newline. Reading recovers every intact record: a damaged line
+//! costs only itself (a record glued behind garbage on one line is found too, and the later
+//! records of a job whose first record was damaged still make an entry). There is no C
+//! dependency and nothing to migrate: the state of a job is the fold of its records, in file
+//! order.
 //!
 //! ```no_run
 //! # async fn demo(client: &runcomfy::Client) -> Result<(), runcomfy::journal::JournalError> {
@@ -38,7 +46,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::client::Client;
-use crate::error::Error;
+use crate::error::{ApiErrorCode, Error};
 use crate::job::RequestHandle;
 use crate::types::{JobResult, JobState};
 use crate::wait::Progress;
@@ -119,6 +127,12 @@ pub enum EntryState {
     Uncertain,
     /// The job ended in this state (`succeeded`, `completed`, `failed`, `cancelled`).
     Ended(JobState),
+    /// The job ended in this state and its outputs are wanted on disk, but not all are saved
+    /// yet (a download failed or was interrupted): unfinished until they are.
+    Unsaved(JobState),
+    /// The server no longer knows the job (`404001`: deleted or expired): nothing more can
+    /// be fetched.
+    Expired,
 }
 
 impl EntryState {
@@ -130,6 +144,8 @@ impl EntryState {
             EntryState::Refused => "refused",
             EntryState::Uncertain => "uncertain",
             EntryState::Ended(s) => s.as_str(),
+            EntryState::Unsaved(_) => "unsaved",
+            EntryState::Expired => "expired",
         }
     }
 }
@@ -146,9 +162,9 @@ impl fmt::Display for EntryState {
 pub struct JournalEntry {
     /// The local job id, made when the submit was recorded.
     pub job_id: String,
-    /// The model submitted to.
+    /// The model submitted to (empty when the submit's record was damaged).
     pub model_id: String,
-    /// The SHA-256 of the request body as sent, in hex.
+    /// The SHA-256 of the request body as sent, in hex (empty when unknown).
     pub input_sha256: String,
     /// When the submit was recorded (`YYYY-MM-DDTHH:MM:SSZ`).
     pub created_at: String,
@@ -162,14 +178,37 @@ pub struct JournalEntry {
     pub output: Option<Value>,
     /// The error: the server's `error` value of a failed job, or the submit's error message.
     pub error: Option<Value>,
-    /// Files the job's outputs were downloaded to.
+    /// Files the job's outputs were saved to.
     pub paths: Vec<PathBuf>,
+    /// The folder the outputs were last wanted in, if they were.
+    pub out_dir: Option<PathBuf>,
+    /// The outputs saved so far: `(url, path)`, in order.
+    pub saved: Vec<(String, PathBuf)>,
 }
 
 impl JournalEntry {
-    /// True when the job has a request id and was not seen ending: it can be re-attached.
+    /// True when the job has a request id and is not done: it was not seen ending, or its
+    /// wanted outputs are not all saved. It can be re-attached.
     pub fn is_unfinished(&self) -> bool {
-        self.state == EntryState::Submitted && self.request_id.is_some()
+        self.request_id.is_some()
+            && matches!(self.state, EntryState::Submitted | EntryState::Unsaved(_))
+    }
+
+    fn new(job_id: String, model_id: String, input_sha256: String, at: String) -> JournalEntry {
+        JournalEntry {
+            job_id,
+            model_id,
+            input_sha256,
+            created_at: at.clone(),
+            updated_at: at,
+            request_id: None,
+            state: EntryState::Submitting,
+            output: None,
+            error: None,
+            paths: Vec::new(),
+            out_dir: None,
+            saved: Vec::new(),
+        }
     }
 }
 
@@ -206,6 +245,20 @@ enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<Value>,
     },
+    /// The server no longer knows the job (404001).
+    Expired {
+        error: String,
+    },
+    /// The outputs are wanted in `dir`: the job is done only once `Downloaded` follows.
+    OutputsWanted {
+        dir: PathBuf,
+    },
+    /// One output saved.
+    Saved {
+        url: String,
+        path: PathBuf,
+    },
+    /// Every wanted output is saved.
     Downloaded {
         paths: Vec<PathBuf>,
     },
@@ -355,9 +408,10 @@ impl Journal {
         .map_err(|e| self.io_err(e))
     }
 
-    /// Records how a job ended: its result, or the error that ended the wait. Errors that do
-    /// not end the job (a deadline, a lost connection) are not recorded: the job stays
-    /// unfinished, to be re-attached.
+    /// Records how a job ended: its result, or the error that ended the wait (a failed or
+    /// cancelled job, or one the server no longer knows: `404001`). Errors that do not end
+    /// the job (a deadline, a lost connection) are not recorded: the job stays unfinished,
+    /// to be re-attached.
     pub fn record_outcome(
         &self,
         job: &str,
@@ -379,12 +433,41 @@ impl Journal {
                 output: None,
                 error: None,
             },
+            Err(e @ Error::Api(api)) if api.code == Some(ApiErrorCode::ResourceNotFound) => {
+                Event::Expired {
+                    error: e.to_string(),
+                }
+            }
             Err(_) => return Ok(()),
         };
         self.append(job, event).map_err(|e| self.io_err(e))
     }
 
-    /// Records the files a job's outputs were downloaded to.
+    /// Records that `job`'s outputs are wanted in `dir`. Call it before the wait: until
+    /// [`Journal::record_downloaded`], the job stays unfinished even once it succeeded.
+    pub fn record_outputs_wanted(&self, job: &str, dir: &Path) -> Result<(), JournalError> {
+        self.append(
+            job,
+            Event::OutputsWanted {
+                dir: dir.to_path_buf(),
+            },
+        )
+        .map_err(|e| self.io_err(e))
+    }
+
+    /// Records one output of `job` saved: `url` is in `path`.
+    pub fn record_saved(&self, job: &str, url: &str, path: &Path) -> Result<(), JournalError> {
+        self.append(
+            job,
+            Event::Saved {
+                url: url.to_owned(),
+                path: path.to_path_buf(),
+            },
+        )
+        .map_err(|e| self.io_err(e))
+    }
+
+    /// Records that every wanted output of `job` is saved, in `paths`: the job is done.
     pub fn record_downloaded(&self, job: &str, paths: &[PathBuf]) -> Result<(), JournalError> {
         self.append(
             job,
@@ -479,41 +562,38 @@ impl Journal {
     }
 }
 
-/// Folds the records of a journal file into entries. Lines that are torn or not understood
-/// are skipped; so is a last line without its newline.
+/// Folds the records of a journal file into entries. Damaged lines are skipped, but never
+/// hide an intact record: see [`records`].
 fn fold(bytes: &[u8]) -> Vec<JournalEntry> {
     let mut entries: Vec<JournalEntry> = Vec::new();
-    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
-        Some(i) => &bytes[..=i],
-        None => &[][..],
-    };
-    for line in complete.split(|b| *b == b'\n') {
-        let Ok(record) = serde_json::from_slice::<Record>(line) else {
-            continue;
-        };
+    // Whether each entry's outputs are wanted and not yet all saved.
+    let mut pending: Vec<bool> = Vec::new();
+    for record in records(bytes) {
         let at = record.at;
         if let Event::Submitting {
             model_id,
             input_sha256,
         } = record.event
         {
-            entries.push(JournalEntry {
-                job_id: record.job,
-                model_id,
-                input_sha256,
-                created_at: at.clone(),
-                updated_at: at,
-                request_id: None,
-                state: EntryState::Submitting,
-                output: None,
-                error: None,
-                paths: Vec::new(),
-            });
+            entries.push(JournalEntry::new(record.job, model_id, input_sha256, at));
+            pending.push(false);
             continue;
         }
-        let Some(entry) = entries.iter_mut().rev().find(|e| e.job_id == record.job) else {
-            continue;
+        let index = match entries.iter().rposition(|e| e.job_id == record.job) {
+            Some(i) => i,
+            None => {
+                // The job's first record was lost: its later records still make an entry.
+                entries.push(JournalEntry::new(
+                    record.job,
+                    String::new(),
+                    String::new(),
+                    at.clone(),
+                ));
+                pending.push(false);
+                entries.len() - 1
+            }
         };
+        let entry = &mut entries[index];
         entry.updated_at = at;
         match record.event {
             Event::Submitting { .. } => {}
@@ -545,10 +625,59 @@ fn fold(bytes: &[u8]) -> Vec<JournalEntry> {
                 entry.output = output;
                 entry.error = error;
             }
-            Event::Downloaded { paths } => entry.paths.extend(paths),
+            Event::Expired { error } => {
+                entry.state = EntryState::Expired;
+                entry.error = Some(Value::String(error));
+            }
+            Event::OutputsWanted { dir } => {
+                entry.out_dir = Some(dir);
+                pending[index] = true;
+            }
+            Event::Saved { url, path } => {
+                if !entry.paths.contains(&path) {
+                    entry.paths.push(path.clone());
+                }
+                entry.saved.push((url, path));
+            }
+            Event::Downloaded { paths } => {
+                for path in paths {
+                    if !entry.paths.contains(&path) {
+                        entry.paths.push(path);
+                    }
+                }
+                pending[index] = false;
+            }
+        }
+    }
+    for (entry, pending) in entries.iter_mut().zip(pending) {
+        if let (EntryState::Ended(state), true) = (&entry.state, pending) {
+            if matches!(state, JobState::Succeeded | JobState::Completed) {
+                entry.state = EntryState::Unsaved(state.clone());
+            }
         }
     }
     entries
+}
+
+/// Every intact record of a journal file, in order. A line that does not parse is searched
+/// for a record glued behind the damage (a torn write that a later append was not fenced
+/// from); a last line without its newline is a torn write and skipped.
+fn records(bytes: &[u8]) -> impl Iterator<Item = Record> + '_ {
+    const START: &[u8] = b"{\"v\":";
+    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(i) => &bytes[..=i],
+        None => &[][..],
+    };
+    complete.split(|b| *b == b'\n').filter_map(|line| {
+        if let Ok(record) = serde_json::from_slice::<Record>(line) {
+            return Some(record);
+        }
+        // Each later start of a record on the line, tried once: linear in the line's length
+        // times the number of starts, which damage makes few.
+        (1..line.len())
+            .filter(|&i| line[i..].starts_with(START))
+            .find_map(|i| serde_json::from_slice::<Record>(&line[i..]).ok())
+    })
 }
 
 #[cfg(unix)]
@@ -604,6 +733,7 @@ fn rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ApiError;
 
     fn temp_dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -673,6 +803,119 @@ mod tests {
         assert_eq!(entries[0].request_id.as_deref(), Some("req-a"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 3, "{text}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn succeeded(request_id: &str) -> JobResult {
+        JobResult {
+            request_id: request_id.into(),
+            state: JobState::Succeeded,
+            output: Some(serde_json::json!({"video": "https://x/v.mp4"})),
+            error: None,
+            created_at: None,
+            finished_at: None,
+            model_id: None,
+            cost: None,
+            queue_position: None,
+            extra: Default::default(),
+        }
+    }
+
+    #[test]
+    fn wanted_outputs_keep_a_job_unfinished_until_all_are_saved() {
+        let dir = temp_dir("wanted");
+        let j = Journal::open_dir(&dir).unwrap();
+        let a = j.begin("acme/a", b"{}").unwrap();
+        j.record_submitted(&a, "req-a").unwrap();
+        j.record_outputs_wanted(&a, Path::new("out")).unwrap();
+        j.record_outcome(&a, &Ok(succeeded("req-a"))).unwrap();
+        let e = j.find(&a).unwrap().unwrap();
+        assert_eq!(e.state, EntryState::Unsaved(JobState::Succeeded));
+        assert!(e.is_unfinished());
+        assert_eq!(e.out_dir.as_deref(), Some(Path::new("out")));
+        j.record_saved(&a, "https://x/v.mp4", Path::new("out/v.mp4"))
+            .unwrap();
+        assert!(j.find(&a).unwrap().unwrap().is_unfinished());
+        assert_eq!(j.unfinished().unwrap().len(), 1);
+        j.record_downloaded(&a, &[PathBuf::from("out/v.mp4")])
+            .unwrap();
+        let e = j.find(&a).unwrap().unwrap();
+        assert_eq!(e.state, EntryState::Ended(JobState::Succeeded));
+        assert_eq!(e.paths, [PathBuf::from("out/v.mp4")]);
+        assert_eq!(
+            e.saved,
+            [("https://x/v.mp4".to_owned(), PathBuf::from("out/v.mp4"))]
+        );
+        assert!(j.unfinished().unwrap().is_empty());
+        // A failed job has nothing to save: it is done.
+        let b = j.begin("acme/b", b"{}").unwrap();
+        j.record_submitted(&b, "req-b").unwrap();
+        j.record_outputs_wanted(&b, Path::new("out")).unwrap();
+        let failed = Err(Error::JobFailed {
+            request_id: "req-b".into(),
+            error: Value::Null,
+        });
+        j.record_outcome(&b, &failed).unwrap();
+        assert_eq!(
+            j.find(&b).unwrap().unwrap().state,
+            EntryState::Ended(JobState::Failed)
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_expired_job_ends() {
+        let dir = temp_dir("expired");
+        let j = Journal::open_dir(&dir).unwrap();
+        let a = j.begin("acme/a", b"{}").unwrap();
+        j.record_submitted(&a, "req-a").unwrap();
+        let body = r#"{"error_code": 404001, "error_message": "request not found"}"#;
+        let gone = Err(Error::Api(Box::new(ApiError::from_body(404, body.into()))));
+        j.record_outcome(&a, &gone).unwrap();
+        let e = j.find("req-a").unwrap().unwrap();
+        assert_eq!(e.state, EntryState::Expired);
+        assert!(!e.is_unfinished());
+        assert!(e.error.unwrap().to_string().contains("404001"));
+        // Other API errors leave the job to be re-attached.
+        let b = j.begin("acme/b", b"{}").unwrap();
+        j.record_submitted(&b, "req-b").unwrap();
+        let busy = Err(Error::Api(Box::new(ApiError::from_body(503, "{}".into()))));
+        j.record_outcome(&b, &busy).unwrap();
+        assert!(j.find("req-b").unwrap().unwrap().is_unfinished());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_damaged_middle_line_hides_no_intact_record() {
+        let dir = temp_dir("damaged");
+        let j = Journal::open_dir(&dir).unwrap();
+        let a = j.begin("acme/a", b"{}").unwrap();
+        let b = j.begin("acme/b", b"{}").unwrap();
+        j.record_submitted(&a, "req-a").unwrap();
+        j.record_submitted(&b, "req-b").unwrap();
+        drop(j);
+        let path = dir.join(FILE_NAME);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        // The first record of job a is garbled in the middle; job b's submit record gets
+        // glued behind garbage (a torn write without its fence).
+        lines[0] = lines[0].replace("\"job\"", "\"jo\u{0}b");
+        lines[1] = format!("{{\"v\":1,\"at\":\"torn{}", lines[1]);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let j = Journal::open_dir(&dir).unwrap();
+        let entries = j.entries().unwrap();
+        let ids: Vec<Option<&str>> = entries.iter().map(|e| e.request_id.as_deref()).collect();
+        assert_eq!(ids, [Some("req-b"), Some("req-a")], "{entries:?}");
+        let a_entry = j.find("req-a").unwrap().unwrap();
+        assert_eq!(a_entry.job_id, a);
+        assert_eq!(a_entry.model_id, "");
+        assert_eq!(a_entry.state, EntryState::Submitted);
+        let b_entry = j.find("req-b").unwrap().unwrap();
+        assert_eq!(
+            (b_entry.job_id.as_str(), b_entry.model_id.as_str()),
+            (b.as_str(), "acme/b")
+        );
+        assert_eq!(j.unfinished().unwrap().len(), 2);
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -1,6 +1,7 @@
 //! One module per command, each with its arguments (`Args`) and its `exec`; this file holds
 //! the `Command` enum clap parses into, the dispatch, and what every command shares (`Ctx`).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -65,15 +66,68 @@ impl Command {
     }
 }
 
-/// What every command shares: the global options and the display.
+/// What every command shares: the global options, the display, and where the command
+/// stands (for a true message on Ctrl-C).
 pub struct Ctx {
     /// The global options.
     pub global: Global,
     /// The display.
     pub ui: Ui,
+    phase: Mutex<Phase>,
+}
+
+/// Where a command stands with its job: what an interruption now leaves behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// No job in hand.
+    Idle,
+    /// `run` prepares its input: nothing was sent.
+    Preparing,
+    /// The submit is recorded and in flight: the job may exist without a known request id.
+    Submitting,
+    /// The job was submitted; waiting for its end.
+    Waiting {
+        /// The request id.
+        request_id: String,
+    },
+    /// The job succeeded; its outputs are being saved.
+    Saving {
+        /// The request id.
+        request_id: String,
+    },
 }
 
 impl Ctx {
+    /// A context for one command.
+    pub fn new(global: Global, ui: Ui) -> Ctx {
+        Ctx {
+            global,
+            ui,
+            phase: Mutex::new(Phase::Idle),
+        }
+    }
+
+    /// Records where the command stands.
+    pub fn set_phase(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+    }
+
+    /// What is true after an interruption now, for the person who pressed Ctrl-C.
+    pub fn interrupted_message(&self) -> String {
+        let phase = self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match phase {
+            Phase::Idle => "interrupted".to_owned(),
+            Phase::Preparing => "interrupted before anything was submitted".to_owned(),
+            Phase::Submitting => "interrupted during the submit: the job may exist at RunComfy (and be paid) without a recorded request id; `runcomfy jobs` flags it: check your RunComfy account before submitting again".to_owned(),
+            Phase::Waiting { request_id } => format!(
+                "interrupted: job {request_id} goes on at RunComfy; `runcomfy resume {request_id}` waits for it and fetches its outputs"
+            ),
+            Phase::Saving { request_id } => format!(
+                "interrupted: job {request_id} succeeded but not all of its outputs are saved; `runcomfy resume {request_id}` saves them"
+            ),
+        }
+    }
+
     /// A client from the environment with the command's poll and retry settings; without a
     /// token, an error that says how to set one.
     pub fn client(&self, cancel_on_timeout: bool) -> anyhow::Result<Client> {

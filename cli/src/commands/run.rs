@@ -7,12 +7,12 @@ use clap::ArgMatches;
 use serde_json::{json, Map, Value};
 
 use crate::body::{self, UsageError};
-use crate::deliver::{self, OutArgs};
+use crate::deliver::{self, OutArgs, Target};
 use crate::flags;
 use crate::known::{self, Known};
 use crate::ui::{out, Mode};
 
-use super::Ctx;
+use super::{Ctx, Phase};
 
 /// The text after `runcomfy run --help`.
 pub const AFTER_HELP: &str = "Generated models take one flag per input field: `runcomfy run MODEL --help` lists them.\nOther models of the catalog take `--input` and `--set` only, and `--unchecked`: they are sent as given.\nLater sources win: --input, then --set, then the model's flags.";
@@ -48,6 +48,7 @@ pub struct Args {
 /// `matches` are those of the `run` subcommand, holding the model's flags.
 pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result<()> {
     let ui = &ctx.ui;
+    ctx.set_phase(Phase::Preparing);
     runcomfy::check_model_id(&args.model).map_err(|e| UsageError(e.to_string()))?;
     let known = known::resolve(ctx, &args.model, args.unchecked).await?;
     let mut body = match &args.input {
@@ -79,7 +80,11 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
     }
     let client = ctx.client(args.cancel_on_timeout)?;
     let journal = ctx.journal()?;
+    ctx.set_phase(Phase::Submitting);
     let (job, handle) = journal.submit_json(&client, &args.model, &body).await?;
+    ctx.set_phase(Phase::Waiting {
+        request_id: handle.request_id().to_owned(),
+    });
     ui.submitted(handle.request_id(), &job, &args.model, false);
     if args.no_wait {
         ui.finish_wait("submitted");
@@ -88,5 +93,11 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
         }
         return Ok(());
     }
-    deliver::finish(ctx, &client, &journal, &job, handle.request_id(), &args.out).await
+    let target = Target {
+        job: &job,
+        request_id: handle.request_id(),
+        out: args.out.out.as_deref(),
+        saved: &[],
+    };
+    deliver::finish(ctx, &client, &journal, target, args.out.max_download_mb).await
 }

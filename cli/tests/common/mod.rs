@@ -137,6 +137,10 @@ struct FileState {
     /// Paths whose next answer stops after this many body bytes, then hangs up.
     cuts: Vec<(String, usize)>,
     requests: Vec<FileRequest>,
+    /// Answers start only once this many requests arrived (all downloads in flight at once).
+    gate: usize,
+    /// Paths whose answers send half the body, then wait for `release`.
+    held: Vec<String>,
 }
 
 /// A tiny HTTP/1.1 file host on 127.0.0.1 that honours `Range: bytes=N-` and can break a
@@ -144,6 +148,8 @@ struct FileState {
 pub struct FileServer {
     pub base: String,
     state: Arc<Mutex<FileState>>,
+    /// Bumped at every request and release: what held answers wait on.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl FileServer {
@@ -152,12 +158,39 @@ impl FileServer {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(Mutex::new(FileState::default()));
         let shared = state.clone();
+        let (changed, _) = tokio::sync::watch::channel(0u64);
+        let notify = changed.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, shared.clone()));
+                tokio::spawn(serve(stream, shared.clone(), notify.clone()));
             }
         });
-        FileServer { base, state }
+        FileServer {
+            base,
+            state,
+            changed,
+        }
+    }
+
+    /// No answer starts before `n` requests arrived: concurrent downloads overlap for sure.
+    pub fn gate(&self, n: usize) {
+        self.state.lock().unwrap().gate = n;
+    }
+
+    /// Answers for `name` send half their body, then wait until [`FileServer::release`].
+    pub fn hold(&self, name: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .held
+            .push(format!("/files/{name}"));
+    }
+
+    /// Lets the held answers for `name` finish.
+    pub fn release(&self, name: &str) {
+        let path = format!("/files/{name}");
+        self.state.lock().unwrap().held.retain(|p| *p != path);
+        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Serves `body` at `/files/<name>`; returns its URL.
@@ -181,7 +214,12 @@ impl FileServer {
     }
 }
 
-async fn serve(mut stream: TcpStream, state: Arc<Mutex<FileState>>) {
+async fn serve(
+    mut stream: TcpStream,
+    state: Arc<Mutex<FileState>>,
+    changed: tokio::sync::watch::Sender<u64>,
+) {
+    let mut watch = changed.subscribe();
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -219,6 +257,9 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<FileState>>) {
             .map(|i| st.cuts.remove(i).1);
         (st.files.get(&path).cloned(), cut)
     };
+    changed.send_modify(|n| *n += 1);
+    let gate_open = |st: &FileState| st.requests.len() >= st.gate;
+    let _ = watch.wait_for(|_| gate_open(&state.lock().unwrap())).await;
     let Some(file) = file else {
         let _ = stream
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -257,7 +298,16 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<FileState>>) {
         Some(n) => &body[..n.min(body.len())],
         None => body,
     };
-    let _ = stream.write_all(body).await;
+    let held = |st: &FileState| st.held.contains(&path);
+    if held(&state.lock().unwrap()) {
+        let (first, rest) = body.split_at(body.len() / 2);
+        let _ = stream.write_all(first).await;
+        let _ = stream.flush().await;
+        let _ = watch.wait_for(|_| !held(&state.lock().unwrap())).await;
+        let _ = stream.write_all(rest).await;
+    } else {
+        let _ = stream.write_all(body).await;
+    }
     let _ = stream.flush().await;
     let _ = stream.shutdown().await;
 }

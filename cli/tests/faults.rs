@@ -1,0 +1,367 @@
+//! The data-loss faults of issue 11, each through the built binary against the fake server
+//! and the loopback file host: two runs saving same-named outputs into one folder, a failed
+//! and an interrupted download, a damaged journal line, an expired job.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use runcomfy_fake::{Fault, Lifecycle, Route, Span};
+use serde_json::{json, Value};
+
+use common::{wait_until, Env, I2V};
+
+fn i2v_args() -> Vec<&'static str> {
+    vec![
+        "run",
+        I2V,
+        "--image-url",
+        "https://example.com/cat.png",
+        "--prompt",
+        "the cat turns its head",
+    ]
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The events a `--json` run printed.
+fn events(out: &Output) -> Vec<Value> {
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn unfinished(env: &Env) -> Vec<Value> {
+    let out = env
+        .std_cmd()
+        .args(["jobs", "--unfinished", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn bytes(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+#[test]
+fn two_runs_saving_same_named_outputs_into_one_folder_keep_both() {
+    let env = Env::new();
+    let a = bytes(1, 300_000);
+    let b = bytes(2, 300_000);
+    let url_a = env.files.add("a/clip.mp4", a.clone());
+    let url_b = env.files.add("b/clip.mp4", b.clone());
+    for url in [&url_a, &url_b] {
+        env.server
+            .script_next(Lifecycle::new().then_succeed_with(json!({ "video": url })));
+    }
+    // Neither transfer starts before both runs asked for their file: they overlap.
+    env.files.gate(2);
+    let out = env.path("out");
+    let spawn = || {
+        env.std_cmd()
+            .arg("--json")
+            .args(i2v_args())
+            .arg("--out")
+            .arg(&out)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    let outputs = [
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    ];
+    let mut printed = BTreeSet::new();
+    for o in &outputs {
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let events = events(o);
+        let url = events
+            .iter()
+            .find(|e| e["event"] == "output")
+            .and_then(|e| e["output"]["video"].as_str())
+            .unwrap()
+            .to_owned();
+        let saved: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["event"] == "downloaded")
+            .collect();
+        assert_eq!(saved.len(), 1, "{events:?}");
+        let path = PathBuf::from(saved[0]["path"].as_str().unwrap());
+        // What the run says it saved is its own output, whole.
+        let expected = if url == url_a { &a } else { &b };
+        let got = std::fs::read(&path).unwrap();
+        assert!(
+            &got == expected,
+            "{} holds {} bytes that are not this run's output",
+            path.display(),
+            got.len()
+        );
+        printed.insert(path);
+    }
+    assert_eq!(printed.len(), 2, "each run saved its own file: {printed:?}");
+    assert_eq!(
+        names_in(&out),
+        BTreeSet::from(["clip.mp4".to_owned(), "clip-1.mp4".to_owned()])
+    );
+    assert_eq!(env.server.submits(), 2);
+}
+
+#[test]
+fn a_failed_download_leaves_the_job_unfinished_and_resume_saves_it() {
+    let env = Env::new();
+    let poster = b"poster bytes".to_vec();
+    let video = bytes(3, 50_000);
+    let poster_url = env.files.add("poster.png", poster.clone());
+    // The video is not there yet: the file host answers 404.
+    let video_url = format!("{}/files/clip.mp4", env.files.base);
+    env.server.script_next(
+        Lifecycle::new().then_succeed_with(json!({"images": [poster_url], "video": video_url})),
+    );
+    let out = env.path("out");
+    let o = env
+        .std_cmd()
+        .args(i2v_args())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("succeeded but not all of its outputs are saved"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`runcomfy resume fake-"), "{stderr}");
+    assert_eq!(names_in(&out), BTreeSet::from(["poster.png".to_owned()]));
+    // The paid job is not hidden: it is unfinished, its outputs unsaved.
+    let left = unfinished(&env);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["state"], "unsaved");
+
+    // The file appears; `resume` (without --out: the folder the run wanted) saves it.
+    env.files.add("clip.mp4", video.clone());
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            out.join("poster.png").display().to_string(),
+            out.join("clip.mp4").display().to_string()
+        ],
+        "{stdout}"
+    );
+    assert!(std::fs::read(out.join("clip.mp4")).unwrap() == video);
+    assert_eq!(std::fs::read(out.join("poster.png")).unwrap(), poster);
+    // The poster saved by the first run was not fetched again.
+    assert_eq!(
+        names_in(&out),
+        BTreeSet::from(["poster.png".to_owned(), "clip.mp4".to_owned()])
+    );
+    let poster_fetches = env
+        .files
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/files/poster.png")
+        .count();
+    assert_eq!(poster_fetches, 1);
+    assert!(unfinished(&env).is_empty());
+    assert_eq!(env.server.submits(), 1);
+}
+
+fn interrupt(child: &std::process::Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+}
+
+#[test]
+fn ctrl_c_says_what_is_true_and_leaves_the_job_to_resume() {
+    // Interrupted while waiting: the job goes on.
+    let env = Env::with(|b| b.manual_clock());
+    env.server.script_next(
+        Lifecycle::new()
+            .queued(1, Span::Time(Duration::from_secs(60)))
+            .then_succeed_with(json!({"video": "https://cdn.example/v.mp4"})),
+    );
+    let child = env
+        .std_cmd()
+        .args(i2v_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = wait_until(Duration::from_secs(20), || {
+        env.server.count(Route::Status) > 0
+    });
+    assert!(waiting, "{}", env.journal_text());
+    interrupt(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("goes on at RunComfy"), "{stderr}");
+    assert!(stderr.contains("`runcomfy resume fake-"), "{stderr}");
+    assert_eq!(unfinished(&env)[0]["state"], "submitted");
+    env.server.advance(Duration::from_secs(61));
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "https://cdn.example/v.mp4\n");
+
+    // Interrupted while saving: the job succeeded, its output is not saved, and says so.
+    let video = bytes(4, 400_000);
+    let url = env.files.add("slow.mp4", video.clone());
+    env.files.hold("slow.mp4");
+    env.server
+        .script_next(Lifecycle::new().then_succeed_with(json!({ "video": url })));
+    let out = env.path("out");
+    let child = env
+        .std_cmd()
+        .args(i2v_args())
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Half the file is on disk, in a hidden `.part`.
+    let saving = wait_until(Duration::from_secs(20), || {
+        std::fs::read_dir(&out).is_ok_and(|d| {
+            d.filter_map(Result::ok).any(|e| {
+                e.file_name().to_string_lossy().ends_with(".part")
+                    && e.metadata().is_ok_and(|m| m.len() >= 200_000)
+            })
+        })
+    });
+    assert!(saving, "{:?}", names_in(&out));
+    interrupt(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("succeeded but not all of its outputs are saved"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`runcomfy resume fake-"), "{stderr}");
+    assert!(
+        names_in(&out).is_empty(),
+        "no partial file stays: {:?}",
+        names_in(&out)
+    );
+    let left = unfinished(&env);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["state"], "unsaved");
+    env.files.release("slow.mp4");
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout).trim(),
+        out.join("slow.mp4").display().to_string()
+    );
+    assert!(std::fs::read(out.join("slow.mp4")).unwrap() == video);
+    assert!(unfinished(&env).is_empty());
+    assert_eq!(env.server.submits(), 2);
+}
+
+#[test]
+fn a_damaged_journal_line_hides_no_later_record() {
+    let env = Env::new();
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        env.server.script_next(
+            Lifecycle::new()
+                .queued(1, Span::Polls(1))
+                .then_succeed_with(json!({"video": format!("https://cdn.example/{n}.mp4")})),
+        );
+        let o = env
+            .std_cmd()
+            .args(i2v_args())
+            .arg("--no-wait")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        ids.push(text(&o.stdout).trim().to_owned());
+    }
+    let path = env.journal.path().join("journal.jsonl");
+    let journal = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = journal.lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 4, "{journal}");
+    // The first job's submit record is damaged in the middle of the file, and the second
+    // job's is glued behind a torn write.
+    lines[0] = lines[0].replacen("model_id", "mo\u{0}del_id\"", 1);
+    lines[2] = format!("{{\"v\":1,\"at\":\"2025-01-0{}", lines[2]);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    let listed: Vec<String> = unfinished(&env)
+        .iter()
+        .map(|e| e["request_id"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(listed, ids, "every request id is recovered");
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "https://cdn.example/0.mp4\nhttps://cdn.example/1.mp4\n"
+    );
+    assert!(unfinished(&env).is_empty());
+    assert_eq!(env.server.submits(), 2);
+}
+
+#[test]
+fn an_expired_job_is_recorded_as_ended() {
+    let env = Env::new();
+    env.server
+        .script_next(Lifecycle::new().queued(1, Span::Forever).then_succeed());
+    let o = env
+        .std_cmd()
+        .args(i2v_args())
+        .arg("--no-wait")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The server forgets the job.
+    env.server.inject(
+        Route::Status,
+        Fault::api_error(404, 404001, "request not found or expired"),
+    );
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert_eq!(o.status.code(), Some(4));
+    assert!(text(&o.stderr).contains("404001"), "{}", text(&o.stderr));
+    assert!(unfinished(&env).is_empty());
+    let all = env.std_cmd().args(["jobs", "--json"]).output().unwrap();
+    let job: Value = serde_json::from_str(text(&all.stdout).trim()).unwrap();
+    assert_eq!(job["state"], "expired");
+    assert!(
+        job["error"].as_str().unwrap_or("").contains("404001"),
+        "{job}"
+    );
+    // A later resume has nothing left to do, and succeeds.
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("no unfinished jobs"));
+}

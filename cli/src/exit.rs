@@ -110,8 +110,11 @@ pub fn report(ui: &Ui, e: &anyhow::Error, code: u8) {
         "failed"
     });
     let request_id = request_id_of(e);
-    ui.event(json!({"event": "error", "exit_code": code, "message": format!("{e:#}"), "request_id": request_id}));
-    err(&format!("error: {e:#}"));
+    let message = message(e);
+    ui.event(
+        json!({"event": "error", "exit_code": code, "message": message, "request_id": request_id}),
+    );
+    err(&format!("error: {message}"));
     if let Some(id) = request_id {
         if matches!(code, TIMEOUT | OTHER) && !e.is::<Failure>() {
             err(&format!(
@@ -119,6 +122,24 @@ pub fn report(ui: &Ui, e: &anyhow::Error, code: u8) {
             ));
         }
     }
+}
+
+/// An error and its causes on one line, each cause once: errors that already show their
+/// source in their own text (`journal x: disk full` with the source `disk full`) do not
+/// repeat it.
+pub fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if part.is_empty() || text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// The request id an error concerns, when it names one.
@@ -186,5 +207,23 @@ mod tests {
             error: serde_json::Value::Null,
         });
         assert_eq!(code_of(&anyhow::Error::from(j)), JOB);
+    }
+
+    #[test]
+    fn messages_name_each_cause_once() {
+        let io = JournalError::Io {
+            path: "/j/journal.jsonl".into(),
+            source: std::io::Error::other("no space left on device"),
+        };
+        let e = anyhow::Error::from(io).context("cannot record the job");
+        assert_eq!(
+            message(&e),
+            "cannot record the job: journal /j/journal.jsonl: no space left on device"
+        );
+        let e = anyhow::anyhow!("the file host answered 404").context("download of x failed");
+        assert_eq!(
+            message(&e),
+            "download of x failed: the file host answered 404"
+        );
     }
 }

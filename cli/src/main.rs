@@ -17,12 +17,14 @@ mod download;
 mod exit;
 mod flags;
 mod known;
+mod notices;
 #[cfg(test)]
 mod reserved;
 mod ui;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::commands::Ctx;
 use crate::exit::Reported;
@@ -42,7 +44,8 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::OTHER);
         }
     };
-    let ui = Ui::new(cli.global.json, cli.global.quiet);
+    let ui = Arc::new(Ui::new(cli.global.json, cli.global.quiet));
+    notices::install(ui.clone());
     let ctx = Ctx::new(cli.global, ui);
     let result = runtime.block_on(async {
         tokio::select! {

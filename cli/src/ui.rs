@@ -190,6 +190,25 @@ impl Ui {
         }
     }
 
+    /// The server asked to wait (`Retry-After`) for `wait`, until `until`: shown in every
+    /// mode but quiet (a long silent pause looks like a hang).
+    pub fn server_wait(&self, wait: &str, until: &str) {
+        match self.mode {
+            Mode::Json => self.event(json!({
+                "event": "waiting",
+                "reason": "retry_after",
+                "wait": wait,
+                "until": until,
+            })),
+            Mode::Quiet => {}
+            _ => self.suspend(|| {
+                err(&format!(
+                    "the server asked to wait {wait} (Retry-After): waiting until {until}"
+                ))
+            }),
+        }
+    }
+
     /// A bar for one download, on a terminal.
     pub fn download_bar(&self, name: &str, total: Option<u64>) -> Option<ProgressBar> {
         if self.mode != Mode::Terminal {

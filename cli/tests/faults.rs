@@ -365,3 +365,42 @@ fn an_expired_job_is_recorded_as_ended() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("no unfinished jobs"));
 }
+
+#[test]
+fn a_long_retry_after_wait_is_shown() {
+    let env = Env::new();
+    for json_mode in [false, true] {
+        env.server.script_next(
+            Lifecycle::new()
+                .queued(1, Span::Polls(1))
+                .then_succeed_with(json!({"video": "https://cdn.example/v.mp4"})),
+        );
+        // One poll is answered 429 with `Retry-After: 1`: the client waits a second.
+        env.server
+            .inject_times(Route::Status, Fault::rate_limited(Some("1")), 1);
+        let mut cmd = env.std_cmd();
+        if json_mode {
+            cmd.arg("--json");
+        }
+        let o = cmd.args(i2v_args()).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        if json_mode {
+            let waits: Vec<Value> = events(&o)
+                .into_iter()
+                .filter(|e| e["event"] == "waiting")
+                .collect();
+            assert_eq!(waits.len(), 1, "{}", text(&o.stdout));
+            assert_eq!(waits[0]["reason"], "retry_after");
+            assert_eq!(waits[0]["wait"], "1.000s");
+            assert!(waits[0]["until"].as_str().unwrap().ends_with(" GMT"));
+        } else {
+            let stderr = text(&o.stderr);
+            assert!(
+                stderr.contains("the server asked to wait 1.000s (Retry-After): waiting until "),
+                "{stderr}"
+            );
+            assert!(text(&o.stdout).contains("https://cdn.example/v.mp4"));
+        }
+    }
+    assert_eq!(env.server.submits(), 2);
+}

@@ -1,7 +1,7 @@
 //! One module per command, each with its arguments (`Args`) and its `exec`; this file holds
 //! the `Command` enum clap parses into, the dispatch, and what every command shares (`Ctx`).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -71,8 +71,8 @@ impl Command {
 pub struct Ctx {
     /// The global options.
     pub global: Global,
-    /// The display.
-    pub ui: Ui,
+    /// The display (shared with the `tracing` notices).
+    pub ui: Arc<Ui>,
     phase: Mutex<Phase>,
 }
 
@@ -99,7 +99,7 @@ pub enum Phase {
 
 impl Ctx {
     /// A context for one command.
-    pub fn new(global: Global, ui: Ui) -> Ctx {
+    pub fn new(global: Global, ui: Arc<Ui>) -> Ctx {
         Ctx {
             global,
             ui,

@@ -24,6 +24,10 @@
 //! # }
 //! ```
 //!
+//! `endpoint.run(&input)` submits and waits in one call; the [`Run`] it returns tells the
+//! request id once submitted, so a run stopped by a timeout or a `select!` leaves its job
+//! reachable (see [`Run`] for the pattern).
+//!
 //! Models that were not generated are reached untyped with [`Client::submit_json`] and
 //! [`Client::run_json`]. The `runcomfy-fake` crate is a loopback imitation of the API to
 //! test code that uses this crate.

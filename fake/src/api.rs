@@ -20,19 +20,46 @@ fn api_error(status: u16, code: i64, message: &str) -> Answer {
     )
 }
 
-/// The server's own endpoints (`GET /_fake/stats`, `/_fake/inputs`, `/_fake/jobs`), for a
-/// test driving the server as a separate process.
-pub(crate) fn control(shared: &Shared, path: &str) -> Option<Answer> {
+/// The server's own endpoints (`GET /_fake/stats`, `/_fake/inputs`, `/_fake/jobs`,
+/// `POST /_fake/inject`), for a test driving the server as a separate process.
+pub(crate) fn control(
+    shared: &Shared,
+    method: &hyper::Method,
+    path: &str,
+    request: &[u8],
+) -> Option<Answer> {
+    let get = method == hyper::Method::GET;
     let body = match path {
-        "/_fake/stats" => serde_json::to_string(&shared.lock().stats()),
-        "/_fake/inputs" => serde_json::to_string(&shared.lock().inputs()),
-        "/_fake/jobs" => serde_json::to_string(&shared.lock().job_records()),
+        "/_fake/stats" if get => serde_json::to_string(&shared.lock().stats()),
+        "/_fake/inputs" if get => serde_json::to_string(&shared.lock().inputs()),
+        "/_fake/jobs" if get => serde_json::to_string(&shared.lock().job_records()),
+        "/_fake/inject" if method == hyper::Method::POST => {
+            return Some(match inject(shared, request) {
+                Ok(()) => json_answer(200, json!({"injected": true}).to_string()),
+                Err(message) => json_answer(400, json!({"message": message}).to_string()),
+            })
+        }
         _ => return None,
     };
     Some(match body {
         Ok(body) => json_answer(200, body),
         Err(e) => json_answer(500, json!({"message": e.to_string()}).to_string()),
     })
+}
+
+/// `{"route": "submit", "times": 1, "fault": ...}`.
+fn inject(shared: &Shared, request: &[u8]) -> Result<(), String> {
+    let v: Value =
+        serde_json::from_slice(request).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let name = v.get("route").and_then(Value::as_str).unwrap_or("any");
+    let route = crate::standalone::route_from_name(name)
+        .ok_or_else(|| format!("unknown route {name:?}"))?;
+    let times = v.get("times").and_then(Value::as_u64).unwrap_or(1);
+    let fault = crate::standalone::fault_from_json(v.get("fault").unwrap_or(&Value::Null))?;
+    shared
+        .lock()
+        .add_fault(route, fault, usize::try_from(times).unwrap_or(usize::MAX));
+    Ok(())
 }
 
 /// The normal answer to a request.

@@ -93,11 +93,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, H
         Err(_) => return Err(Hangup),
     };
     let path = parts.uri.path().to_owned();
-    // The server's own endpoints: never recorded, counted or faulted.
-    if parts.method == Method::GET {
-        if let Some(answer) = crate::api::control(&shared, &path) {
-            return Ok(answer);
-        }
+    // The control endpoints (`/_fake/stats`, ...): never recorded, counted or faulted.
+    if let Some(answer) = crate::api::control(&shared, &parts.method, &path, &body) {
+        return Ok(answer);
     }
     let route = route_of(&parts.method, &path);
     let recorded = RecordedRequest {

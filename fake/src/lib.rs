@@ -37,9 +37,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The same server runs as a process of its own: the `runcomfy-fake` binary (feature
-//! `cli`) listens on 127.0.0.1, prints its address, and exposes its counters at
-//! `GET /_fake/stats`.
+//! The same server runs as a process of its own: the `runcomfy-fake` binary listens on
+//! 127.0.0.1, prints its address, and exposes its counters at `GET /_fake/stats` (see
+//! [`standalone`]).
 #![warn(missing_docs)]
 
 mod api;
@@ -49,6 +49,7 @@ mod http;
 mod lifecycle;
 mod models;
 mod server;
+pub mod standalone;
 mod stats;
 
 pub use builder::FakeServerBuilder;

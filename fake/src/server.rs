@@ -135,6 +135,12 @@ impl State {
         Some(fault)
     }
 
+    pub(crate) fn add_fault(&mut self, route: Route, fault: Fault, times: usize) {
+        if times > 0 {
+            self.faults.push((route, fault, times));
+        }
+    }
+
     /// Creates a job (a paid job on the real API); returns its request id.
     pub(crate) fn new_job(
         &mut self,
@@ -360,9 +366,7 @@ impl FakeServer {
 
     /// Plays `fault` on the next `times` requests to `route`.
     pub fn inject_times(&self, route: Route, fault: Fault, times: usize) {
-        if times > 0 {
-            self.shared.lock().faults.push((route, fault, times));
-        }
+        self.shared.lock().add_fault(route, fault, times);
     }
 
     /// Forgets faults not played yet.

@@ -10,7 +10,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Stats {
-    /// Requests received on API routes (not `/_fake/...`), whatever their answer.
+    /// Requests received, whatever their answer (API routes and output files; not the
+    /// control endpoints `/_fake/stats`, `inputs`, `jobs` and `inject`).
     pub requests: usize,
     /// Requests per route name (`submit`, `status`, `result`, `cancel`, `list_models`,
     /// `get_model`, `file`, `other`).

@@ -128,16 +128,20 @@ impl PgStore {
 
     /// A driver error: `Unavailable` when the connection failed, `Database` otherwise.
     fn db(&self, e: tokio_postgres::Error) -> StoreError {
-        if e.as_db_error().is_none() {
-            StoreError::Unavailable {
-                location: self.printable.clone(),
-                source: Box::new(e),
+        let lost = match e.as_db_error() {
+            None => true,
+            // Connection exceptions, and the server shutting down or starting.
+            Some(db) => {
+                let code = db.code().code();
+                code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
             }
+        };
+        let location = self.printable.clone();
+        let source = Box::new(PgError(e));
+        if lost {
+            StoreError::Unavailable { location, source }
         } else {
-            StoreError::Database {
-                location: self.printable.clone(),
-                source: Box::new(e),
-            }
+            StoreError::Database { location, source }
         }
     }
 
@@ -148,8 +152,18 @@ impl PgStore {
         })
     }
 
+    /// Hands a connection back to the pool, or drops it when the step failed because the
+    /// connection was lost (the server may have closed it without the pool noticing yet).
+    fn settle<T>(&self, client: Object, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if matches!(&result, Err(e) if e.is_unavailable()) {
+            drop(Object::take(client));
+        }
+        result
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
+        let result: Result<_, StoreError> = async {
         let tx = client.transaction().await.map_err(|e| self.db(e))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
             .await
@@ -174,20 +188,31 @@ impl PgStore {
             .map_err(|e| self.db(e))?;
         }
         tx.commit().await.map_err(|e| self.db(e))
+        }
+        .await;
+        self.settle(client, result)
     }
 
     /// Runs one statement and returns its rows.
     async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
         let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
-        client.query(&stmt, params).await.map_err(|e| self.db(e))
+        let result = async {
+            let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
+            client.query(&stmt, params).await.map_err(|e| self.db(e))
+        }
+        .await;
+        self.settle(client, result)
     }
 
     /// Runs one statement and returns the rows it changed.
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
         let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
-        client.execute(&stmt, params).await.map_err(|e| self.db(e))
+        let result = async {
+            let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
+            client.execute(&stmt, params).await.map_err(|e| self.db(e))
+        }
+        .await;
+        self.settle(client, result)
     }
 
     async fn jobs(&self, sql: &str, params: Params<'_>) -> Result<Vec<JobRecord>, StoreError> {
@@ -313,6 +338,7 @@ impl PgStore {
         let wanted_new = (request.want - reattach.len()) as u64;
         let guarded = request.max_in_flight.is_some() || request.budget_usd.is_some();
         let mut client = self.client().await?;
+        let result: Result<_, StoreError> = async {
         let tx = client.transaction().await.map_err(db)?;
         if guarded {
             tx_execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
@@ -339,7 +365,7 @@ impl PgStore {
         let committed: f64 = picked.try_get(1).map_err(db)?;
         let ids: Vec<i64> = picked.try_get(2).map_err(db)?;
         let estimates: Vec<f64> = picked.try_get(3).map_err(db)?;
-        let mut in_flight = u64::try_from(in_flight_before).unwrap_or(0);
+        let in_flight = u64::try_from(in_flight_before).unwrap_or(0);
         let room = match request.max_in_flight {
             Some(cap) => wanted_new.min(cap.saturating_sub(in_flight)),
             None => wanted_new,
@@ -380,6 +406,10 @@ impl PgStore {
         .await
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
+        Ok((taken, in_flight, capped, over_budget))
+        }
+        .await;
+        let (taken, mut in_flight, capped, over_budget) = self.settle(client, result)?;
         let more_queued: bool = match taken.last() {
             Some(row) => row.try_get(JOB_COLUMN_COUNT).map_err(db)?,
             None => false,
@@ -407,6 +437,7 @@ impl PgStore {
     async fn reap(&self, gone: &str, now: i64) -> Result<u64, StoreError> {
         let db = |e| self.db(e);
         let mut client = self.client().await?;
+        let result: Result<_, StoreError> = async {
         let tx = client.transaction().await.map_err(db)?;
         // First the worker's row, only if its lease is still expired: a heartbeat racing with
         // this waits for the commit, then finds the row gone and reports the lease lost.
@@ -450,6 +481,9 @@ impl PgStore {
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(uncertain)
+        }
+        .await;
+        self.settle(client, result)
     }
 
     async fn create_batch(
@@ -461,10 +495,11 @@ impl PgStore {
         let now = self.now();
         let db = |e| self.db(e);
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let count = prepared.rows.len() as i64;
-        // A concurrent creator of the same name makes this wait, then insert nothing.
-        let created = tx
+        let result: Result<_, StoreError> = async {
+            let tx = client.transaction().await.map_err(db)?;
+            let count = prepared.rows.len() as i64;
+            // A concurrent creator of the same name makes this wait, then insert nothing.
+            let created = tx
             .query_opt(
                 "INSERT INTO runcomfy_batches (name, model_id, row_count, rows_sha256, created_at) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING id",
@@ -472,11 +507,11 @@ impl PgStore {
             )
             .await
             .map_err(db)?;
-        let Some(created) = created else {
-            return Ok(None);
-        };
-        let id: i64 = created.try_get(0).map_err(db)?;
-        let insert = tx
+            let Some(created) = created else {
+                return Ok(None);
+            };
+            let id: i64 = created.try_get(0).map_err(db)?;
+            let insert = tx
             .prepare_cached(
                 "INSERT INTO runcomfy_jobs (batch_id, line, model_id, input, input_sha256, state, \
                  estimated_cost_usd, created_at, updated_at) \
@@ -485,26 +520,51 @@ impl PgStore {
             )
             .await
             .map_err(db)?;
-        for chunk in prepared.rows.chunks(INSERT_CHUNK) {
-            let lines: Vec<i64> = chunk.iter().map(|r| r.0).collect();
-            let inputs: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
-            let hashes: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
-            let estimates: Vec<Option<f64>> = chunk.iter().map(|r| r.3).collect();
-            tx.execute(
-                &insert,
-                &[&id, &model_id, &now, &lines, &inputs, &hashes, &estimates],
-            )
-            .await
-            .map_err(db)?;
+            for chunk in prepared.rows.chunks(INSERT_CHUNK) {
+                let lines: Vec<i64> = chunk.iter().map(|r| r.0).collect();
+                let inputs: Vec<&str> = chunk.iter().map(|r| r.1.as_str()).collect();
+                let hashes: Vec<&str> = chunk.iter().map(|r| r.2.as_str()).collect();
+                let estimates: Vec<Option<f64>> = chunk.iter().map(|r| r.3).collect();
+                tx.execute(
+                    &insert,
+                    &[&id, &model_id, &now, &lines, &inputs, &hashes, &estimates],
+                )
+                .await
+                .map_err(db)?;
+            }
+            tx.commit().await.map_err(db)?;
+            Ok(Some(BatchInfo {
+                id: BatchId(id),
+                name: name.to_owned(),
+                model_id: model_id.to_owned(),
+                rows: count as u64,
+                created: true,
+            }))
         }
-        tx.commit().await.map_err(db)?;
-        Ok(Some(BatchInfo {
-            id: BatchId(id),
-            name: name.to_owned(),
-            model_id: model_id.to_owned(),
-            rows: count as u64,
-            created: true,
-        }))
+        .await;
+        self.settle(client, result)
+    }
+}
+
+/// A driver error that shows the server's message (the driver's own says only "db error").
+#[derive(Debug)]
+struct PgError(tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_db_error() {
+            Some(db) => write!(f, "{} ({})", db.message(), db.code().code()),
+            None => match std::error::Error::source(&self.0) {
+                Some(cause) => write!(f, "{}: {cause}", self.0),
+                None => write!(f, "{}", self.0),
+            },
+        }
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
     }
 }
 
@@ -720,6 +780,7 @@ impl JobStore for PgStore {
         let now = self.now();
         let db = |e| self.db(e);
         let mut client = self.client().await?;
+        let result: Result<_, StoreError> = async {
         let tx = client.transaction().await.map_err(db)?;
         // Locking the job serializes the saves of its outputs, so the last one sees the others.
         let row = tx
@@ -772,6 +833,9 @@ impl JobStore for PgStore {
         }
         tx.commit().await.map_err(db)?;
         Ok(result)
+        }
+        .await;
+        self.settle(client, result)
     }
 
     async fn job(&self, key: JobKey) -> Result<Option<JobRecord>, StoreError> {

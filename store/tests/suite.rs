@@ -1085,3 +1085,77 @@ fn chain(err: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn unusable_sqlite_path_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    // The store's folder would have to be created inside a regular file.
+    let err = runcomfy_store::open(&file.join("jobs.db").display().to_string())
+        .await
+        .unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(err.to_string().contains("a-file"), "{err}");
+}
+
+/// The database goes away mid-batch (its connections dropped, new ones refused): the next
+/// step fails as unavailable (the caller stops submitting) and records nothing; once the
+/// database is back, the store carries on.
+#[tokio::test]
+async fn connection_lost_mid_batch_surfaces_and_records_nothing() {
+    let Some(url) = pg_url("connection_lost_mid_batch_surfaces_and_records_nothing") else {
+        return;
+    };
+    let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let database = format!("runcomfy_lost_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+        format!("CREATE DATABASE {database}"),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
+    let (base, _) = url.rsplit_once('/').expect("the test URL names a database");
+    let store = runcomfy_store::open(&format!("{base}/{database}"))
+        .await
+        .unwrap();
+    let batch = store
+        .create_or_open_batch("b", MODEL, rows(2))
+        .await
+        .unwrap();
+    let claim = store
+        .claim(&ClaimRequest::new(batch.id, "w", LEASE, 1))
+        .await
+        .unwrap();
+    let row = claim.submit[0].key;
+
+    // Refuse new connections, then end the store's (the call returns once they are gone).
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = '{database}'"
+        ))
+        .await
+        .unwrap();
+    let err = store.mark_submitting(row, "w").await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    assert!(!err.to_string().contains(&url), "{err}");
+
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} WITH ALLOW_CONNECTIONS true"
+        ))
+        .await
+        .unwrap();
+    // Nothing was recorded: the row is still only claimed, so it was not to be sent.
+    assert_eq!(store.job(row).await.unwrap().unwrap().state, State::Claimed);
+    store.mark_submitting(row, "w").await.unwrap();
+    drop(store);
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

@@ -26,7 +26,7 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::commands::Ctx;
+use crate::commands::{Ctx, Phase};
 use crate::exit::Reported;
 use crate::ui::{err, Ui};
 
@@ -48,13 +48,28 @@ fn main() -> ExitCode {
     notices::install(ui.clone());
     let ctx = Ctx::new(cli.global, ui);
     let result = runtime.block_on(async {
+        let command = cli.command.exec(&ctx, &matches);
+        tokio::pin!(command);
         tokio::select! {
-            r = cli.command.exec(&ctx, &matches) => r,
-            _ = tokio::signal::ctrl_c() => Err(exit::Failure {
-                code: exit::INTERRUPTED,
-                message: ctx.interrupted_message(),
-            }.into()),
+            r = &mut command => return r,
+            _ = tokio::signal::ctrl_c() => {}
         }
+        if ctx.phase() == Phase::Submitting {
+            // A submit in flight may make a paid job: wait for its answer so the request id
+            // is recorded, unless asked again.
+            ctx.ui.note("interrupted during the submit: waiting for its answer so its request id is recorded (Ctrl-C again to stop now)");
+            ctx.ui.event(serde_json::json!({"event": "interrupted", "waiting_for": "submit"}));
+            tokio::select! {
+                r = &mut command => return r,
+                _ = ctx.left(&Phase::Submitting) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(exit::Failure {
+            code: exit::INTERRUPTED,
+            message: ctx.interrupted_message(),
+        }
+        .into())
     });
     match result {
         Ok(()) => ExitCode::from(exit::OK),

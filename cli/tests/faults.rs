@@ -404,3 +404,47 @@ fn a_long_retry_after_wait_is_shown() {
     }
     assert_eq!(env.server.submits(), 2);
 }
+
+#[test]
+fn ctrl_c_during_the_submit_waits_for_the_request_id() {
+    let env = Env::new();
+    env.server.script_next(
+        Lifecycle::new()
+            .queued(1, Span::Polls(1))
+            .then_succeed_with(json!({"video": "https://cdn.example/v.mp4"})),
+    );
+    // The server makes the paid job at once but answers the submit a second later.
+    env.server
+        .inject_times(Route::Submit, Fault::Delay(Duration::from_millis(1500)), 1);
+    let child = env
+        .std_cmd()
+        .args(i2v_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let in_flight = wait_until(Duration::from_secs(20), || env.server.job_count() == 1);
+    assert!(in_flight);
+    interrupt(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    let stderr = text(&o.stderr);
+    assert!(
+        stderr.contains("waiting for its answer so its request id is recorded"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("goes on at RunComfy"), "{stderr}");
+    // The request id reached the journal: the job is resumable, not uncertain.
+    let left = unfinished(&env);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["state"], "submitted");
+    let request_id = left[0]["request_id"].as_str().unwrap().to_owned();
+    assert!(
+        stderr.contains(&format!("`runcomfy resume {request_id}`")),
+        "{stderr}"
+    );
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), "https://cdn.example/v.mp4\n");
+    assert_eq!(env.server.submits(), 1);
+}

@@ -1,12 +1,13 @@
 //! One module per command, each with its arguments (`Args`) and its `exec`; this file holds
 //! the `Command` enum clap parses into, the dispatch, and what every command shares (`Ctx`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{ArgMatches, Subcommand};
 use serde_json::Value;
+use tokio::sync::watch;
 
 use runcomfy::journal::Journal;
 use runcomfy::{Client, PollPolicy, PollVia, RetryPolicy};
@@ -73,7 +74,7 @@ pub struct Ctx {
     pub global: Global,
     /// The display (shared with the `tracing` notices).
     pub ui: Arc<Ui>,
-    phase: Mutex<Phase>,
+    phase: watch::Sender<Phase>,
 }
 
 /// Where a command stands with its job: what an interruption now leaves behind.
@@ -103,19 +104,29 @@ impl Ctx {
         Ctx {
             global,
             ui,
-            phase: Mutex::new(Phase::Idle),
+            phase: watch::Sender::new(Phase::Idle),
         }
     }
 
     /// Records where the command stands.
     pub fn set_phase(&self, phase: Phase) {
-        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+        self.phase.send_replace(phase);
+    }
+
+    /// Where the command stands now.
+    pub fn phase(&self) -> Phase {
+        self.phase.borrow().clone()
+    }
+
+    /// Resolves once the command no longer stands at `phase`.
+    pub async fn left(&self, phase: &Phase) {
+        let mut changes = self.phase.subscribe();
+        let _ = changes.wait_for(|p| p != phase).await;
     }
 
     /// What is true after an interruption now, for the person who pressed Ctrl-C.
     pub fn interrupted_message(&self) -> String {
-        let phase = self.phase.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        match phase {
+        match self.phase() {
             Phase::Idle => "interrupted".to_owned(),
             Phase::Preparing => "interrupted before anything was submitted".to_owned(),
             Phase::Submitting => "interrupted during the submit: the job may exist at RunComfy (and be paid) without a recorded request id; `runcomfy jobs` flags it: check your RunComfy account before submitting again".to_owned(),

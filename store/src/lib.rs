@@ -169,6 +169,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn claim(&self, request: &ClaimRequest) -> Result<Claim, StoreError>;
 
     /// Renews a worker's lease (call it well within the lease, e.g. every third of it).
+    /// A worker's lease starts with its first claim; [`Lease::Lost`] means the lease had
+    /// expired and its rows were taken back (or the worker never claimed): drop every row held.
     async fn heartbeat(&self, worker: &str, lease: Duration) -> Result<Lease, StoreError>;
 
     /// Marks a claimed row as being sent (`claimed` → `submitting`): call it before the POST

@@ -4,8 +4,8 @@
 //! `components/schemas`, custom formats such as `image_uri`, a `validations` keyword).
 //! Standard validators (the fake server's) must not read it themselves: they would
 //! understand it differently from the generator. This module runs the generator's own
-//! [`load`](crate::load) checks, [`normalize`](crate::normalize) and
-//! [`catalog`](crate::catalog) stages on a model and writes the normalized schema back as
+//! [`load`](crate::load) checks, [`normalize`] and [`catalog`](crate::catalog)
+//! stages on a model and writes the normalized schema back as
 //! standard JSON Schema, so that what a validator accepts is what the generated `Input` and
 //! its `validate()` accept. A schema the generator refuses is refused here with the same
 //! diagnostics.

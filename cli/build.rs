@@ -1,6 +1,6 @@
-//! Writes `$OUT_DIR/flags.rs`: one entry per model of the schema folder (the workspace's
-//! `schemas/`, or `$RUNCOMFY_SCHEMAS_DIR`, as for the `runcomfy` crate), each with the static
-//! table of its `run` flags. All schema reading goes through `runcomfy_codegen::analyze`; the
+//! Writes `$OUT_DIR/flags.rs`: one entry per model of the schema folder the `runcomfy` crate
+//! was generated from (`DEP_RUNCOMFY_SCHEMAS`: its `schemas/`, or `$RUNCOMFY_SCHEMAS_DIR`),
+//! each with the static table of its `run` flags. All schema reading goes through `runcomfy_codegen::analyze`; the
 //! raw property JSON (kept in the IR as `input_text`) only adds what the IR does not keep:
 //! the file `format`s and the `validations` rules.
 
@@ -17,9 +17,11 @@ fn main() {
     println!("cargo::rerun-if-env-changed=RUNCOMFY_SCHEMAS_DIR");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/reserved.rs");
-    let dir = match std::env::var_os("RUNCOMFY_SCHEMAS_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas"),
+    // The folder `runcomfy`'s build script generated its models from (its `links` metadata),
+    // so the flags always match the typed models this binary links.
+    let Some(dir) = std::env::var_os("DEP_RUNCOMFY_SCHEMAS").map(PathBuf::from) else {
+        println!("cargo::error=DEP_RUNCOMFY_SCHEMAS is not set: build through cargo with `runcomfy` as a dependency");
+        std::process::exit(1);
     };
     let Some(out_dir) = std::env::var_os("OUT_DIR") else {
         println!("cargo::error=OUT_DIR is not set");

@@ -1,12 +1,10 @@
-//! Generates `models.rs` from the workspace's `schemas/` folder (or `$RUNCOMFY_SCHEMAS_DIR`).
+//! Generates `models.rs` from this package's `schemas/` folder (or `$RUNCOMFY_SCHEMAS_DIR`).
+//! In the workspace `runtime/schemas` is a symlink to the top-level `schemas/`, the single
+//! source; `cargo package` follows it, so the published package carries a real copy.
 //! All logic lives in `runcomfy-codegen`; this file only adapts it to cargo.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-// Generation is allocation-heavy; with hundreds of models mimalloc saves about a quarter.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The feature names declared in this crate's `[features]` table: a vendor with a feature is
 /// compiled only when it is enabled.
@@ -33,8 +31,14 @@ fn main() {
     let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = match std::env::var_os("RUNCOMFY_SCHEMAS_DIR") {
         Some(dir) => PathBuf::from(dir),
+        // A checkout without symlinks (`core.symlinks=false`) has a plain file there.
+        None if manifest_dir.join("schemas").is_dir() => manifest_dir.join("schemas"),
         None => manifest_dir.join("../schemas"),
     };
+    // The folder generated from, for the build scripts of dependents that declare
+    // `runcomfy` as a dependency (`DEP_RUNCOMFY_SCHEMAS`): the CLI builds its flags from it.
+    let shared = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+    println!("cargo::metadata=schemas={}", shared.display());
     let Some(out_dir) = std::env::var_os("OUT_DIR") else {
         println!("cargo::error=OUT_DIR is not set: run this build script through cargo");
         return;

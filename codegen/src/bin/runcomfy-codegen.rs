@@ -7,7 +7,6 @@ use clap::{Parser, Subcommand};
 
 // Generation builds and drops millions of small token trees; mimalloc makes it about a
 // quarter faster than the system allocator (see README, Performance).
-#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,6 +1,9 @@
 //! Stage 3, catalog: normalized schemas in, the [IR](crate::ir) out. Decides every type's
 //! name (through [`crate::names`]), integer widths, URL typing of outputs, boxing of
-//! recursive definitions and the order of union variants.
+//! recursive definitions, union tagging and variant order, and which types validate.
+//!
+//! Work is linear in the size of the normalized model: each definition's type is built once,
+//! and facts about definitions (recursion, whether they validate) are computed once for all.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +13,7 @@ use crate::diag::{Diagnostics, Location};
 use crate::doctext;
 pub use crate::ir::*;
 use crate::names::{self, Shape};
-use crate::normalize::{Def, Kind, Model, Schema};
+use crate::normalize::{self, Def, Kind, Model, Schema, Typeless};
 
 /// Builds the catalog of every model.
 pub fn build(models: &[Model], diags: &mut Diagnostics) -> Catalog {
@@ -28,11 +31,18 @@ pub fn build(models: &[Model], diags: &mut Diagnostics) -> Catalog {
 struct Ctx<'a> {
     model: &'a Model,
     types: Vec<TypeDef>,
-    /// Type names already chosen for schema nodes (by location) and defs (by index).
+    /// Type names chosen for schema nodes (by location) and defs (by index).
     node_names: BTreeMap<Location, String>,
-    def_names: BTreeMap<usize, String>,
+    def_names: Vec<String>,
+    /// Every type name handed out, so that late names stay unique.
+    taken: BTreeSet<String>,
     def_done: BTreeSet<usize>,
+    /// Each generated type's name and whether it validates.
+    built: BTreeMap<String, bool>,
+    /// Defs that can reach themselves: their uses are boxed.
     recursive: BTreeSet<usize>,
+    /// Defs whose type implements `Validate` with checks.
+    def_validates: Vec<bool>,
     diags: &'a mut Diagnostics,
 }
 
@@ -48,12 +58,16 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
         model,
         types: Vec::new(),
         node_names: BTreeMap::new(),
-        def_names: BTreeMap::new(),
+        def_names: Vec::new(),
+        taken: BTreeSet::new(),
         def_done: BTreeSet::new(),
+        built: BTreeMap::new(),
         recursive: recursive_defs(&model.defs),
+        def_validates: defs_validate(&model.defs),
         diags,
     };
     ctx.assign_names();
+    ctx.check_plain_recursion();
     ctx.object_type("Input", &model.input, Role::Input, true);
     let output = match &model.output {
         None => OutputDef::Media,
@@ -81,14 +95,7 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
         method: String::new(),
         vendor: model.id.split('/').next().unwrap_or("").to_owned(),
         docs,
-        summary: model
-            .input
-            .description
-            .as_deref()
-            .and_then(|d| d.lines().next())
-            .unwrap_or("")
-            .trim()
-            .to_owned(),
+        summary: doctext::summary(model.input.description.as_deref()),
         types: ctx.types,
         output,
         input_text: model.input_text.clone(),
@@ -96,8 +103,8 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
     }
 }
 
-/// Definitions that can reach themselves: their direct uses are boxed.
-fn recursive_defs(defs: &[Def]) -> BTreeSet<usize> {
+/// The defs each def's schema refers to (where a type is needed, not inside rules).
+fn def_edges(defs: &[Def]) -> Vec<BTreeSet<usize>> {
     fn refs(s: &Schema, out: &mut BTreeSet<usize>) {
         match &s.kind {
             Kind::Ref(i) => {
@@ -106,7 +113,7 @@ fn recursive_defs(defs: &[Def]) -> BTreeSet<usize> {
             Kind::Array {
                 items: Some(items), ..
             } => refs(items, out),
-            Kind::Object { props, extra } => {
+            Kind::Object { props, extra, .. } => {
                 for p in props {
                     refs(&p.schema, out);
                 }
@@ -119,29 +126,143 @@ fn recursive_defs(defs: &[Def]) -> BTreeSet<usize> {
             _ => {}
         }
     }
-    let edges: Vec<BTreeSet<usize>> = defs
-        .iter()
+    defs.iter()
         .map(|d| {
             let mut out = BTreeSet::new();
             refs(&d.schema, &mut out);
             out
         })
-        .collect();
-    let mut result = BTreeSet::new();
-    for start in 0..defs.len() {
-        let mut seen = BTreeSet::new();
-        let mut stack: Vec<usize> = edges[start].iter().copied().collect();
-        while let Some(n) = stack.pop() {
-            if n == start {
-                result.insert(start);
-                break;
+        .collect()
+}
+
+/// Definitions that can reach themselves (Tarjan's strongly connected components: linear in
+/// defs and refs). A ref to a file's root is always recursive: it sits inside that root.
+fn recursive_defs(defs: &[Def]) -> BTreeSet<usize> {
+    let edges = def_edges(defs);
+    let n = defs.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut next = 0;
+    let mut out = BTreeSet::new();
+    for start in 0..n {
+        if index[start] != usize::MAX {
+            continue;
+        }
+        // Iterative DFS: (node, its successors still to visit).
+        let mut work: Vec<(usize, Vec<usize>)> = Vec::new();
+        index[start] = next;
+        low[start] = next;
+        next += 1;
+        stack.push(start);
+        on_stack[start] = true;
+        work.push((start, edges[start].iter().rev().copied().collect()));
+        while let Some((v, succ)) = work.last_mut() {
+            let v = *v;
+            if let Some(w) = succ.pop() {
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, edges[w].iter().rev().copied().collect()));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
             }
-            if seen.insert(n) {
-                stack.extend(edges[n].iter().copied());
+            work.pop();
+            if let Some((parent, _)) = work.last() {
+                low[*parent] = low[*parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 || edges[v].contains(&v) {
+                    out.extend(component);
+                }
             }
         }
     }
-    result
+    out.extend(defs.iter().enumerate().filter(|(_, d)| d.pointer.is_empty()).map(|(i, _)| i));
+    out
+}
+
+/// Whether each def's type has checks, its refs included: the defs with checks of their own,
+/// then every def that reaches one (one pass over the reversed refs).
+fn defs_validate(defs: &[Def]) -> Vec<bool> {
+    let edges = def_edges(defs);
+    let mut reverse: Vec<Vec<usize>> = vec![Vec::new(); defs.len()];
+    for (from, tos) in edges.iter().enumerate() {
+        for &to in tos {
+            reverse[to].push(from);
+        }
+    }
+    let mut out: Vec<bool> = defs.iter().map(|d| has_own_checks(&d.schema)).collect();
+    let mut queue: Vec<usize> = (0..defs.len()).filter(|&i| out[i]).collect();
+    while let Some(i) = queue.pop() {
+        for &j in &reverse[i] {
+            if !out[j] {
+                out[j] = true;
+                queue.push(j);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a schema has checks of its own, not counting those of the defs it refers to.
+fn has_own_checks(s: &Schema) -> bool {
+    if !s.rules.is_empty() {
+        return true;
+    }
+    match &s.kind {
+        Kind::Integer(b) | Kind::Number(b) => has_bounds(b),
+        Kind::String {
+            min_len,
+            max_len,
+            pattern,
+            ..
+        } => min_len.is_some() || max_len.is_some() || pattern.is_some(),
+        Kind::Typeless(_) => true,
+        Kind::Array {
+            items,
+            min_items,
+            max_items,
+            unique,
+            ..
+        } => {
+            min_items.is_some()
+                || max_items.is_some()
+                || *unique
+                || items.as_ref().is_some_and(|i| has_own_checks(i))
+        }
+        Kind::Map {
+            values,
+            min,
+            max,
+            key_pattern,
+        } => min.is_some() || max.is_some() || key_pattern.is_some() || has_own_checks(values),
+        Kind::Object {
+            props,
+            extra,
+            key_pattern,
+        } => {
+            key_pattern.is_some()
+                || props.iter().any(|p| has_own_checks(&p.schema))
+                || extra.as_ref().is_some_and(|e| has_own_checks(e))
+        }
+        Kind::Union(vs) => vs.iter().any(has_own_checks),
+        _ => false,
+    }
 }
 
 /// Does this node become a generated type of its own?
@@ -153,46 +274,105 @@ fn needs_type(s: &Schema) -> bool {
     }
 }
 
+/// Does a def become a named type (or stand for `Input`/`Output`)?
+fn def_is_type(d: &Def) -> bool {
+    d.pointer.is_empty() || needs_type(&d.schema) || matches!(d.schema.kind, Kind::Object { .. })
+}
+
 impl Ctx<'_> {
-    /// Walks every schema in a fixed order and gives each type-producing node its name,
-    /// so that collisions are resolved over the whole module at once.
+    /// Walks every schema in a fixed order and gives each type-producing node its name, so
+    /// that collisions are resolved over the whole module at once: definitions first (by
+    /// their keys), then the types nested in `Input` and `Output`, then those nested in
+    /// definitions (prefixed by the definition's name: `Lora` → `LoraMode`).
     fn assign_names(&mut self) {
-        let mut slots = Vec::new();
-        for (i, def) in self.model.defs.iter().enumerate() {
+        let defs = &self.model.defs;
+        let mut def_slots = Vec::new();
+        for def in defs {
             let (short, full) = names::def_type(&def.key, def.role == Role::Output);
-            slots.push(Slot {
-                loc: def.schema.loc.clone(),
-                short,
-                full,
-            });
-            self.def_names.insert(i, String::new());
+            def_slots.push((short, full));
         }
+        let mut slots = Vec::new();
         collect_slots(&self.model.input, "", "Input", &mut slots);
         if let Some(out) = &self.model.output {
             collect_slots(out, "", "Output", &mut slots);
         }
-        // Definitions come first and keep their own names; a later node whose short name is
-        // taken gets its full path name (`InputImageSize`).
-        let candidates: Vec<(String, String)> = slots
-            .iter()
-            .map(|s| (s.short.clone(), s.full.clone()))
-            .collect();
+        // Defs that stand for a file's root are `Input`/`Output` themselves.
+        let mut candidates: Vec<(String, String)> = def_slots.clone();
+        candidates.extend(slots.iter().map(|s| (s.short.clone(), s.full.clone())));
         let chosen = names::type_names(&candidates);
-        let ndefs = self.model.defs.len();
-        for (i, (slot, name)) in slots.into_iter().zip(chosen).enumerate() {
-            if i < ndefs {
-                self.def_names.insert(i, name);
-            } else {
+        let (def_chosen, node_chosen) = chosen.split_at(defs.len());
+        self.def_names = defs
+            .iter()
+            .zip(def_chosen)
+            .map(|(d, name)| match (d.pointer.is_empty(), d.role) {
+                (true, Role::Input) => "Input".to_owned(),
+                (true, Role::Output) => "Output".to_owned(),
+                _ => name.clone(),
+            })
+            .collect();
+        for (slot, name) in slots.into_iter().zip(node_chosen) {
+            self.node_names.insert(slot.loc, name.clone());
+        }
+        self.taken = names::RESERVED_TYPES.iter().map(|s| s.to_string()).collect();
+        self.taken.extend(chosen.iter().cloned());
+        // Types nested in definitions, named after the definition.
+        let mut nested = Vec::new();
+        for (i, def) in defs.iter().enumerate() {
+            if !def.pointer.is_empty() {
+                let (short, full) = (&self.def_names[i], &def_slots[i].1);
+                collect_slots(&def.schema, short, full, &mut nested);
+            }
+        }
+        for slot in nested {
+            if !self.node_names.contains_key(&slot.loc) {
+                let name = self.fresh(&slot.short, &slot.full);
                 self.node_names.insert(slot.loc, name);
             }
         }
     }
 
-    fn name_of(&self, s: &Schema) -> String {
-        self.node_names
-            .get(&s.loc)
-            .cloned()
-            .unwrap_or_else(|| "Unnamed".to_owned())
+    fn push_type(&mut self, t: TypeDef) {
+        self.built.insert(t.name.clone(), t.validates);
+        self.types.push(t);
+    }
+
+    /// A name not yet handed out: `short`, else `full`, else `full2`, `full3`, ...
+    fn fresh(&mut self, short: &str, full: &str) -> String {
+        let name = names::type_names_after(&self.taken, &[(short.to_owned(), full.to_owned())])
+            .pop()
+            .unwrap_or_else(|| full.to_owned());
+        self.taken.insert(name.clone());
+        name
+    }
+
+    /// A recursive def of a plain shape (`A = array of A`) has no type of its own to hold
+    /// the recursion.
+    fn check_plain_recursion(&mut self) {
+        for (i, def) in self.model.defs.iter().enumerate() {
+            if self.recursive.contains(&i) && !def_is_type(def) {
+                self.diags.error(
+                    &def.schema.loc,
+                    "a recursive definition must be an object, an enum or a union (here it is a plain array, map or value)",
+                );
+            }
+        }
+    }
+
+    /// The type name of a node: the one assigned, or a fresh one from its pointer.
+    fn name_of(&mut self, s: &Schema) -> String {
+        if let Some(name) = self.node_names.get(&s.loc) {
+            return name.clone();
+        }
+        let words: String = s
+            .loc
+            .pointer
+            .split('/')
+            .filter(|w| !w.is_empty())
+            .map(names::camel)
+            .collect();
+        let name = self.fresh(&words, &format!("Schema{words}"));
+        self.node_names.insert(s.loc.clone(), name.clone());
+        name
     }
 
     fn def_type(&mut self, i: usize) {
@@ -200,14 +380,13 @@ impl Ctx<'_> {
             return;
         }
         let def = &self.model.defs[i];
-        let name = self.def_names.get(&i).cloned().unwrap_or_default();
-        let schema = def.schema.clone();
-        let role = def.role;
-        if needs_type(&schema) || matches!(schema.kind, Kind::Object { .. }) {
-            self.named_type(&name, &schema, role);
-        } else {
-            // A def of a plain shape (string, number, array...) is used inline.
+        if def.pointer.is_empty() || !def_is_type(def) {
+            // The root is `Input`/`Output`; a plain shape (string, array...) is used inline.
+            return;
         }
+        let name = self.def_names[i].clone();
+        let schema = def.schema.clone();
+        self.named_type(&name, &schema, def.role);
     }
 
     /// Generates the type for a node that [`needs_type`], under `name`.
@@ -228,7 +407,7 @@ impl Ctx<'_> {
                 let mut docs = doctext::of_schema(s);
                 doctext::fallback(&mut docs, s);
                 doctext::push_default(&mut docs, s.default.as_ref());
-                self.types.push(TypeDef {
+                self.push_type(TypeDef {
                     name: name.to_owned(),
                     docs,
                     body: Body::StrEnum {
@@ -263,7 +442,7 @@ impl Ctx<'_> {
                 let mut docs = doctext::of_schema(s);
                 doctext::fallback(&mut docs, s);
                 doctext::push_default(&mut docs, s.default.as_ref());
-                self.types.push(TypeDef {
+                self.push_type(TypeDef {
                     name: name.to_owned(),
                     docs,
                     body: Body::IntEnum { variants, default },
@@ -272,48 +451,239 @@ impl Ctx<'_> {
                     validates: false,
                 });
             }
-            Kind::Union(alternatives) => {
-                let mut variants: Vec<(Shape, Variant)> = Vec::new();
-                let mut seen: BTreeMap<String, Location> = BTreeMap::new();
-                for alt in alternatives {
-                    let (rank, vname) = self.variant_name(alt);
-                    if let Some(first) = seen.get(&vname) {
-                        self.diags.error(
-                            &alt.loc,
-                            format!("alternatives {} and {} have the same shape ({vname}); they cannot be told apart on the wire", first.pointer, alt.loc.pointer),
-                        );
-                        continue;
-                    }
-                    seen.insert(vname.clone(), alt.loc.clone());
-                    let ty = self.ty(alt, role);
-                    let checks = self.checks(alt, &ty);
-                    variants.push((
-                        rank,
-                        Variant {
-                            name: vname,
-                            ty,
-                            checks,
-                        },
-                    ));
-                }
-                // serde tries untagged variants in order: the narrower shapes first.
-                variants.sort_by_key(|v| v.0);
-                let mut docs = doctext::of_schema(s);
-                doctext::fallback(&mut docs, s);
-                doctext::push_default(&mut docs, s.default.as_ref());
-                self.types.push(TypeDef {
-                    name: name.to_owned(),
-                    docs,
-                    body: Body::Union {
-                        variants: variants.into_iter().map(|(_, v)| v).collect(),
-                    },
-                    loc: s.loc.clone(),
-                    role,
-                    validates: has_checks_deep(s, &self.model.defs, &mut BTreeSet::new()),
-                });
-            }
+            Kind::Union(alternatives) => self.union_type(name, s, alternatives, role),
             _ => {}
         }
+    }
+
+    /// The object schema an alternative stands for: itself, or the def it refers to.
+    fn object_of<'s>(&'s self, s: &'s Schema) -> Option<&'s Schema> {
+        match &s.kind {
+            Kind::Object { props, .. } if !props.is_empty() => Some(s),
+            Kind::Ref(i) => {
+                let d = &self.model.defs[*i];
+                match &d.schema.kind {
+                    Kind::Object { props, .. } if !props.is_empty() && !d.pointer.is_empty() => {
+                        Some(&d.schema)
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The property that tags every alternative: present and required in each, holding a
+    /// distinct single string (`const`, one-value enum).
+    fn discriminator(&self, alternatives: &[Schema]) -> Option<(String, Vec<String>)> {
+        let objects: Vec<&Schema> = alternatives
+            .iter()
+            .map(|a| self.object_of(a))
+            .collect::<Option<_>>()?;
+        let Kind::Object { props: first, .. } = &objects.first()?.kind else {
+            return None;
+        };
+        'candidates: for candidate in first {
+            let mut values = Vec::new();
+            for o in &objects {
+                let Kind::Object { props, .. } = &o.kind else {
+                    continue 'candidates;
+                };
+                let Some(p) = props.iter().find(|p| p.name == candidate.name) else {
+                    continue 'candidates;
+                };
+                let kind = match &p.schema.kind {
+                    Kind::Ref(i) => &self.model.defs[*i].schema.kind,
+                    k => k,
+                };
+                match kind {
+                    Kind::StrEnum(v) if v.len() == 1 && p.required && !p.schema.nullable => {
+                        if values.contains(&v[0]) {
+                            continue 'candidates;
+                        }
+                        values.push(v[0].clone());
+                    }
+                    _ => continue 'candidates,
+                }
+            }
+            return Some((candidate.name.clone(), values));
+        }
+        None
+    }
+
+    /// A union: tagged by a discriminator property when every alternative has one
+    /// ([`Ctx::discriminator`]), else untagged, its variants ordered so that serde (which
+    /// tries them in order) picks the right one: narrower shapes first (enums, then scalars,
+    /// then objects, maps, arrays), and among objects those that require more properties
+    /// first, so that an object never captures a value meant for a stricter one.
+    fn union_type(&mut self, name: &str, s: &Schema, alternatives: &[Schema], role: Role) {
+        let mut docs = doctext::of_schema(s);
+        doctext::fallback(&mut docs, s);
+        doctext::push_default(&mut docs, s.default.as_ref());
+        if let Some((tag, values)) = self.discriminator(alternatives) {
+            let candidates: Vec<(String, String)> = values
+                .iter()
+                .map(|v| (v.clone(), names::variant(v)))
+                .collect();
+            let vnames = names::dedupe(&candidates, &[], names::spelled_variant, true);
+            let mut variants = Vec::new();
+            for ((alt, value), vname) in alternatives.iter().zip(&values).zip(vnames) {
+                // The variant's struct: the alternative without its tag (serde reads and
+                // writes the tag itself).
+                let Some(object) = self.object_of(alt).cloned() else {
+                    continue;
+                };
+                let mut object = object;
+                if let Kind::Object { props, .. } = &mut object.kind {
+                    props.retain(|p| p.name != tag);
+                }
+                object.loc = alt.loc.clone();
+                let sname = self.fresh(&format!("{name}{vname}"), &format!("{name}{vname}"));
+                self.object_type(&sname, &object, role, false);
+                let validates = self.built.get(&sname).copied().unwrap_or(false);
+                let ty = Ty::Named {
+                    name: sname,
+                    validates,
+                };
+                let checks = Checks {
+                    nested: validates,
+                    ..Checks::default()
+                };
+                variants.push(Variant {
+                    name: vname,
+                    tag_value: Some(value.clone()),
+                    ty,
+                    checks,
+                });
+            }
+            let validates = variants.iter().any(|v| v.checks.nested);
+            self.push_type(TypeDef {
+                name: name.to_owned(),
+                docs,
+                body: Body::Union {
+                    variants,
+                    tag: Some(tag),
+                },
+                loc: s.loc.clone(),
+                role,
+                validates,
+            });
+            return;
+        }
+        // Untagged.
+        let object_count = alternatives
+            .iter()
+            .filter(|a| self.object_of(a).is_some() || matches!(a.kind, Kind::Object { .. }))
+            .count();
+        let mut ranked: Vec<(Shape, usize, usize, Variant)> = Vec::new();
+        let mut seen: BTreeMap<String, Location> = BTreeMap::new();
+        let mut required_sets: Vec<(BTreeSet<String>, Location)> = Vec::new();
+        let mut from_defs: Vec<bool> = Vec::new();
+        for (order, alt) in alternatives.iter().enumerate() {
+            let shape = shape_of(self.resolved_def(alt));
+            let required: BTreeSet<String> = match self.object_of(alt).map(|o| &o.kind) {
+                Some(Kind::Object { props, .. }) => props
+                    .iter()
+                    .filter(|p| p.required)
+                    .map(|p| p.name.clone())
+                    .collect(),
+                _ => BTreeSet::new(),
+            };
+            let is_object = shape == Shape::Object;
+            let vname = match &alt.kind {
+                Kind::Ref(i) if is_object || def_is_type(&self.model.defs[*i]) => {
+                    self.def_names[*i].clone()
+                }
+                _ if is_object && object_count > 1 => {
+                    self.distinguishing_name(alt, alternatives).unwrap_or_else(|| shape.variant().to_owned())
+                }
+                _ => shape.variant().to_owned(),
+            };
+            if is_object {
+                if let Some((_, first)) = required_sets.iter().find(|(r, _)| *r == required) {
+                    self.diags.error(
+                        &alt.loc,
+                        format!("alternatives {} and {} require the same properties; they cannot be told apart on the wire", first.pointer, alt.loc.pointer),
+                    );
+                    continue;
+                }
+                required_sets.push((required.clone(), alt.loc.clone()));
+            } else if let Some(first) = seen.get(&vname) {
+                self.diags.error(
+                    &alt.loc,
+                    format!("alternatives {} and {} have the same shape ({vname}); they cannot be told apart on the wire", first.pointer, alt.loc.pointer),
+                );
+                continue;
+            }
+            seen.insert(vname.clone(), alt.loc.clone());
+            from_defs.push(matches!(alt.kind, Kind::Ref(_)));
+            let ty = self.ty(alt, role);
+            let checks = self.checks(alt, &ty);
+            ranked.push((
+                shape,
+                usize::MAX - required.len(),
+                order,
+                Variant {
+                    name: vname,
+                    tag_value: None,
+                    ty,
+                    checks,
+                },
+            ));
+        }
+        strip_common_prefix(&mut ranked, &from_defs);
+        ranked.sort_by_key(|(shape, req, order, _)| (*shape, *req, *order));
+        let candidates: Vec<(String, String)> = ranked
+            .iter()
+            .map(|(.., v)| (v.name.clone(), v.name.clone()))
+            .collect();
+        let unique = names::dedupe(&candidates, &[], |w| w.to_owned(), true);
+        let variants: Vec<Variant> = ranked
+            .into_iter()
+            .zip(unique)
+            .map(|((.., mut v), n)| {
+                v.name = n;
+                v
+            })
+            .collect();
+        let validates = variants.iter().any(|v| !v.checks.is_empty());
+        self.push_type(TypeDef {
+            name: name.to_owned(),
+            docs,
+            body: Body::Union {
+                variants,
+                tag: None,
+            },
+            loc: s.loc.clone(),
+            role,
+            validates,
+        });
+    }
+
+    /// An inline object alternative among several, named by the first property it requires
+    /// that the others do not: `WithMask`.
+    fn distinguishing_name(&self, alt: &Schema, all: &[Schema]) -> Option<String> {
+        let required = |s: &Schema| -> Vec<String> {
+            match self.object_of(s).map(|o| &o.kind) {
+                Some(Kind::Object { props, .. }) => props
+                    .iter()
+                    .filter(|p| p.required)
+                    .map(|p| p.name.clone())
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let mine = required(alt);
+        let others: Vec<Vec<String>> = all
+            .iter()
+            .filter(|a| a.loc != alt.loc)
+            .map(required)
+            .collect();
+        let pick = mine
+            .iter()
+            .find(|p| others.iter().all(|o| !o.contains(p)))
+            .or(mine.first())?;
+        Some(names::union_object_variant(pick))
     }
 
     /// A default beside a `$ref` (Cog's `allOf: [{$ref}]` + `default`) is checked against the
@@ -339,29 +709,20 @@ impl Ctx<'_> {
         }
     }
 
-    fn variant_name(&self, s: &Schema) -> (Shape, String) {
-        let shape = shape_of(s);
-        let name = match &s.kind {
-            Kind::Ref(i) => self.def_names.get(i).cloned().unwrap_or_default(),
-            _ => shape.variant().to_owned(),
-        };
-        (shape, name)
-    }
-
     fn object_type(&mut self, name: &str, s: &Schema, role: Role, is_input: bool) {
-        let Kind::Object { props, extra } = &s.kind else {
+        let Kind::Object {
+            props,
+            extra,
+            key_pattern,
+        } = &s.kind
+        else {
             return;
         };
         let candidates: Vec<(String, String)> = props
             .iter()
             .map(|p| (p.name.clone(), names::snake(&p.name)))
             .collect();
-        let reserved: &[&str] = if role == Role::Output {
-            &[names::EXTRA_FIELD]
-        } else {
-            &[]
-        };
-        let idents = names::dedupe(&candidates, reserved, names::snake, false);
+        let idents = names::dedupe(&candidates, &[names::EXTRA_FIELD], names::snake, false);
         let mut fields = Vec::new();
         for (p, ident) in props.iter().zip(idents) {
             let ty = self.ty(&p.schema, role);
@@ -371,13 +732,11 @@ impl Ctx<'_> {
             if docs.is_empty() {
                 docs.push(format!("The `{}` field.", doctext::code(&p.name)));
             }
-            doctext::push_constraints(&mut docs, &p.schema);
+            doctext::push_constraints(&mut docs, self.resolved(&p.schema));
             doctext::push_field_default(&mut docs, p.required, p.schema.default.as_ref());
-            let fixed = match (&p.schema.kind, &ty) {
-                (Kind::StrEnum(v), Ty::Named { .. }) if v.len() == 1 && p.required => {
-                    Some(names::variant(&v[0]))
-                }
-                (Kind::IntEnum(v), Ty::Named { .. }) if v.len() == 1 && p.required => {
+            let single = match (&self.resolved(&p.schema).kind, &ty) {
+                (Kind::StrEnum(v), Ty::Named { .. }) if v.len() == 1 => Some(names::variant(&v[0])),
+                (Kind::IntEnum(v), Ty::Named { .. }) if v.len() == 1 => {
                     Some(names::int_variant(v[0]))
                 }
                 _ => None,
@@ -392,20 +751,25 @@ impl Ctx<'_> {
                 docs,
                 default: p.schema.default.clone(),
                 checks,
-                fixed,
+                fixed: single.filter(|_| p.required),
             });
         }
-        // Output objects keep unknown keys; input objects send only what the schema names.
-        let extra = match (role, extra) {
-            (Role::Output, Some(e)) => {
+        // Unknown keys: outputs keep them (as the schema types them); inputs send only what
+        // the schema names, unless it types the other keys (`additionalProperties` schema,
+        // `patternProperties`).
+        let extra = match extra {
+            Some(e) if role == Role::Output || !matches!(e.kind, Kind::Any) => {
                 let ty = self.ty(e, role);
+                let checks = self.checks(e, &ty);
                 Some(Extra {
                     ident: names::EXTRA_FIELD.to_owned(),
                     ty,
+                    checks,
                 })
             }
             _ => None,
         };
+        let deny_unknown = extra.is_none() && matches!(s.kind, Kind::Object { extra: None, .. });
         let mut docs = doctext::of_schema(s);
         if is_input {
             docs = vec!["The request body.".to_owned(), String::new(), "Required fields are the parameters of [`Input::new`]; optional ones are set with the chained setters of the same name.".to_owned()];
@@ -413,24 +777,55 @@ impl Ctx<'_> {
             docs = vec!["The result's `output` object.".to_owned()];
         }
         doctext::fallback(&mut docs, s);
-        self.types.push(TypeDef {
+        let rules = self.rule_checks(s);
+        let validates = is_input
+            || !rules.is_empty()
+            || key_pattern.is_some()
+            || fields.iter().any(|f| !f.checks.is_empty())
+            || extra.as_ref().is_some_and(|e| !e.checks.is_empty());
+        self.push_type(TypeDef {
             name: name.to_owned(),
             docs,
             body: Body::Struct(Struct {
                 fields,
                 extra,
                 is_input,
+                deny_unknown,
+                key_pattern: key_pattern.clone(),
+                rules,
             }),
             loc: s.loc.clone(),
             role,
-            validates: is_input || has_checks_deep(s, &self.model.defs, &mut BTreeSet::new()),
+            validates,
         });
+    }
+
+    /// A node, or the def it refers to (not a file's root).
+    fn resolved_def<'s>(&'s self, s: &'s Schema) -> &'s Schema {
+        match &s.kind {
+            Kind::Ref(i) if !self.model.defs[*i].pointer.is_empty() => &self.model.defs[*i].schema,
+            _ => s,
+        }
+    }
+
+    /// A node, or the def it refers to when that def is used inline (a plain shape).
+    fn resolved<'s>(&'s self, s: &'s Schema) -> &'s Schema {
+        let mut s = s;
+        for _ in 0..64 {
+            match &s.kind {
+                Kind::Ref(i) if !def_is_type(&self.model.defs[*i]) => {
+                    s = &self.model.defs[*i].schema;
+                }
+                _ => break,
+            }
+        }
+        s
     }
 
     /// The Rust type of a node, generating its named type when it needs one.
     fn ty(&mut self, s: &Schema, role: Role) -> Ty {
-        let base = match &s.kind {
-            Kind::Any => Ty::Value,
+        match &s.kind {
+            Kind::Any | Kind::Typeless(_) => Ty::Value,
             Kind::Bool => Ty::Bool,
             Kind::BoolConst(_) => Ty::Bool,
             Kind::Integer(b) => Ty::Int(IntWidth::for_bounds(b)),
@@ -457,17 +852,20 @@ impl Ctx<'_> {
                 Ty::Vec(Box::new(item))
             }
             Kind::Map { values, .. } => Ty::Map(Box::new(self.ty(values, role))),
-            Kind::Object { props, extra } if props.is_empty() => match extra {
+            Kind::Object { props, extra, .. } if props.is_empty() => match extra {
                 Some(e) => Ty::Map(Box::new(self.ty(e, role))),
                 None => Ty::Map(Box::new(Ty::Value)),
             },
             Kind::Ref(i) => {
                 let i = *i;
                 let def = &self.model.defs[i];
-                if needs_type(&def.schema) || matches!(def.schema.kind, Kind::Object { .. }) {
-                    let name = self.def_names.get(&i).cloned().unwrap_or_default();
-                    let validates =
-                        has_checks_deep(&def.schema, &self.model.defs, &mut BTreeSet::new());
+                if def_is_type(def) {
+                    let name = self.def_names[i].clone();
+                    let validates = if def.pointer.is_empty() {
+                        def.role == Role::Input || self.def_validates[i]
+                    } else {
+                        self.def_validates[i]
+                    };
                     self.def_type(i);
                     let named = Ty::Named { name, validates };
                     if self.recursive.contains(&i) {
@@ -475,6 +873,9 @@ impl Ctx<'_> {
                     } else {
                         named
                     }
+                } else if self.recursive.contains(&i) {
+                    // Reported by `check_plain_recursion`.
+                    Ty::Value
                 } else {
                     let schema = def.schema.clone();
                     self.ty(&schema, def.role)
@@ -482,18 +883,28 @@ impl Ctx<'_> {
             }
             Kind::Object { .. } | Kind::StrEnum(_) | Kind::IntEnum(_) | Kind::Union(_) => {
                 let name = self.name_of(s);
-                if !self.types.iter().any(|t| t.name == name) {
+                if !self.built.contains_key(&name) {
                     self.named_type(&name, s, role);
                 }
-                let validates = has_checks_deep(s, &self.model.defs, &mut BTreeSet::new());
+                let validates = self.built.get(&name).copied().unwrap_or(false);
                 Ty::Named { name, validates }
             }
-        };
-        base
+        }
     }
 
     fn checks(&self, s: &Schema, ty: &Ty) -> Checks {
-        let mut c = Checks::default();
+        let mut c = Checks {
+            rules: self.rule_checks(s),
+            ..Checks::default()
+        };
+        let s = match &s.kind {
+            Kind::Ref(i) if !def_is_type(&self.model.defs[*i]) && !self.recursive.contains(i) => {
+                let inner = self.checks(&self.model.defs[*i].schema, ty);
+                c.rules.extend(inner.rules.clone());
+                return Checks { rules: c.rules, ..inner };
+            }
+            _ => s,
+        };
         match &s.kind {
             Kind::Integer(b) if has_bounds(b) => c.int = Some(b.clone()),
             Kind::Number(b) if has_bounds(b) => c.num = Some(b.clone()),
@@ -509,6 +920,7 @@ impl Ctx<'_> {
                 };
                 c.pattern = pattern.clone();
             }
+            Kind::Typeless(t) => typeless_checks(&mut c, t),
             Kind::Array {
                 items,
                 min_items,
@@ -528,13 +940,32 @@ impl Ctx<'_> {
                     }
                 }
             }
-            Kind::Map { values, min, max } => {
-                c.count = Limits {
+            Kind::Map {
+                values,
+                min,
+                max,
+                key_pattern,
+            } => {
+                c.props = Limits {
                     min: *min,
                     max: *max,
                 };
+                c.key_pattern = key_pattern.clone();
                 if let Ty::Map(value_ty) = ty {
                     let each = self.checks(values, value_ty);
+                    if !each.is_empty() {
+                        c.each = Some(Box::new(each));
+                    }
+                }
+            }
+            Kind::Object {
+                props,
+                extra: Some(e),
+                key_pattern,
+            } if props.is_empty() => {
+                c.key_pattern = key_pattern.clone();
+                if let Ty::Map(value_ty) = ty {
+                    let each = self.checks(e, value_ty);
                     if !each.is_empty() {
                         c.each = Some(Box::new(each));
                     }
@@ -548,22 +979,223 @@ impl Ctx<'_> {
         {
             c.nested = true;
         }
-        if let (
-            Kind::Object {
-                props,
-                extra: Some(e),
-            },
-            Ty::Map(value_ty),
-        ) = (&s.kind, ty)
-        {
-            if props.is_empty() {
-                let each = self.checks(e, value_ty);
-                if !each.is_empty() {
-                    c.each = Some(Box::new(each));
+        c
+    }
+
+    /// The validation-only rules of a node, as predicates.
+    fn rule_checks(&self, s: &Schema) -> Vec<RuleCheck> {
+        s.rules
+            .iter()
+            .map(|r| match r {
+                normalize::Rule::Not(n) => RuleCheck::Not(self.pred(n, 0)),
+                normalize::Rule::Condition {
+                    test,
+                    then,
+                    otherwise,
+                } => RuleCheck::Condition {
+                    test: self.pred(test, 0),
+                    then: then.as_ref().map_or(Pred::True, |t| self.pred(t, 0)),
+                    otherwise: otherwise.as_ref().map_or(Pred::True, |e| self.pred(e, 0)),
+                },
+            })
+            .collect()
+    }
+
+    /// Whether a JSON value matches `s`, as a predicate. Refs are followed a bounded number
+    /// of levels (a recursive rule schema is cut there: matching is assumed below).
+    fn pred(&self, s: &Schema, depth: usize) -> Pred {
+        if depth > 16 {
+            return Pred::True;
+        }
+        let mut all = Vec::new();
+        let typed = |t: JsonType, rest: Vec<Pred>| {
+            let mut v = vec![Pred::Type(t)];
+            v.extend(rest);
+            Pred::All(v)
+        };
+        let base = match &s.kind {
+            Kind::Any => Pred::True,
+            Kind::Typeless(t) => {
+                let mut c = Checks::default();
+                typeless_checks(&mut c, t);
+                Pred::All(check_preds(&c))
+            }
+            Kind::Bool => Pred::Type(JsonType::Bool),
+            Kind::BoolConst(b) => Pred::OneOf(vec![Literal::Bool(*b)]),
+            Kind::Integer(b) => typed(JsonType::Integer, vec![Pred::Bounds(b.clone())]),
+            Kind::Number(b) => typed(JsonType::Number, vec![Pred::Bounds(b.clone())]),
+            Kind::String {
+                min_len,
+                max_len,
+                pattern,
+                ..
+            } => {
+                let mut v = vec![Pred::Len(Limits {
+                    min: *min_len,
+                    max: *max_len,
+                })];
+                v.extend(pattern.iter().map(|p| Pred::Pattern(p.clone())));
+                typed(JsonType::String, v)
+            }
+            Kind::StrEnum(vs) => Pred::OneOf(vs.iter().map(|v| Literal::Str(v.clone())).collect()),
+            Kind::IntEnum(vs) => Pred::OneOf(vs.iter().map(|v| Literal::Int(*v)).collect()),
+            Kind::Array {
+                items,
+                min_items,
+                max_items,
+                ..
+            } => {
+                let mut v = vec![Pred::Items(Limits {
+                    min: *min_items,
+                    max: *max_items,
+                })];
+                if let Some(items) = items {
+                    v.push(Pred::Each(Box::new(self.pred(items, depth + 1))));
+                }
+                typed(JsonType::Array, v)
+            }
+            Kind::Object { props, .. } => {
+                let mut v = Vec::new();
+                for p in props {
+                    if p.required {
+                        v.push(Pred::Has(p.name.clone()));
+                    }
+                    let inner = self.pred(&p.schema, depth + 1);
+                    if inner != Pred::True {
+                        v.push(Pred::Prop(p.name.clone(), Box::new(inner)));
+                    }
+                }
+                typed(JsonType::Object, v)
+            }
+            Kind::Map { min, max, .. } => typed(
+                JsonType::Object,
+                vec![Pred::Props(Limits {
+                    min: *min,
+                    max: *max,
+                })],
+            ),
+            Kind::Ref(i) => self.pred(&self.model.defs[*i].schema, depth + 1),
+            Kind::Union(vs) => Pred::Any(vs.iter().map(|v| self.pred(v, depth + 1)).collect()),
+        };
+        let base = if s.nullable {
+            Pred::Any(vec![Pred::Type(JsonType::Null), base])
+        } else {
+            base
+        };
+        all.push(base);
+        for r in self.rule_checks(s) {
+            all.push(match r {
+                RuleCheck::Not(p) => Pred::Not(Box::new(p)),
+                RuleCheck::Condition {
+                    test,
+                    then,
+                    otherwise,
+                } => Pred::Any(vec![
+                    Pred::All(vec![test.clone(), then]),
+                    Pred::All(vec![Pred::Not(Box::new(test)), otherwise]),
+                ]),
+            });
+        }
+        simplify(Pred::All(all))
+    }
+}
+
+/// The checks of constraints without a type, each for its own JSON type.
+fn typeless_checks(c: &mut Checks, t: &Typeless) {
+    if has_bounds(&t.num) {
+        c.num = Some(t.num.clone());
+    }
+    c.len = Limits {
+        min: t.min_len,
+        max: t.max_len,
+    };
+    c.pattern = t.pattern.clone();
+    c.count = Limits {
+        min: t.min_items,
+        max: t.max_items,
+    };
+    c.unique = t.unique;
+    c.props = Limits {
+        min: t.min_props,
+        max: t.max_props,
+    };
+}
+
+/// The predicates of value checks on any JSON value (each true for other JSON types).
+fn check_preds(c: &Checks) -> Vec<Pred> {
+    let mut v = Vec::new();
+    if let Some(b) = &c.num {
+        v.push(Pred::Bounds(b.clone()));
+    }
+    if !c.len.is_empty() {
+        v.push(Pred::Len(c.len));
+    }
+    if let Some(p) = &c.pattern {
+        v.push(Pred::Pattern(p.clone()));
+    }
+    if !c.count.is_empty() {
+        v.push(Pred::Items(c.count));
+    }
+    if !c.props.is_empty() {
+        v.push(Pred::Props(c.props));
+    }
+    v
+}
+
+/// Flattens nested `All`s and drops `True`s.
+fn simplify(p: Pred) -> Pred {
+    match p {
+        Pred::All(v) => {
+            let mut out = Vec::new();
+            for p in v.into_iter().map(simplify) {
+                match p {
+                    Pred::True => {}
+                    Pred::All(inner) => out.extend(inner),
+                    other => out.push(other),
                 }
             }
+            match out.len() {
+                0 => Pred::True,
+                1 => out.pop().unwrap_or(Pred::True),
+                _ => Pred::All(out),
+            }
         }
-        c
+        other => other,
+    }
+}
+
+/// Strips the words that the names of def-named variants share (`ImageSizePreset`,
+/// `ImageSizeCustom` → `Preset`, `Custom`), when every name keeps a word.
+fn strip_common_prefix(ranked: &mut [(Shape, usize, usize, Variant)], from_defs: &[bool]) {
+    let named: Vec<usize> = (0..ranked.len()).filter(|&i| from_defs[i]).collect();
+    if named.len() < 2 {
+        return;
+    }
+    let words = |s: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in s.chars() {
+            if c.is_ascii_uppercase() || out.is_empty() {
+                out.push(String::new());
+            }
+            if let Some(last) = out.last_mut() {
+                last.push(c);
+            }
+        }
+        out
+    };
+    let split: Vec<Vec<String>> = named.iter().map(|&i| words(&ranked[i].3.name)).collect();
+    let mut common = 0;
+    while split.iter().all(|w| w.len() > common + 1) && split.iter().all(|w| w[common] == split[0][common]) {
+        common += 1;
+    }
+    if common == 0 {
+        return;
+    }
+    for (&i, w) in named.iter().zip(&split) {
+        let rest: String = w[common..].concat();
+        if names::is_ident(&rest) {
+            ranked[i].3.name = rest;
+        }
     }
 }
 
@@ -573,45 +1205,6 @@ fn has_bounds(b: &Bounds) -> bool {
         || b.exclusive_min.is_some()
         || b.exclusive_max.is_some()
         || b.multiple_of.is_some()
-}
-
-/// Whether a generated type made from `s` has anything to check.
-fn has_checks_deep(s: &Schema, defs: &[Def], seen: &mut BTreeSet<usize>) -> bool {
-    match &s.kind {
-        Kind::Integer(b) | Kind::Number(b) => has_bounds(b),
-        Kind::String {
-            min_len,
-            max_len,
-            pattern,
-            ..
-        } => min_len.is_some() || max_len.is_some() || pattern.is_some(),
-        Kind::Array {
-            items,
-            min_items,
-            max_items,
-            unique,
-            ..
-        } => {
-            min_items.is_some()
-                || max_items.is_some()
-                || *unique
-                || items
-                    .as_ref()
-                    .is_some_and(|i| has_checks_deep(i, defs, seen))
-        }
-        Kind::Map { values, min, max } => {
-            min.is_some() || max.is_some() || has_checks_deep(values, defs, seen)
-        }
-        Kind::Object { props, extra } => {
-            props.iter().any(|p| has_checks_deep(&p.schema, defs, seen))
-                || extra
-                    .as_ref()
-                    .is_some_and(|e| has_checks_deep(e, defs, seen))
-        }
-        Kind::Union(vs) => vs.iter().any(|v| has_checks_deep(v, defs, seen)),
-        Kind::Ref(i) => seen.insert(*i) && has_checks_deep(&defs[*i].schema, defs, seen),
-        _ => false,
-    }
 }
 
 fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut Vec<Slot>) {
@@ -628,7 +1221,7 @@ fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut 
         collect_slots(child, &short, &full, slots);
     };
     match &s.kind {
-        Kind::Object { props, extra } => {
+        Kind::Object { props, extra, .. } => {
             for p in props {
                 visit(&p.schema, &names::camel(&p.name), slots);
             }
@@ -664,7 +1257,7 @@ fn shape_of(s: &Schema) -> Shape {
         Kind::Map { .. } => Shape::Map,
         Kind::Array { .. } => Shape::List,
         Kind::Union(_) => Shape::Union,
-        Kind::Any => Shape::Any,
+        Kind::Any | Kind::Typeless(_) => Shape::Any,
     }
 }
 

@@ -13,16 +13,133 @@ pub fn of_schema(s: &Schema) -> Vec<String> {
 /// Doc lines from a title and a description: the title first, as documentation only.
 pub fn lines(title: Option<&str>, description: Option<&str>) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(t) = title.filter(|t| !t.trim().is_empty()) {
-        out.push(format!("**{}**", escape(t.trim())));
+    if let Some(t) = title.map(one_line).filter(|t| !t.is_empty()) {
+        out.push(format!("**{}**", render(&t)));
     }
     if let Some(d) = description {
         if !out.is_empty() {
             out.push(String::new());
         }
-        out.extend(d.trim().lines().map(|l| escape(l.trim_end())));
+        let d = newlines(d);
+        out.extend(d.trim().lines().map(|l| render(l.trim())));
     }
     out
+}
+
+/// Line breaks of any kind (`\r\n`, a lone `\r`) as `\n`: rustc refuses a bare CR in a doc
+/// comment.
+fn newlines(s: &str) -> String {
+    s.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// Text on one line: line breaks and tabs become spaces, other control characters go.
+fn one_line(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect();
+    s.trim().to_owned()
+}
+
+/// One line of schema text as markdown that rustdoc shows as written: `[text](url)` links
+/// are kept, bare URLs become autolinks (`<url>`), other brackets, HTML and backticks are
+/// escaped, control characters dropped. Indentation is gone already (an indented line would
+/// be a code block, and rustdoc would compile it as a doctest).
+pub fn render(line: &str) -> String {
+    let line: String = line
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .filter(|c| !c.is_control())
+        .collect();
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line.as_str();
+    while let Some(c) = rest.chars().next() {
+        if c == '[' {
+            if let Some((text, url, len)) = markdown_link(rest) {
+                out.push('[');
+                out.push_str(&escape(text));
+                out.push_str("](");
+                out.push_str(url);
+                out.push(')');
+                rest = &rest[len..];
+                continue;
+            }
+        }
+        if c == '<' {
+            if let Some(end) = rest.find('>') {
+                let inner = &rest[1..end];
+                if is_url_start(inner) && url_len(inner) == inner.len() {
+                    out.push_str(&rest[..=end]);
+                    rest = &rest[end + 1..];
+                    continue;
+                }
+            }
+        }
+        let at_word_start = !out.ends_with(|p: char| p.is_alphanumeric());
+        if at_word_start && is_url_start(rest) {
+            let len = url_len(rest);
+            out.push('<');
+            out.push_str(&rest[..len]);
+            out.push('>');
+            rest = &rest[len..];
+            continue;
+        }
+        out.push_str(&escape(&c.to_string()));
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+fn is_url_start(s: &str) -> bool {
+    s.starts_with("https://") || s.starts_with("http://")
+}
+
+/// The length of the URL at the start of `s`: up to a space, a quote or an angle bracket,
+/// without trailing punctuation (a `)` only when it closes a `(` of the URL).
+fn url_len(s: &str) -> usize {
+    let mut end = s
+        .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\'' | '`'))
+        .unwrap_or(s.len());
+    loop {
+        let url = &s[..end];
+        let Some(last) = url.chars().last() else {
+            break;
+        };
+        let unbalanced = last == ')' && url.matches('(').count() < url.matches(')').count();
+        let unbalanced_sq = last == ']' && url.matches('[').count() < url.matches(']').count();
+        if matches!(last, '.' | ',' | ';' | ':' | '!' | '?' | '*') || unbalanced || unbalanced_sq {
+            end -= last.len_utf8();
+        } else {
+            break;
+        }
+    }
+    end
+}
+
+/// `[text](url)` at the start of `s`, with an http(s) URL: `(text, url, length)`.
+fn markdown_link(s: &str) -> Option<(&str, &str, usize)> {
+    let close = s.find(']')?;
+    let text = &s[1..close];
+    if text.contains('[') || text.is_empty() {
+        return None;
+    }
+    let after = &s[close + 1..];
+    let url_part = after.strip_prefix('(')?;
+    let end = url_part.find(')')?;
+    let url = &url_part[..end];
+    if !is_url_start(url) || url.contains(char::is_whitespace) || url.contains(['<', '>', '(']) {
+        return None;
+    }
+    Some((text, url, close + 2 + end + 1))
+}
+
+/// The first line of a description, for one-line listings.
+pub fn summary(description: Option<&str>) -> String {
+    description
+        .map(newlines)
+        .and_then(|d| d.lines().next().map(one_line))
+        .unwrap_or_default()
 }
 
 /// Keeps schema text from being read as rustdoc links or HTML.
@@ -35,9 +152,9 @@ pub fn escape(s: &str) -> String {
         .replace('`', "'")
 }
 
-/// Text inside a code span: backticks cannot appear in it.
+/// Text inside a code span: on one line, backticks cannot appear in it.
 pub fn code(s: &str) -> String {
-    s.replace('`', "'")
+    one_line(s).replace('`', "'")
 }
 
 /// Types without a description still say where they come from.
@@ -147,5 +264,33 @@ pub fn push_constraints(docs: &mut Vec<String>, s: &Schema) {
             docs.push(String::new());
         }
         docs.push(format!("Constraints: {}.", rules.join(", ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_text_renders_as_written() {
+        let cases = [
+            ("see [the docs](https://example.com/a_b) now", "see [the docs](https://example.com/a_b) now"),
+            ("see https://example.com/x.", "see <https://example.com/x>."),
+            ("(https://example.com/x)", "(<https://example.com/x>)"),
+            ("<https://example.com/x>", "<https://example.com/x>"),
+            ("[instrumental] <b>", "\\[instrumental\\] &lt;b&gt;"),
+            ("a `b` c", "a 'b' c"),
+            ("[x](javascript:alert)", "\\[x\\](javascript:alert)"),
+            ("xhttps://a.b", "xhttps://a.b"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(render(input), want, "{input:?}");
+        }
+        assert_eq!(
+            lines(Some("a\rb"), Some("one\rtwo\r\n    three")),
+            ["**a b**", "", "one", "two", "three"]
+        );
+        assert_eq!(code("a\r`b`"), "a 'b'");
+        assert_eq!(summary(Some("first\rsecond")), "first");
     }
 }

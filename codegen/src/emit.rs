@@ -4,8 +4,8 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ir::{
-    Body, Bounds, Catalog, Checks, Field, IntVariant, ModelModule, OutputDef, Role, StrVariant,
-    Struct, Ty, TypeDef, Variant,
+    Body, Bounds, Catalog, Checks, Field, IntVariant, JsonType, Literal as JsonLiteral, ModelModule,
+    OutputDef, Pred, Role, RuleCheck, StrVariant, Struct, Ty, TypeDef, Variant,
 };
 use crate::names;
 use crate::{Endpoints, Options};
@@ -279,28 +279,41 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
     let doc = docs(&t.docs);
     let serde = serde_attrs(t.role, opts);
     match &t.body {
-        Body::Struct(Struct {
-            fields,
-            extra,
-            is_input,
-        }) => {
+        Body::Struct(st) => {
+            let Struct {
+                fields,
+                extra,
+                is_input,
+                deny_unknown,
+                ..
+            } = st;
             let decls = fields.iter().map(|f| field_decl(f, opts));
             let extra_decl = extra.as_ref().map(|e| {
                 let n = ident(&e.ident);
                 let ty = rust_ty(&e.ty);
+                let doc = if t.role == Role::Input {
+                    " The other keys, sent as they are."
+                } else {
+                    " Keys the schema does not name, as sent."
+                };
                 quote! {
-                    /// Keys the schema does not name, as sent.
+                    #[doc = #doc]
                     #[serde(flatten)]
                     pub #n: ::std::collections::BTreeMap<String, #ty>,
                 }
             });
             let ctor = if *is_input {
-                input_impl(&t.name, fields)
+                input_impl(&t.name, st)
             } else {
                 quote!()
             };
             let validate = if t.validates {
-                validate_impl(&t.name, fields)
+                validate_impl(&t.name, st)
+            } else {
+                quote!()
+            };
+            let deny = if *deny_unknown {
+                quote!(#[serde(deny_unknown_fields)])
             } else {
                 quote!()
             };
@@ -313,6 +326,7 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
                 #doc
                 #[derive(Debug, Clone, PartialEq)]
                 #serde
+                #deny
                 #non_exhaustive
                 pub struct #name {
                     #(#decls)*
@@ -366,14 +380,22 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
         Body::IntEnum { variants, default } => {
             int_enum(&t.name, &t.docs, variants, *default, t.role, opts)
         }
-        Body::Union { variants } => {
-            let vs = variants.iter().map(|Variant { name, ty, .. }| {
-                let doc = format!(" The `{name}` form.");
+        Body::Union { variants, tag } => {
+            let vs = variants.iter().map(|Variant { name, ty, tag_value, .. }| {
                 let v = ident(name);
                 let ty = rust_ty(ty);
-                quote!(#[doc = #doc] #v(#ty),)
+                match tag_value {
+                    Some(value) => {
+                        let doc = format!(" `{}` is `{}`.", tag.as_deref().unwrap_or(""), crate::doctext::code(&format!("{value:?}")));
+                        quote!(#[doc = #doc] #[serde(rename = #value)] #v(#ty),)
+                    }
+                    None => {
+                        let doc = format!(" The `{name}` form.");
+                        quote!(#[doc = #doc] #v(#ty),)
+                    }
+                }
             });
-            let arms = variants.iter().map(|Variant { name, ty, checks }| {
+            let arms = variants.iter().map(|Variant { name, ty, checks, .. }| {
                 let v = ident(name);
                 let body = value_checks(ty, checks, quote!(x));
                 if body.is_empty() {
@@ -392,11 +414,15 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
                     }
                 }
             });
+            let tagging = match tag {
+                Some(tag) => quote!(#[serde(tag = #tag)]),
+                None => quote!(#[serde(untagged)]),
+            };
             quote! {
                 #doc
                 #[derive(Debug, Clone, PartialEq)]
                 #serde
-                #[serde(untagged)]
+                #tagging
                 pub enum #name { #(#vs)* }
                 #validate
             }
@@ -583,16 +609,15 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
     if let Some(p) = &c.pattern {
         kvs.push(quote!("pattern" = #p));
     }
-    let (lo, hi) = if matches!(f.ty, Ty::Map(_)) {
-        ("minProperties", "maxProperties")
-    } else {
-        ("minItems", "maxItems")
-    };
-    if let Some(v) = c.count.min {
-        kvs.push(quote!(#lo = #v));
-    }
-    if let Some(v) = c.count.max {
-        kvs.push(quote!(#hi = #v));
+    for (key, v) in [
+        ("minItems", c.count.min),
+        ("maxItems", c.count.max),
+        ("minProperties", c.props.min),
+        ("maxProperties", c.props.max),
+    ] {
+        if let Some(v) = v {
+            kvs.push(quote!(#key = #v));
+        }
     }
     if c.unique {
         kvs.push(quote!("uniqueItems" = true));
@@ -603,7 +628,8 @@ fn schemars_field_attrs(f: &Field, feature: &str) -> TokenStream {
     quote!(#[cfg_attr(feature = #feature, schemars(extend(#(#kvs),*)))])
 }
 
-fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
+fn input_impl(name: &str, st: &Struct) -> TokenStream {
+    let fields = &st.fields;
     let name = ident(name);
     let params = fields
         .iter()
@@ -618,7 +644,11 @@ fn input_impl(name: &str, fields: &[Field]) -> TokenStream {
         if let Some(v) = &f.fixed {
             let ty = rust_ty(&f.ty);
             let v = ident(v);
-            quote!(#id: #ty::#v)
+            if matches!(f.decl_ty(), Ty::Option(_)) {
+                quote!(#id: Some(#ty::#v))
+            } else {
+                quote!(#id: #ty::#v)
+            }
         } else if f.required {
             if is_into_string(&f.decl_ty()) {
                 quote!(#id: #id.into())
@@ -702,7 +732,8 @@ fn param_ty(ty: &Ty) -> TokenStream {
     }
 }
 
-fn validate_impl(name: &str, fields: &[Field]) -> TokenStream {
+fn validate_impl(name: &str, st: &Struct) -> TokenStream {
+    let fields = &st.fields;
     let name = ident(name);
     let checks = fields.iter().filter_map(|f| {
         if f.checks.is_empty() {
@@ -729,12 +760,137 @@ fn validate_impl(name: &str, fields: &[Field]) -> TokenStream {
             },
         })
     });
+    let extra = st.extra.as_ref().map(|e| {
+        let id = ident(&e.ident);
+        let mut c = Checks {
+            each: (!e.checks.is_empty()).then(|| Box::new(e.checks.clone())),
+            key_pattern: st.key_pattern.clone(),
+            ..Checks::default()
+        };
+        c.nested = false;
+        let body = value_checks(&Ty::Map(Box::new(e.ty.clone())), &c, quote!(x));
+        quote!({ let x = &self.#id; #body })
+    });
+    let rules = rule_checks(&st.rules, quote!(self));
     quote! {
         impl __rt::Validate for #name {
             #[allow(unused_variables)]
             fn validate_into(&self, v: &mut __rt::Validator) {
                 #(#checks)*
+                #extra
+                #rules
             }
+        }
+    }
+}
+
+/// The validation-only rules of a value `x` (a reference to something `Serialize`), on its
+/// JSON form.
+fn rule_checks(rules: &[RuleCheck], x: TokenStream) -> TokenStream {
+    if rules.is_empty() {
+        return quote!();
+    }
+    let each = rules.iter().map(|r| match r {
+        RuleCheck::Not(p) => {
+            let p = pred(p, quote!(j));
+            quote!(if #p { v.fail(__rt::Rule::Not, j.clone()); })
+        }
+        RuleCheck::Condition {
+            test,
+            then,
+            otherwise,
+        } => {
+            let t = pred(test, quote!(j));
+            let th = pred(then, quote!(j));
+            let el = pred(otherwise, quote!(j));
+            quote! {
+                if #t {
+                    if !(#th) { v.fail(__rt::Rule::Then, j.clone()); }
+                } else if !(#el) {
+                    v.fail(__rt::Rule::Else, j.clone());
+                }
+            }
+        }
+    });
+    quote! {
+        if let Ok(j) = __rt::serde_json::to_value(#x) {
+            let j = &j;
+            #(#each)*
+        }
+    }
+}
+
+/// A predicate on `j: &serde_json::Value`, as a `bool` expression.
+fn pred(p: &Pred, j: TokenStream) -> TokenStream {
+    match p {
+        Pred::True => quote!(true),
+        Pred::False => quote!(false),
+        Pred::All(ps) => {
+            let ps = ps.iter().map(|p| pred(p, j.clone()));
+            quote!((true #(&& #ps)*))
+        }
+        Pred::Any(ps) => {
+            let ps = ps.iter().map(|p| pred(p, j.clone()));
+            quote!((false #(|| #ps)*))
+        }
+        Pred::Not(p) => {
+            let p = pred(p, j);
+            quote!(!(#p))
+        }
+        Pred::Type(t) => match t {
+            JsonType::Null => quote!(#j.is_null()),
+            JsonType::Bool => quote!(#j.is_boolean()),
+            JsonType::Integer => quote!((#j.is_i64() || #j.is_u64() || #j.as_f64().is_some_and(|f| f.fract() == 0.0))),
+            JsonType::Number => quote!(#j.is_number()),
+            JsonType::String => quote!(#j.is_string()),
+            JsonType::Array => quote!(#j.is_array()),
+            JsonType::Object => quote!(#j.is_object()),
+        },
+        Pred::OneOf(lits) => {
+            let each = lits.iter().map(|l| match l {
+                JsonLiteral::Null => quote!(#j.is_null()),
+                JsonLiteral::Bool(b) => quote!(#j.as_bool() == Some(#b)),
+                JsonLiteral::Int(n) => {
+                    let n = Literal::i64_unsuffixed(*n);
+                    quote!((#j.as_i64() == Some(#n) || #j.as_f64() == Some(#n as f64)))
+                }
+                JsonLiteral::Str(s) => quote!(#j.as_str() == Some(#s)),
+            });
+            quote!((false #(|| #each)*))
+        }
+        Pred::Bounds(b) => {
+            let fields = bound_fields(b, Literal::f64_unsuffixed);
+            quote!(#j.as_f64().is_none_or(|n| __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE }.admits(n)))
+        }
+        Pred::Len(l) => {
+            let lo = l.min.map(|m| quote!(&& n >= #m)).unwrap_or_default();
+            let hi = l.max.map(|m| quote!(&& n <= #m)).unwrap_or_default();
+            quote!(#j.as_str().is_none_or(|s| { let n = s.chars().count() as u64; true #lo #hi }))
+        }
+        Pred::Pattern(p) => quote! {
+            #j.as_str().is_none_or(|s| {
+                static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
+                RE.as_ref().is_none_or(|re| re.is_match(s))
+            })
+        },
+        Pred::Items(l) => {
+            let lo = l.min.map(|m| quote!(&& n >= #m)).unwrap_or_default();
+            let hi = l.max.map(|m| quote!(&& n <= #m)).unwrap_or_default();
+            quote!(#j.as_array().is_none_or(|a| { let n = a.len() as u64; true #lo #hi }))
+        }
+        Pred::Props(l) => {
+            let lo = l.min.map(|m| quote!(&& n >= #m)).unwrap_or_default();
+            let hi = l.max.map(|m| quote!(&& n <= #m)).unwrap_or_default();
+            quote!(#j.as_object().is_none_or(|o| { let n = o.len() as u64; true #lo #hi }))
+        }
+        Pred::Has(k) => quote!(#j.as_object().is_none_or(|o| o.contains_key(#k))),
+        Pred::Prop(k, p) => {
+            let p = pred(p, quote!(j));
+            quote!(#j.as_object().and_then(|o| o.get(#k)).is_none_or(|j| #p))
+        }
+        Pred::Each(p) => {
+            let p = pred(p, quote!(j));
+            quote!(#j.as_array().is_none_or(|a| a.iter().all(|j| #p)))
         }
     }
 }
@@ -767,7 +923,6 @@ fn bound_fields(b: &Bounds, lit: impl Fn(f64) -> Literal) -> Vec<TokenStream> {
 
 /// Checks of one value `x` (a reference) at the validator's current path.
 fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
-    let mut out = TokenStream::new();
     match ty {
         Ty::Box(inner) => {
             let body = value_checks(inner, c, quote!(x));
@@ -783,8 +938,14 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
             }
             return quote!(if let Some(x) = #x { #body });
         }
+        Ty::Value => {
+            let mut out = any_value_checks(c, &x);
+            out.extend(rule_checks(&c.rules, x));
+            return out;
+        }
         _ => {}
     }
+    let mut out = TokenStream::new();
     if let Some(b) = &c.int {
         let fields = bound_fields(b, |v| Literal::i128_unsuffixed(v as i128));
         out.extend(quote! {
@@ -802,14 +963,7 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
         out.extend(quote!(v.len(#x, #min, #max);));
     }
     if let Some(p) = &c.pattern {
-        out.extend(quote! {
-            {
-                static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
-                if let Some(re) = RE.as_ref() {
-                    v.pattern(#x, re);
-                }
-            }
-        });
+        out.extend(regex_check(p, quote!(v.pattern(#x, re);)));
     }
     match ty {
         Ty::Vec(item) => {
@@ -831,14 +985,18 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
                         }
                     });
                 }
-            } else if c.nested {
-                out.extend(quote!(__rt::Validate::validate_into(#x, v);));
             }
         }
         Ty::Map(value) => {
-            if !c.count.is_empty() {
-                let (min, max) = (opt(c.count.min), opt(c.count.max));
+            if !c.props.is_empty() {
+                let (min, max) = (opt(c.props.min), opt(c.props.max));
                 out.extend(quote!(v.entries(#x.len(), #min, #max);));
+            }
+            if let Some(p) = &c.key_pattern {
+                out.extend(regex_check(
+                    p,
+                    quote!(for k in #x.keys() { v.key_pattern(k, re); }),
+                ));
             }
             if let Some(each) = &c.each {
                 let body = value_checks(value, each, quote!(x));
@@ -859,6 +1017,60 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
             out.extend(quote!(__rt::Validate::validate_into(#x, v);));
         }
         _ => {}
+    }
+    out.extend(rule_checks(&c.rules, x));
+    out
+}
+
+/// `body` with `re` bound to the compiled `pattern` (compiled once, on first use).
+fn regex_check(pattern: &str, body: TokenStream) -> TokenStream {
+    quote! {
+        {
+            static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#pattern).ok());
+            if let Some(re) = RE.as_ref() {
+                #body
+            }
+        }
+    }
+}
+
+/// Constraints on any JSON value `x` (`&serde_json::Value`): each checks values of its own
+/// JSON type only, as JSON Schema says (`maximum` numbers, `maxLength` strings, ...).
+fn any_value_checks(c: &Checks, x: &TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    if let Some(b) = c.num.as_ref().or(c.int.as_ref()) {
+        let fields = bound_fields(b, Literal::f64_unsuffixed);
+        out.extend(quote! {
+            if let Some(n) = #x.as_f64() {
+                v.num(n, __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE });
+            }
+        });
+    }
+    let mut string = TokenStream::new();
+    if !c.len.is_empty() {
+        let (min, max) = (opt(c.len.min), opt(c.len.max));
+        string.extend(quote!(v.len(s, #min, #max);));
+    }
+    if let Some(p) = &c.pattern {
+        string.extend(regex_check(p, quote!(v.pattern(s, re);)));
+    }
+    if !string.is_empty() {
+        out.extend(quote!(if let Some(s) = #x.as_str() { #string }));
+    }
+    let mut array = TokenStream::new();
+    if !c.count.is_empty() {
+        let (min, max) = (opt(c.count.min), opt(c.count.max));
+        array.extend(quote!(v.items(a.len(), #min, #max);));
+    }
+    if c.unique {
+        array.extend(quote!(v.unique(a);));
+    }
+    if !array.is_empty() {
+        out.extend(quote!(if let Some(a) = #x.as_array() { #array }));
+    }
+    if !c.props.is_empty() {
+        let (min, max) = (opt(c.props.min), opt(c.props.max));
+        out.extend(quote!(if let Some(o) = #x.as_object() { v.entries(o.len(), #min, #max); }));
     }
     out
 }

@@ -108,10 +108,13 @@ pub enum Body {
         /// The default variant's index.
         default: Option<usize>,
     },
-    /// An untagged union.
+    /// A union of alternative shapes (`anyOf`/`oneOf`).
     Union {
-        /// Variants in the order serde tries them.
+        /// Variants in the order serde tries them (untagged), or in schema order (tagged).
         variants: Vec<Variant>,
+        /// Internally tagged by this property (`#[serde(tag = "...")]`): every variant is
+        /// an object whose value there is a distinct string; untagged when `None`.
+        tag: Option<String>,
     },
 }
 
@@ -124,6 +127,12 @@ pub struct Struct {
     pub extra: Option<Extra>,
     /// This is the model's `Input`: it gets a constructor and setters.
     pub is_input: bool,
+    /// `additionalProperties: false`: unknown keys are refused when deserializing.
+    pub deny_unknown: bool,
+    /// Keys of `extra` must match this pattern.
+    pub key_pattern: Option<String>,
+    /// Validation-only rules of the whole object (`not`, `if`/`then`/`else`).
+    pub rules: Vec<RuleCheck>,
 }
 
 /// The flattened map of keys a struct's schema does not name.
@@ -133,6 +142,8 @@ pub struct Extra {
     pub ident: String,
     /// The type of each value.
     pub ty: Ty,
+    /// The constraints of each value.
+    pub checks: Checks,
 }
 
 /// A variant of a string enum.
@@ -158,6 +169,8 @@ pub struct IntVariant {
 pub struct Variant {
     /// The Rust name.
     pub name: String,
+    /// The discriminator's value of this variant, in a tagged union.
+    pub tag_value: Option<String>,
     /// The type it holds.
     pub ty: Ty,
     /// The constraints of the value it holds.
@@ -349,14 +362,21 @@ pub struct Checks {
     pub len: Limits,
     /// `pattern`.
     pub pattern: Option<String>,
-    /// `minItems`/`maxItems` or `minProperties`/`maxProperties`.
+    /// `minItems`/`maxItems` (arrays).
     pub count: Limits,
+    /// `minProperties`/`maxProperties` (maps, and any JSON value's objects).
+    pub props: Limits,
     /// `uniqueItems`.
     pub unique: bool,
+    /// Map keys must match this pattern (`patternProperties` with
+    /// `additionalProperties: false`).
+    pub key_pattern: Option<String>,
     /// Checks of each item or map value.
     pub each: Option<Box<Checks>>,
     /// The value is a generated type with checks of its own.
     pub nested: bool,
+    /// Validation-only rules (`not`, `if`/`then`/`else`), on the value as JSON.
+    pub rules: Vec<RuleCheck>,
 }
 
 impl Checks {
@@ -367,8 +387,95 @@ impl Checks {
             && self.len.is_empty()
             && self.pattern.is_none()
             && self.count.is_empty()
+            && self.props.is_empty()
             && !self.unique
+            && self.key_pattern.is_none()
             && self.each.is_none()
             && !self.nested
+            && self.rules.is_empty()
     }
+}
+
+/// A validation-only rule, checked on the value serialized as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleCheck {
+    /// `not`: the value must not match.
+    Not(Pred),
+    /// `if`/`then`/`else`: a value matching `test` must match `then`, any other `otherwise`.
+    Condition {
+        /// `if`
+        test: Pred,
+        /// `then` (`Pred::True` when absent)
+        then: Pred,
+        /// `else` (`Pred::True` when absent)
+        otherwise: Pred,
+    },
+}
+
+/// Whether a JSON value matches a schema, as a predicate the generated code evaluates on
+/// `serde_json::Value`: the subset of JSON Schema that `not` and `if`/`then`/`else` use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pred {
+    /// Always.
+    True,
+    /// Never.
+    False,
+    /// All of these.
+    All(Vec<Pred>),
+    /// At least one of these.
+    Any(Vec<Pred>),
+    /// Not this.
+    Not(Box<Pred>),
+    /// Of this JSON type.
+    Type(JsonType),
+    /// Equal to one of these literals.
+    OneOf(Vec<Literal>),
+    /// A number within these bounds (true for other types).
+    Bounds(Bounds),
+    /// A string of this many characters (true for other types).
+    Len(Limits),
+    /// A string matching this pattern (true for other types).
+    Pattern(String),
+    /// An array of this many items (true for other types).
+    Items(Limits),
+    /// An object with this many properties (true for other types).
+    Props(Limits),
+    /// An object that has this key (true for other types).
+    Has(String),
+    /// An object whose value at this key, when present, matches (true for other types).
+    Prop(String, Box<Pred>),
+    /// An array each of whose items matches (true for other types).
+    Each(Box<Pred>),
+}
+
+/// A JSON type, as `type` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonType {
+    /// `null`
+    Null,
+    /// `boolean`
+    Bool,
+    /// `integer`
+    Integer,
+    /// `number`
+    Number,
+    /// `string`
+    String,
+    /// `array`
+    Array,
+    /// `object`
+    Object,
+}
+
+/// A literal of `const`/`enum`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    /// `null`
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A string.
+    Str(String),
 }

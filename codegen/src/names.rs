@@ -315,8 +315,17 @@ pub fn type_ident(candidate: &str) -> String {
 /// is free, else the full path name; a name still taken gets `2`, `3`, ... The names in
 /// [`RESERVED_TYPES`] are taken from the start.
 pub fn type_names(candidates: &[(String, String)]) -> Vec<String> {
-    let mut taken: std::collections::BTreeSet<String> =
+    let taken: std::collections::BTreeSet<String> =
         RESERVED_TYPES.iter().map(|r| r.to_string()).collect();
+    type_names_after(&taken, candidates)
+}
+
+/// [`type_names`] when the names in `taken` are already handed out.
+pub fn type_names_after(
+    taken: &std::collections::BTreeSet<String>,
+    candidates: &[(String, String)],
+) -> Vec<String> {
+    let mut taken = taken.clone();
     let mut out = Vec::with_capacity(candidates.len());
     for (short, full) in candidates {
         let (short, full) = (type_ident(short), type_ident(full));
@@ -460,6 +469,18 @@ impl Shape {
             _ => "Value",
         }
     }
+}
+
+/// The variant of an object alternative among several in an untagged union, named by the
+/// property that tells it apart: `mask` → `WithMask`.
+pub fn union_object_variant(property: &str) -> String {
+    let c = camel(property);
+    // A leading digit needs no `V` after `With`.
+    let c = match c.strip_prefix('V') {
+        Some(rest) if rest.starts_with(|ch: char| ch.is_ascii_digit()) => rest.to_owned(),
+        _ => c,
+    };
+    format!("With{c}")
 }
 
 /// The word added to an array's type name to name its item type (`Loras` → `LorasItem`).

@@ -38,6 +38,63 @@ pub struct Schema {
     pub nullable: bool,
     /// The shape.
     pub kind: Kind,
+    /// Validation-only rules (`not`, `if`/`then`/`else`): checked, never typed.
+    pub rules: Vec<Rule>,
+}
+
+impl Schema {
+    /// A schema of `kind` at `loc`, without annotations.
+    pub fn new(loc: Location, kind: Kind) -> Self {
+        Schema {
+            loc,
+            title: None,
+            description: None,
+            default: None,
+            nullable: false,
+            kind,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// A validation-only rule of a schema.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// `not`: the value must not match this schema.
+    Not(Box<Schema>),
+    /// `if`/`then`/`else`: a value matching `test` must match `then`, any other `otherwise`.
+    Condition {
+        /// `if`
+        test: Box<Schema>,
+        /// `then`
+        then: Option<Box<Schema>>,
+        /// `else`
+        otherwise: Option<Box<Schema>>,
+    },
+}
+
+/// Constraints written without a `type`: each applies to values of its own JSON type only
+/// (`maximum` to numbers, `maxLength` to strings, ...), as JSON Schema says.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Typeless {
+    /// Numeric limits.
+    pub num: Bounds,
+    /// `minLength`
+    pub min_len: Option<u64>,
+    /// `maxLength`
+    pub max_len: Option<u64>,
+    /// `pattern`, known to compile
+    pub pattern: Option<String>,
+    /// `minItems`
+    pub min_items: Option<u64>,
+    /// `maxItems`
+    pub max_items: Option<u64>,
+    /// `uniqueItems`
+    pub unique: bool,
+    /// `minProperties`
+    pub min_props: Option<u64>,
+    /// `maxProperties`
+    pub max_props: Option<u64>,
 }
 
 /// Numeric limits, as written.
@@ -60,6 +117,8 @@ pub struct Bounds {
 pub enum Kind {
     /// `{}` or `true`: any JSON value, stated so by the schema.
     Any,
+    /// Any JSON value, with constraints that apply by its JSON type.
+    Typeless(Box<Typeless>),
     /// `boolean`
     Bool,
     /// `integer`
@@ -102,6 +161,9 @@ pub enum Kind {
         props: Vec<Prop>,
         /// What other keys may hold: `None` when closed (`additionalProperties: false`).
         extra: Option<Box<Schema>>,
+        /// Other keys must match this pattern (`patternProperties` with
+        /// `additionalProperties: false`).
+        key_pattern: Option<String>,
     },
     /// An object with no named properties and values of one schema.
     Map {
@@ -111,10 +173,13 @@ pub enum Kind {
         min: Option<u64>,
         /// `maxProperties`
         max: Option<u64>,
+        /// Keys must match this pattern (`patternProperties` with
+        /// `additionalProperties: false`).
+        key_pattern: Option<String>,
     },
     /// A reference to the model's definition with this index.
     Ref(usize),
-    /// `anyOf`/`oneOf` of distinct shapes.
+    /// `anyOf`/`oneOf` of two or more shapes.
     Union(Vec<Schema>),
 }
 
@@ -129,13 +194,16 @@ pub struct Prop {
     pub required: bool,
 }
 
-/// A named definition (`$defs`, `definitions`, `components/schemas`).
+/// A `$ref` target: a named definition (`$defs`, `definitions`, `components/schemas`) or
+/// any other local pointer, normalized once however many refs point to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Def {
     /// The file it lives in.
     pub role: Role,
-    /// Its key, the source of its type name.
+    /// Its key, the source of its type name (empty for the file's root).
     pub key: String,
+    /// Its JSON pointer in the file (empty for the root).
+    pub pointer: String,
     /// Its schema.
     pub schema: Schema,
 }
@@ -155,11 +223,15 @@ pub struct Model {
     pub input_text: String,
     /// `output.json` as compact JSON (unwrapped).
     pub output_text: Option<String>,
+    /// How many schema nodes were normalized: linear in the size of the files, whatever
+    /// their refs (each ref target is normalized once).
+    pub nodes: usize,
 }
 
 /// Normalizes one model's files.
 pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
     let mut defs = Vec::new();
+    let mut nodes = 0;
     let before = diags.items().len();
     let (input_path, input_json) = &files.input;
     let input = {
@@ -167,6 +239,7 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
         let root = Location::root(input_path);
         let schema = n.node(input_json, &root, 0);
         n.finish();
+        nodes += n.nodes;
         schema
     };
     if !matches!(input.kind, Kind::Object { .. }) || input.nullable {
@@ -192,8 +265,18 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
         let mut n = Normalizer::new(Role::Output, path, json, &mut defs, diags);
         let schema = n.node(body, &loc, 0);
         n.finish();
+        nodes += n.nodes;
         schema
     });
+    // A ref to a file's root stands for `Input` (or `Output`): that root must be an object.
+    for def in defs.iter().filter(|d| d.pointer.is_empty()) {
+        if !matches!(def.schema.kind, Kind::Object { .. }) {
+            diags.error(
+                &def.schema.loc,
+                "a `$ref` to the root of a schema that is not an object is not supported",
+            );
+        }
+    }
     if diags.items().len() > before {
         return None;
     }
@@ -204,6 +287,7 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
         defs,
         input_text: input_json.to_string(),
         output_text,
+        nodes,
     })
 }
 
@@ -227,16 +311,83 @@ fn unwrap_output(json: &Value) -> Option<&Value> {
     inner.is_object().then_some(inner)
 }
 
-const DEF_CONTAINERS: [&str; 3] = ["#/$defs/", "#/definitions/", "#/components/schemas/"];
+const DEF_CONTAINERS: [&str; 3] = ["/$defs/", "/definitions/", "/components/schemas/"];
+
+/// Keywords that give a schema a shape (beside annotations such as `title`).
+const STRUCTURAL: &[&str] = &[
+    "type",
+    "properties",
+    "additionalProperties",
+    "patternProperties",
+    "required",
+    "items",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "maxProperties",
+    "not",
+    "if",
+];
+
+/// The keywords that apply to one JSON type only: when `type` lists several types, each
+/// alternative keeps its own, so every subschema is normalized once.
+const TYPE_KEYWORDS: &[(&str, &[&str])] = &[
+    (
+        "object",
+        &[
+            "properties",
+            "additionalProperties",
+            "patternProperties",
+            "required",
+            "minProperties",
+            "maxProperties",
+        ],
+    ),
+    ("array", &["items", "minItems", "maxItems", "uniqueItems"]),
+    ("string", &["minLength", "maxLength", "pattern"]),
+    (
+        "number",
+        &[
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "multipleOf",
+        ],
+    ),
+];
+
+/// Where a def stands in its normalization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DefState {
+    Pending,
+    InProgress,
+    Done,
+}
 
 struct Normalizer<'a> {
     role: Role,
     file: &'a Path,
     root: &'a Value,
     defs: &'a mut Vec<Def>,
-    /// `$ref` string of this file → index in `defs`.
+    /// Decoded JSON pointer of this file → index in `defs`.
     def_index: BTreeMap<String, usize>,
-    pending: Vec<(usize, String)>,
+    state: BTreeMap<usize, DefState>,
+    /// Inside `if`/`then`/`else`/`not`: partial schemas (`required` may name properties
+    /// defined elsewhere).
+    in_rule: usize,
+    nodes: usize,
     diags: &'a mut Diagnostics,
 }
 
@@ -254,22 +405,53 @@ impl<'a> Normalizer<'a> {
             root,
             defs,
             def_index: BTreeMap::new(),
-            pending: Vec::new(),
+            state: BTreeMap::new(),
+            in_rule: 0,
+            nodes: 0,
             diags,
         }
     }
 
+    /// Normalizes every def still pending, in index order.
     fn finish(&mut self) {
-        while let Some((index, reference)) = self.pending.pop() {
-            let pointer = &reference[1..];
-            let loc = Location {
-                file: self.file.to_path_buf(),
-                pointer: pointer.to_owned(),
-            };
-            if let Some(target) = self.root.pointer(pointer) {
-                let schema = self.node(target, &loc, 0);
-                self.defs[index].schema = schema;
+        loop {
+            let next = self
+                .state
+                .iter()
+                .find(|(_, s)| **s == DefState::Pending)
+                .map(|(i, _)| *i);
+            match next {
+                Some(i) => {
+                    self.resolve(i);
+                }
+                None => break,
             }
+        }
+    }
+
+    /// The normalized schema of def `index`, normalizing it now if it is pending; `None`
+    /// while it is being normalized (a cycle through `allOf`).
+    fn resolve(&mut self, index: usize) -> Option<Schema> {
+        match self.state.get(&index).copied() {
+            Some(DefState::Pending) => {
+                self.state.insert(index, DefState::InProgress);
+                let pointer = self.defs[index].pointer.clone();
+                let loc = Location {
+                    file: self.file.to_path_buf(),
+                    pointer: pointer.clone(),
+                };
+                let in_rule = std::mem::take(&mut self.in_rule);
+                let schema = match self.root.pointer(&pointer) {
+                    Some(target) => self.node(target, &loc, 0),
+                    None => Schema::new(loc, Kind::Any),
+                };
+                self.in_rule = in_rule;
+                self.defs[index].schema = schema;
+                self.state.insert(index, DefState::Done);
+                Some(self.defs[index].schema.clone())
+            }
+            Some(DefState::InProgress) => None,
+            Some(DefState::Done) | None => Some(self.defs[index].schema.clone()),
         }
     }
 
@@ -278,14 +460,8 @@ impl<'a> Normalizer<'a> {
     }
 
     fn node(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
-        let mut schema = Schema {
-            loc: loc.clone(),
-            title: None,
-            description: None,
-            default: None,
-            nullable: false,
-            kind: Kind::Any,
-        };
+        self.nodes += 1;
+        let mut schema = Schema::new(loc.clone(), Kind::Any);
         if depth > 64 {
             self.error(loc, "schema nests deeper than 64 levels");
             return schema;
@@ -305,15 +481,7 @@ impl<'a> Normalizer<'a> {
         schema.description = self
             .string_kw(obj, "description", loc)
             .filter(|d| !d.trim().is_empty());
-        for unsupported in [
-            "not",
-            "if",
-            "then",
-            "else",
-            "patternProperties",
-            "prefixItems",
-            "dependentSchemas",
-        ] {
+        for unsupported in ["prefixItems", "dependentSchemas"] {
             if obj.contains_key(unsupported) {
                 self.error(
                     &loc.key(unsupported),
@@ -321,19 +489,39 @@ impl<'a> Normalizer<'a> {
                 );
             }
         }
+        schema.rules = self.rules(obj, loc, depth);
 
         // Wrappers that stand for another schema: $ref, allOf, anyOf/oneOf.
         if let Some(r) = obj.get("$ref") {
-            schema.kind = self.reference(r, &loc.key("$ref"), depth);
+            schema.kind = self.reference(r, &loc.key("$ref"));
         } else if let Some(all) = obj.get("allOf") {
             let all_loc = loc.key("allOf");
-            match all.as_array().map(|a| a.as_slice()) {
-                Some([single]) => {
-                    let inner = self.node(single, &all_loc.index(0), depth + 1);
-                    schema = merge_outer(inner, schema);
+            match all.as_array() {
+                Some(items) if !items.is_empty() => {
+                    let mut members: Vec<Schema> = items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, item)| self.node(item, &all_loc.index(i), depth + 1))
+                        .collect();
+                    // Keywords beside `allOf` are one more member.
+                    let own: Map<String, Value> = obj
+                        .iter()
+                        .filter(|(k, _)| {
+                            STRUCTURAL.contains(&k.as_str()) && !matches!(k.as_str(), "not" | "if")
+                        })
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    if !own.is_empty() {
+                        let mut own_schema = Schema::new(loc.clone(), Kind::Any);
+                        own_schema.kind = self.direct(&own, loc, depth, &mut own_schema.nullable);
+                        members.push(own_schema);
+                    }
+                    let merged = self.merge_all(members, &all_loc);
+                    let rules = std::mem::take(&mut schema.rules);
+                    schema = merge_outer(merged, schema);
+                    schema.rules.extend(rules);
                 }
-                Some(_) => self.error(&all_loc, "`allOf` is supported only around a single schema"),
-                None => self.error(&all_loc, "`allOf` must be an array"),
+                _ => self.error(&all_loc, "`allOf` must be a non-empty array"),
             }
         } else if let Some((kw, list)) = ["anyOf", "oneOf"]
             .iter()
@@ -354,9 +542,11 @@ impl<'a> Normalizer<'a> {
                         0 => self.error(&list_loc, format!("`{kw}` allows only null")),
                         1 => {
                             let nullable = schema.nullable;
+                            let rules = std::mem::take(&mut schema.rules);
                             let inner = variants.pop().map(|v| merge_outer(v, schema.clone()));
                             if let Some(mut inner) = inner {
                                 inner.nullable |= nullable;
+                                inner.rules.extend(rules);
                                 schema = inner;
                             }
                         }
@@ -378,60 +568,132 @@ impl<'a> Normalizer<'a> {
         schema
     }
 
-    fn reference(&mut self, r: &Value, loc: &Location, depth: usize) -> Kind {
+    /// `not` and `if`/`then`/`else`, as validation-only rules.
+    fn rules(&mut self, obj: &Map<String, Value>, loc: &Location, depth: usize) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        self.in_rule += 1;
+        if let Some(not) = obj.get("not") {
+            rules.push(Rule::Not(Box::new(self.node(not, &loc.key("not"), depth + 1))));
+        }
+        if let Some(test) = obj.get("if") {
+            let test = Box::new(self.node(test, &loc.key("if"), depth + 1));
+            let then = obj
+                .get("then")
+                .map(|t| Box::new(self.node(t, &loc.key("then"), depth + 1)));
+            let otherwise = obj
+                .get("else")
+                .map(|e| Box::new(self.node(e, &loc.key("else"), depth + 1)));
+            if then.is_some() || otherwise.is_some() {
+                rules.push(Rule::Condition {
+                    test,
+                    then,
+                    otherwise,
+                });
+            }
+        }
+        self.in_rule -= 1;
+        rules
+    }
+
+    /// A local `$ref`: its target becomes a def, normalized once however many refs point
+    /// to it (so work stays linear in the file's size whatever its refs).
+    fn reference(&mut self, r: &Value, loc: &Location) -> Kind {
         let Some(r) = r.as_str() else {
             self.error(loc, "`$ref` must be a string");
             return Kind::Any;
         };
-        if !r.starts_with('#') {
+        let Some(fragment) = r.strip_prefix('#') else {
             self.error(
                 loc,
                 format!("external $ref {r:?} is not supported; only local refs (#/...) are"),
             );
             return Kind::Any;
-        }
-        let pointer = &r[1..];
-        let Some(target) = self.root.pointer(pointer) else {
-            self.error(loc, format!("$ref target {r} not found"));
-            return Kind::Any;
         };
-        if let Some(prefix) = DEF_CONTAINERS.iter().find(|p| r.starts_with(**p)) {
-            let key = &r[prefix.len()..];
-            if !key.contains('/') {
-                if let Some(&index) = self.def_index.get(r) {
-                    return Kind::Ref(index);
-                }
-                let index = self.defs.len();
-                self.defs.push(Def {
-                    role: self.role,
-                    key: key.replace("~1", "/").replace("~0", "~"),
-                    schema: Schema {
-                        loc: loc.clone(),
-                        title: None,
-                        description: None,
-                        default: None,
-                        nullable: false,
-                        kind: Kind::Any,
-                    },
-                });
-                self.def_index.insert(r.to_owned(), index);
-                self.pending.push((index, r.to_owned()));
-                return Kind::Ref(index);
-            }
-        }
-        // Any other local pointer: inline the target.
-        let target_loc = Location {
-            file: self.file.to_path_buf(),
-            pointer: pointer.to_owned(),
-        };
-        if depth > 32 {
+        let pointer = percent_decode(fragment);
+        if !pointer.is_empty() && !pointer.starts_with('/') {
             self.error(
                 loc,
-                format!("$ref {r} is recursive; put the target under $defs"),
+                format!("$ref {r:?} is not a JSON pointer (anchors are not supported)"),
             );
             return Kind::Any;
         }
-        self.node(target, &target_loc, depth + 1).kind
+        if self.root.pointer(&pointer).is_none() {
+            self.error(loc, format!("$ref target {r} not found"));
+            return Kind::Any;
+        }
+        if let Some(&index) = self.def_index.get(&pointer) {
+            return Kind::Ref(index);
+        }
+        let index = self.defs.len();
+        self.defs.push(Def {
+            role: self.role,
+            key: def_key(&pointer),
+            pointer: pointer.clone(),
+            schema: Schema::new(loc.clone(), Kind::Any),
+        });
+        self.def_index.insert(pointer, index);
+        self.state.insert(index, DefState::Pending);
+        Kind::Ref(index)
+    }
+
+    /// `allOf`: the members merged into one schema. A lone shaped member stays as it is (a
+    /// ref keeps its named type); objects merge their properties, `required` and limits;
+    /// constraints without a type join the typed member. A real conflict names both members.
+    fn merge_all(&mut self, members: Vec<Schema>, loc: &Location) -> Schema {
+        let mut shaped: Vec<Schema> = members
+            .into_iter()
+            .filter(|m| !(matches!(m.kind, Kind::Any) && m.rules.is_empty() && !m.nullable))
+            .collect();
+        if shaped.len() <= 1 {
+            return shaped
+                .pop()
+                .unwrap_or_else(|| Schema::new(loc.clone(), Kind::Any));
+        }
+        let mut acc: Option<Schema> = None;
+        for member in shaped {
+            let member = match self.deref(member) {
+                Ok(m) => m,
+                Err(msg) => {
+                    self.error(loc, msg);
+                    return Schema::new(loc.clone(), Kind::Any);
+                }
+            };
+            acc = Some(match acc {
+                None => member,
+                Some(prev) => {
+                    let (a, b) = (prev.loc.pointer.clone(), member.loc.pointer.clone());
+                    match merge(prev, member) {
+                        Ok(m) => m,
+                        Err(why) => {
+                            self.error(
+                                loc,
+                                format!("`allOf` members {a} and {b} cannot be merged: {why}"),
+                            );
+                            return Schema::new(loc.clone(), Kind::Any);
+                        }
+                    }
+                }
+            });
+        }
+        acc.unwrap_or_else(|| Schema::new(loc.clone(), Kind::Any))
+    }
+
+    /// A ref replaced by its target's schema (for merging), keeping the ref's place.
+    fn deref(&mut self, mut s: Schema) -> Result<Schema, String> {
+        let mut hops = 0;
+        while let Kind::Ref(i) = s.kind {
+            hops += 1;
+            let Some(target) = self.resolve(i).filter(|_| hops < 64) else {
+                return Err(format!(
+                    "`allOf` through {} refers to itself",
+                    self.defs[i].pointer
+                ));
+            };
+            s.kind = target.kind;
+            s.nullable |= target.nullable;
+            s.rules.extend(target.rules);
+        }
+        Ok(s)
     }
 
     fn direct(
@@ -475,30 +737,44 @@ impl<'a> Normalizer<'a> {
             }
         }
         if let Some(c) = obj.get("const") {
-            return self.constant(c, &loc.key("const"));
+            return self.constant(c, &loc.key("const"), nullable);
         }
         if let Some(e) = obj.get("enum") {
             return self.enumeration(e, &types, &loc.key("enum"), nullable);
         }
         let ty = match types.as_slice() {
             [] => {
-                if obj.contains_key("properties") || obj.contains_key("additionalProperties") {
+                if ["properties", "additionalProperties", "patternProperties"]
+                    .iter()
+                    .any(|k| obj.contains_key(*k))
+                    || (self.in_rule > 0 && obj.contains_key("required"))
+                {
                     "object".to_owned()
                 } else if obj.contains_key("items") {
                     "array".to_owned()
                 } else {
-                    return Kind::Any;
+                    return self.typeless(obj, loc);
                 }
             }
             [one] => one.clone(),
             many => {
-                // `type: [string, integer]`: a union of plain shapes.
+                // `type: [string, object]`: one alternative per type, each with only its
+                // own keywords, so that no subschema is normalized twice.
                 let mut variants = Vec::new();
                 for t in many {
                     let mut sub = obj.clone();
                     sub.insert("type".to_owned(), Value::String(t.clone()));
-                    sub.remove("default");
-                    sub.remove("description");
+                    for (owner, keys) in TYPE_KEYWORDS {
+                        let own = *owner == t || (*owner == "number" && t == "integer");
+                        if !own {
+                            for k in *keys {
+                                sub.remove(*k);
+                            }
+                        }
+                    }
+                    for k in ["default", "description", "title", "not", "if", "then", "else"] {
+                        sub.remove(k);
+                    }
                     variants.push(self.node(&Value::Object(sub), loc, depth + 1));
                 }
                 return Kind::Union(variants);
@@ -512,16 +788,7 @@ impl<'a> Normalizer<'a> {
                 let min_len = self.count(obj, "minLength", loc);
                 let max_len = self.count(obj, "maxLength", loc);
                 self.check_order(min_len, max_len, loc, "minLength", "maxLength");
-                let pattern = self.string_kw(obj, "pattern", loc);
-                if let Some(p) = &pattern {
-                    if let Err(e) = regex::Regex::new(p) {
-                        let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-                        self.error(
-                            &loc.key("pattern"),
-                            format!("pattern {p:?} is not a valid regular expression: {first}"),
-                        );
-                    }
-                }
+                let pattern = self.pattern(obj, "pattern", loc);
                 let format = self.string_kw(obj, "format", loc);
                 Kind::String {
                     min_len,
@@ -566,6 +833,67 @@ impl<'a> Normalizer<'a> {
         }
     }
 
+    /// A schema without `type`: its constraints, checked on values of their own JSON type.
+    fn typeless(&mut self, obj: &Map<String, Value>, loc: &Location) -> Kind {
+        let has = |keys: &[&str]| keys.iter().any(|k| obj.contains_key(*k));
+        if !has(&[
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "multipleOf",
+            "minLength",
+            "maxLength",
+            "pattern",
+            "minItems",
+            "maxItems",
+            "uniqueItems",
+            "minProperties",
+            "maxProperties",
+        ]) {
+            return Kind::Any;
+        }
+        let num = self.bounds(obj, loc, false);
+        let min_len = self.count(obj, "minLength", loc);
+        let max_len = self.count(obj, "maxLength", loc);
+        self.check_order(min_len, max_len, loc, "minLength", "maxLength");
+        let pattern = self.pattern(obj, "pattern", loc);
+        let min_items = self.count(obj, "minItems", loc);
+        let max_items = self.count(obj, "maxItems", loc);
+        self.check_order(min_items, max_items, loc, "minItems", "maxItems");
+        let min_props = self.count(obj, "minProperties", loc);
+        let max_props = self.count(obj, "maxProperties", loc);
+        self.check_order(min_props, max_props, loc, "minProperties", "maxProperties");
+        Kind::Typeless(Box::new(Typeless {
+            num,
+            min_len,
+            max_len,
+            pattern,
+            min_items,
+            max_items,
+            unique: obj
+                .get("uniqueItems")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            min_props,
+            max_props,
+        }))
+    }
+
+    /// A string keyword holding a regular expression, known to compile.
+    fn pattern(&mut self, obj: &Map<String, Value>, key: &str, loc: &Location) -> Option<String> {
+        let p = self.string_kw(obj, key, loc)?;
+        if let Err(e) = regex::Regex::new(&p) {
+            let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
+            self.error(
+                &loc.key(key),
+                format!("pattern {p:?} is not a valid regular expression: {first}"),
+            );
+            return None;
+        }
+        Some(p)
+    }
+
     fn object(&mut self, obj: &Map<String, Value>, loc: &Location, depth: usize) -> Kind {
         let mut props = Vec::new();
         match obj.get("properties") {
@@ -594,6 +922,13 @@ impl<'a> Normalizer<'a> {
                     match r.as_str() {
                         Some(name) => match props.iter_mut().find(|p| p.name == name) {
                             Some(p) => p.required = true,
+                            // A partial schema of a rule may require a property defined
+                            // beside it.
+                            None if self.in_rule > 0 => props.push(Prop {
+                                name: name.to_owned(),
+                                schema: Schema::new(rloc, Kind::Any),
+                                required: true,
+                            }),
                             None => self.error(
                                 &rloc,
                                 format!(
@@ -607,35 +942,96 @@ impl<'a> Normalizer<'a> {
             }
             Some(_) => self.error(&loc.key("required"), "`required` must be an array of names"),
         }
-        let extra = match obj.get("additionalProperties") {
-            None | Some(Value::Bool(true)) => Some(Box::new(Schema {
-                loc: loc.key("additionalProperties"),
-                title: None,
-                description: None,
-                default: None,
-                nullable: false,
-                kind: Kind::Any,
-            })),
-            Some(Value::Bool(false)) => None,
-            Some(sub) => Some(Box::new(self.node(
-                sub,
-                &loc.key("additionalProperties"),
-                depth + 1,
+        // `patternProperties`: one pattern, whose schema types the other keys' values.
+        let mut pattern_schema = None;
+        let mut key_pattern = None;
+        if let Some(pp) = obj.get("patternProperties") {
+            let pploc = loc.key("patternProperties");
+            match pp.as_object().map(|m| m.iter().collect::<Vec<_>>()) {
+                Some(entries) if entries.len() == 1 => {
+                    let (pattern, sub) = entries[0];
+                    match regex::Regex::new(pattern) {
+                        Ok(_) => {
+                            key_pattern = Some(pattern.clone());
+                            pattern_schema =
+                                Some(Box::new(self.node(sub, &pploc.key(pattern), depth + 1)));
+                        }
+                        Err(_) => self.error(
+                            &pploc.key(pattern),
+                            format!("pattern {pattern:?} is not a valid regular expression"),
+                        ),
+                    }
+                }
+                Some(entries) if entries.is_empty() => {}
+                Some(_) => self.error(
+                    &pploc,
+                    "`patternProperties` with more than one pattern is not supported",
+                ),
+                None => self.error(&pploc, "`patternProperties` must be an object"),
+            }
+        }
+        let closed = matches!(obj.get("additionalProperties"), Some(Value::Bool(false)));
+        let extra = match (obj.get("additionalProperties"), pattern_schema) {
+            // Keys outside the pattern are refused: the pattern's schema types every value.
+            (Some(Value::Bool(false)), Some(values)) => Some(values),
+            (Some(Value::Bool(false)), None) => None,
+            // Other keys may hold anything: requests send values of the pattern's schema
+            // (always valid), responses keep whatever comes.
+            (None | Some(Value::Bool(true)), Some(values)) => {
+                key_pattern = None;
+                if self.role == Role::Input {
+                    Some(values)
+                } else {
+                    Some(Box::new(Schema::new(values.loc.clone(), Kind::Any)))
+                }
+            }
+            (None | Some(Value::Bool(true)), None) => Some(Box::new(Schema::new(
+                loc.key("additionalProperties"),
+                Kind::Any,
             ))),
+            (Some(sub), pattern) => {
+                if pattern.is_some() {
+                    self.error(
+                        &loc.key("patternProperties"),
+                        "`patternProperties` beside an `additionalProperties` schema is not supported",
+                    );
+                }
+                Some(Box::new(self.node(
+                    sub,
+                    &loc.key("additionalProperties"),
+                    depth + 1,
+                )))
+            }
         };
-        let explicit_map = matches!(obj.get("additionalProperties"), Some(Value::Object(_)));
+        let key_pattern = if closed { key_pattern } else { None };
+        let explicit_map = matches!(obj.get("additionalProperties"), Some(Value::Object(_)))
+            || obj.contains_key("patternProperties");
         if props.is_empty() && explicit_map {
             if let Some(values) = extra {
                 let min = self.count(obj, "minProperties", loc);
                 let max = self.count(obj, "maxProperties", loc);
-                return Kind::Map { values, min, max };
+                return Kind::Map {
+                    values,
+                    min,
+                    max,
+                    key_pattern,
+                };
             }
         }
-        Kind::Object { props, extra }
+        Kind::Object {
+            props,
+            extra,
+            key_pattern,
+        }
     }
 
-    fn constant(&mut self, c: &Value, loc: &Location) -> Kind {
+    fn constant(&mut self, c: &Value, loc: &Location, nullable: &mut bool) -> Kind {
         match c {
+            Value::Null => {
+                self.error(loc, "a `const` null is not supported");
+                *nullable = true;
+                Kind::Any
+            }
             Value::String(s) => Kind::StrEnum(vec![s.clone()]),
             Value::Bool(b) => Kind::BoolConst(*b),
             Value::Number(n) => match n.as_i64() {
@@ -882,6 +1278,334 @@ impl<'a> Normalizer<'a> {
 
 fn list(items: impl Iterator<Item = String>) -> String {
     format!("[{}]", items.collect::<Vec<_>>().join(", "))
+}
+
+/// `%xx` escapes of a URI fragment decoded (`#/definitions/a%20b`).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The key naming a def: the key under `$defs`, `definitions` or `components/schemas`,
+/// else the pointer's last segment that is not a keyword; empty for the root.
+fn def_key(pointer: &str) -> String {
+    let unescape = |s: &str| s.replace("~1", "/").replace("~0", "~");
+    for c in DEF_CONTAINERS {
+        if let Some(key) = pointer.strip_prefix(c) {
+            if !key.contains('/') {
+                return unescape(key);
+            }
+        }
+    }
+    const KEYWORDS: &[&str] = &[
+        "properties",
+        "items",
+        "additionalProperties",
+        "patternProperties",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "$defs",
+        "definitions",
+        "components",
+        "schemas",
+    ];
+    pointer
+        .split('/')
+        .rev()
+        .find(|seg| !seg.is_empty() && !KEYWORDS.contains(seg) && seg.parse::<usize>().is_err())
+        .map(unescape)
+        .unwrap_or_default()
+}
+
+/// `allOf`: two members merged into one, or why they cannot be.
+fn merge(a: Schema, b: Schema) -> Result<Schema, String> {
+    let mut out = Schema::new(a.loc.clone(), Kind::Any);
+    out.title = a.title.or(b.title);
+    out.description = a.description.or(b.description);
+    out.default = a.default.or(b.default);
+    out.nullable = a.nullable && b.nullable;
+    out.rules = a.rules;
+    out.rules.extend(b.rules);
+    out.kind = merge_kinds(a.kind, b.kind)?;
+    Ok(out)
+}
+
+fn merge_kinds(a: Kind, b: Kind) -> Result<Kind, String> {
+    use Kind as K;
+    Ok(match (a, b) {
+        (K::Any, k) | (k, K::Any) => k,
+        (K::Typeless(t), K::Typeless(u)) => K::Typeless(Box::new(Typeless {
+            num: merge_bounds(&t.num, &u.num)?,
+            min_len: max_opt(t.min_len, u.min_len),
+            max_len: min_opt(t.max_len, u.max_len),
+            pattern: merge_pattern(t.pattern, u.pattern)?,
+            min_items: max_opt(t.min_items, u.min_items),
+            max_items: min_opt(t.max_items, u.max_items),
+            unique: t.unique || u.unique,
+            min_props: max_opt(t.min_props, u.min_props),
+            max_props: min_opt(t.max_props, u.max_props),
+        })),
+        (K::Typeless(t), k) | (k, K::Typeless(t)) => apply_typeless(k, *t)?,
+        (K::Integer(x), K::Integer(y))
+        | (K::Integer(x), K::Number(y))
+        | (K::Number(x), K::Integer(y)) => K::Integer(merge_bounds(&x, &y)?),
+        (K::Number(x), K::Number(y)) => K::Number(merge_bounds(&x, &y)?),
+        (K::Bool, K::Bool) => K::Bool,
+        (K::BoolConst(c), K::Bool) | (K::Bool, K::BoolConst(c)) => K::BoolConst(c),
+        (K::BoolConst(c), K::BoolConst(d)) if c == d => K::BoolConst(c),
+        (
+            K::String {
+                min_len,
+                max_len,
+                pattern,
+                format,
+            },
+            K::String {
+                min_len: l2,
+                max_len: m2,
+                pattern: p2,
+                format: f2,
+            },
+        ) => K::String {
+            min_len: max_opt(min_len, l2),
+            max_len: min_opt(max_len, m2),
+            pattern: merge_pattern(pattern, p2)?,
+            format: format.or(f2),
+        },
+        (K::StrEnum(v), K::String { .. }) | (K::String { .. }, K::StrEnum(v)) => K::StrEnum(v),
+        (K::IntEnum(v), K::Integer(_) | K::Number(_))
+        | (K::Integer(_) | K::Number(_), K::IntEnum(v)) => K::IntEnum(v),
+        (K::StrEnum(v), K::StrEnum(w)) => {
+            let both: Vec<String> = v.into_iter().filter(|x| w.contains(x)).collect();
+            if both.is_empty() {
+                return Err("their enums share no value".to_owned());
+            }
+            K::StrEnum(both)
+        }
+        (K::IntEnum(v), K::IntEnum(w)) => {
+            let both: Vec<i64> = v.into_iter().filter(|x| w.contains(x)).collect();
+            if both.is_empty() {
+                return Err("their enums share no value".to_owned());
+            }
+            K::IntEnum(both)
+        }
+        (
+            K::Array {
+                items,
+                min_items,
+                max_items,
+                unique,
+                format,
+            },
+            K::Array {
+                items: i2,
+                min_items: n2,
+                max_items: x2,
+                unique: u2,
+                format: f2,
+            },
+        ) => K::Array {
+            items: match (items, i2) {
+                (Some(a), Some(b)) => Some(Box::new(merge(*a, *b)?)),
+                (a, b) => a.or(b),
+            },
+            min_items: max_opt(min_items, n2),
+            max_items: min_opt(max_items, x2),
+            unique: unique || u2,
+            format: format.or(f2),
+        },
+        (
+            K::Object {
+                mut props,
+                extra,
+                key_pattern,
+            },
+            K::Object {
+                props: p2,
+                extra: e2,
+                key_pattern: k2,
+            },
+        ) => {
+            for p in p2 {
+                match props.iter_mut().find(|q| q.name == p.name) {
+                    Some(q) => {
+                        let name = p.name.clone();
+                        let a = std::mem::replace(&mut q.schema, Schema::new(p.schema.loc.clone(), K::Any));
+                        q.schema = merge(a, p.schema)
+                            .map_err(|why| format!("property {name:?}: {why}"))?;
+                        q.required |= p.required;
+                    }
+                    None => props.push(p),
+                }
+            }
+            let extra = match (extra, e2) {
+                (Some(a), Some(b)) => Some(Box::new(merge(*a, *b)?)),
+                // Closed in one member: closed.
+                _ => None,
+            };
+            K::Object {
+                props,
+                extra,
+                key_pattern: merge_pattern(key_pattern, k2)?,
+            }
+        }
+        (
+            K::Map {
+                values,
+                min,
+                max,
+                key_pattern,
+            },
+            K::Map {
+                values: v2,
+                min: n2,
+                max: x2,
+                key_pattern: k2,
+            },
+        ) => K::Map {
+            values: Box::new(merge(*values, *v2)?),
+            min: max_opt(min, n2),
+            max: min_opt(max, x2),
+            key_pattern: merge_pattern(key_pattern, k2)?,
+        },
+        (a, b) => {
+            return Err(format!("{} and {}", describe(&a), describe(&b)));
+        }
+    })
+}
+
+/// Constraints without a type joined to a typed schema: those of its JSON type apply.
+fn apply_typeless(k: Kind, t: Typeless) -> Result<Kind, String> {
+    Ok(match k {
+        Kind::Integer(b) => Kind::Integer(merge_bounds(&b, &t.num)?),
+        Kind::Number(b) => Kind::Number(merge_bounds(&b, &t.num)?),
+        Kind::String {
+            min_len,
+            max_len,
+            pattern,
+            format,
+        } => Kind::String {
+            min_len: max_opt(min_len, t.min_len),
+            max_len: min_opt(max_len, t.max_len),
+            pattern: merge_pattern(pattern, t.pattern)?,
+            format,
+        },
+        Kind::Array {
+            items,
+            min_items,
+            max_items,
+            unique,
+            format,
+        } => Kind::Array {
+            items,
+            min_items: max_opt(min_items, t.min_items),
+            max_items: min_opt(max_items, t.max_items),
+            unique: unique || t.unique,
+            format,
+        },
+        Kind::Map {
+            values,
+            min,
+            max,
+            key_pattern,
+        } => Kind::Map {
+            values,
+            min: max_opt(min, t.min_props),
+            max: min_opt(max, t.max_props),
+            key_pattern,
+        },
+        Kind::Object { .. } if t.min_props.is_some() || t.max_props.is_some() => {
+            return Err("`minProperties`/`maxProperties` on an object with properties is not supported".to_owned());
+        }
+        other => other,
+    })
+}
+
+fn describe(k: &Kind) -> &'static str {
+    match k {
+        Kind::Any | Kind::Typeless(_) => "any value",
+        Kind::Bool | Kind::BoolConst(_) => "a boolean",
+        Kind::Integer(_) => "an integer",
+        Kind::Number(_) => "a number",
+        Kind::String { .. } => "a string",
+        Kind::StrEnum(_) => "a string enum",
+        Kind::IntEnum(_) => "an integer enum",
+        Kind::Array { .. } => "an array",
+        Kind::Object { .. } => "an object",
+        Kind::Map { .. } => "a map",
+        Kind::Ref(_) => "a reference",
+        Kind::Union(_) => "a union (`anyOf`/`oneOf`)",
+    }
+}
+
+fn max_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn min_opt<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn merge_pattern(a: Option<String>, b: Option<String>) -> Result<Option<String>, String> {
+    match (a, b) {
+        (Some(a), Some(b)) if a != b => Err(format!("two patterns ({a:?} and {b:?})")),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn merge_bounds(a: &Bounds, b: &Bounds) -> Result<Bounds, String> {
+    let hi = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    let lo = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    let multiple_of = match (a.multiple_of, b.multiple_of) {
+        (Some(x), Some(y)) if x != y => {
+            let (small, big) = if x < y { (x, y) } else { (y, x) };
+            if (big / small).fract() == 0.0 {
+                Some(big)
+            } else {
+                return Err(format!("`multipleOf` {x} and {y}"));
+            }
+        }
+        (x, y) => x.or(y),
+    };
+    Ok(Bounds {
+        min: hi(a.min, b.min),
+        max: lo(a.max, b.max),
+        exclusive_min: hi(a.exclusive_min, b.exclusive_min),
+        exclusive_max: lo(a.exclusive_max, b.exclusive_max),
+        multiple_of,
+    })
 }
 
 /// Annotations written beside an `allOf`/`anyOf` wrapper override the wrapped schema's.

@@ -95,7 +95,7 @@ pub mod __codegen {
     pub use crate::session::Client;
     #[cfg(feature = "schemars")]
     pub use crate::validate::int_enum_schema;
-    pub use crate::validate::{IntBounds, NumBounds, UnknownVariant, Validate, Validator};
+    pub use crate::validate::{IntBounds, NumBounds, Rule, UnknownVariant, Validate, Validator};
     pub use regex::Regex;
     #[cfg(feature = "schemars")]
     pub use schemars;

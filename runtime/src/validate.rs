@@ -114,6 +114,15 @@ pub enum Rule {
     MaxProperties(u64),
     /// `multipleOf`.
     MultipleOf(f64),
+    /// `patternProperties` with `additionalProperties: false`: every key must match this
+    /// pattern (the violation's value is the key).
+    KeyPattern(String),
+    /// `not`: the value must not match the `not` schema.
+    Not,
+    /// `if`/`then`: the value matches the `if` schema, so it must match `then`.
+    Then,
+    /// `if`/`else`: the value does not match the `if` schema, so it must match `else`.
+    Else,
 }
 
 impl fmt::Display for Rule {
@@ -132,6 +141,10 @@ impl fmt::Display for Rule {
             Rule::MinProperties(n) => write!(f, "must have at least {n} entries"),
             Rule::MaxProperties(n) => write!(f, "must have at most {n} entries"),
             Rule::MultipleOf(n) => write!(f, "must be a multiple of {n}"),
+            Rule::KeyPattern(p) => write!(f, "keys must match the pattern {p:?}"),
+            Rule::Not => write!(f, "must not match the schema's `not`"),
+            Rule::Then => write!(f, "must match the schema's `then` (it matches `if`)"),
+            Rule::Else => write!(f, "must match the schema's `else` (it does not match `if`)"),
         }
     }
 }
@@ -386,6 +399,18 @@ impl Validator {
         }
     }
 
+    /// `patternProperties` with `additionalProperties: false`: `key` must match `re`.
+    pub fn key_pattern(&mut self, key: &str, re: &regex::Regex) {
+        if !re.is_match(key) {
+            self.push_key(key);
+            self.fail(
+                Rule::KeyPattern(re.as_str().to_owned()),
+                Value::String(key.to_owned()),
+            );
+            self.pop();
+        }
+    }
+
     /// Ends the walk.
     pub fn finish(self) -> Result<(), ValidationErrors> {
         if self.violations.is_empty() {
@@ -410,6 +435,13 @@ impl IntBounds {
 }
 
 impl NumBounds {
+    /// Whether `value` is within these limits (as [`Validator::num`] checks them).
+    pub fn admits(&self, value: f64) -> bool {
+        let mut v = Validator::default();
+        v.num(value, *self);
+        v.violations.is_empty()
+    }
+
     /// No limit at all: the base of generated struct-update expressions.
     pub const NONE: NumBounds = NumBounds {
         min: None,

@@ -5,7 +5,11 @@ use std::path::{Path, PathBuf};
 
 fn generate(dir: &Path, out: &Path, trait_name: &str) {
     let options = runcomfy_codegen::Options::for_crate(trait_name);
-    match runcomfy_codegen::build(dir, out, &options) {
+    generate_with(dir, out, &options);
+}
+
+fn generate_with(dir: &Path, out: &Path, options: &runcomfy_codegen::Options) {
+    match runcomfy_codegen::build(dir, out, options) {
         Ok(report) => report.print_rerun_lines(),
         Err(e) => {
             for line in e.to_string().lines() {
@@ -25,6 +29,14 @@ fn main() {
         &manifest.join("../codegen/tests/fixtures/edge"),
         &out_dir.join("fixtures.rs"),
         "FixtureModels",
+    );
+    // The hard-schema corpus, with a macro listing its models for the agreement tests.
+    let mut hard = runcomfy_codegen::Options::for_crate("HardModels");
+    hard.model_macro = Some("for_each_hard_model".to_owned());
+    generate_with(
+        &manifest.join("../codegen/tests/fixtures/hard"),
+        &out_dir.join("hard.rs"),
+        &hard,
     );
     let corpus = manifest.join("../../shared/corpus");
     println!("cargo::rerun-if-changed={}", corpus.display());

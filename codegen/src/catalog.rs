@@ -292,9 +292,9 @@ impl Ctx<'_> {
             def_slots.push((short, full));
         }
         let mut slots = Vec::new();
-        collect_slots(&self.model.input, "", "Input", &mut slots);
+        collect_slots(defs, &self.model.input, "", "Input", &mut slots);
         if let Some(out) = &self.model.output {
-            collect_slots(out, "", "Output", &mut slots);
+            collect_slots(defs, out, "", "Output", &mut slots);
         }
         // Defs that stand for a file's root are `Input`/`Output` themselves.
         let mut candidates: Vec<(String, String)> = def_slots.clone();
@@ -320,7 +320,7 @@ impl Ctx<'_> {
         for (i, def) in defs.iter().enumerate() {
             if !def.pointer.is_empty() {
                 let (short, full) = (&self.def_names[i], &def_slots[i].1);
-                collect_slots(&def.schema, short, full, &mut nested);
+                collect_slots(defs, &def.schema, short, full, &mut nested);
             }
         }
         for slot in nested {
@@ -456,59 +456,12 @@ impl Ctx<'_> {
         }
     }
 
-    /// The object schema an alternative stands for: itself, or the def it refers to.
     fn object_of<'s>(&'s self, s: &'s Schema) -> Option<&'s Schema> {
-        match &s.kind {
-            Kind::Object { props, .. } if !props.is_empty() => Some(s),
-            Kind::Ref(i) => {
-                let d = &self.model.defs[*i];
-                match &d.schema.kind {
-                    Kind::Object { props, .. } if !props.is_empty() && !d.pointer.is_empty() => {
-                        Some(&d.schema)
-                    }
-                    _ => None,
-                }
-            }
-            _ => None,
-        }
+        object_of(&self.model.defs, s)
     }
 
-    /// The property that tags every alternative: present and required in each, holding a
-    /// distinct single string (`const`, one-value enum).
     fn discriminator(&self, alternatives: &[Schema]) -> Option<(String, Vec<String>)> {
-        let objects: Vec<&Schema> = alternatives
-            .iter()
-            .map(|a| self.object_of(a))
-            .collect::<Option<_>>()?;
-        let Kind::Object { props: first, .. } = &objects.first()?.kind else {
-            return None;
-        };
-        'candidates: for candidate in first {
-            let mut values = Vec::new();
-            for o in &objects {
-                let Kind::Object { props, .. } = &o.kind else {
-                    continue 'candidates;
-                };
-                let Some(p) = props.iter().find(|p| p.name == candidate.name) else {
-                    continue 'candidates;
-                };
-                let kind = match &p.schema.kind {
-                    Kind::Ref(i) => &self.model.defs[*i].schema.kind,
-                    k => k,
-                };
-                match kind {
-                    Kind::StrEnum(v) if v.len() == 1 && p.required && !p.schema.nullable => {
-                        if values.contains(&v[0]) {
-                            continue 'candidates;
-                        }
-                        values.push(v[0].clone());
-                    }
-                    _ => continue 'candidates,
-                }
-            }
-            return Some((candidate.name.clone(), values));
-        }
-        None
+        discriminator(&self.model.defs, alternatives)
     }
 
     /// A union: tagged by a discriminator property when every alternative has one
@@ -538,7 +491,11 @@ impl Ctx<'_> {
                     props.retain(|p| p.name != tag);
                 }
                 object.loc = alt.loc.clone();
-                let sname = self.fresh(&format!("{name}{vname}"), &format!("{name}{vname}"));
+                let sname = if matches!(alt.kind, Kind::Object { .. }) {
+                    self.name_of(alt)
+                } else {
+                    self.fresh(&format!("{name}{vname}"), &format!("{name}{vname}"))
+                };
                 self.object_type(&sname, &object, role, false);
                 let validates = self.built.get(&sname).copied().unwrap_or(false);
                 let ty = Ty::Named {
@@ -660,30 +617,8 @@ impl Ctx<'_> {
         });
     }
 
-    /// An inline object alternative among several, named by the first property it requires
-    /// that the others do not: `WithMask`.
     fn distinguishing_name(&self, alt: &Schema, all: &[Schema]) -> Option<String> {
-        let required = |s: &Schema| -> Vec<String> {
-            match self.object_of(s).map(|o| &o.kind) {
-                Some(Kind::Object { props, .. }) => props
-                    .iter()
-                    .filter(|p| p.required)
-                    .map(|p| p.name.clone())
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
-        let mine = required(alt);
-        let others: Vec<Vec<String>> = all
-            .iter()
-            .filter(|a| a.loc != alt.loc)
-            .map(required)
-            .collect();
-        let pick = mine
-            .iter()
-            .find(|p| others.iter().all(|o| !o.contains(p)))
-            .or(mine.first())?;
-        Some(names::union_object_variant(pick))
+        distinguishing_name(&self.model.defs, alt, all)
     }
 
     /// A default beside a `$ref` (Cog's `allOf: [{$ref}]` + `default`) is checked against the
@@ -1164,6 +1099,112 @@ fn simplify(p: Pred) -> Pred {
     }
 }
 
+/// The object schema an alternative stands for: itself, or the def it refers to.
+fn object_of<'s>(defs: &'s [Def], s: &'s Schema) -> Option<&'s Schema> {
+    match &s.kind {
+        Kind::Object { props, .. } if !props.is_empty() => Some(s),
+        Kind::Ref(i) => {
+            let d = &defs[*i];
+            match &d.schema.kind {
+                Kind::Object { props, .. } if !props.is_empty() && !d.pointer.is_empty() => {
+                    Some(&d.schema)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The property that tags every alternative: present and required in each, holding a
+/// distinct single string (`const`, one-value enum).
+fn discriminator(defs: &[Def], alternatives: &[Schema]) -> Option<(String, Vec<String>)> {
+    let objects: Vec<&Schema> = alternatives
+        .iter()
+        .map(|a| object_of(defs, a))
+        .collect::<Option<_>>()?;
+    let Kind::Object { props: first, .. } = &objects.first()?.kind else {
+        return None;
+    };
+    'candidates: for candidate in first {
+        let mut values = Vec::new();
+        for o in &objects {
+            let Kind::Object { props, .. } = &o.kind else {
+                continue 'candidates;
+            };
+            let Some(p) = props.iter().find(|p| p.name == candidate.name) else {
+                continue 'candidates;
+            };
+            let kind = match &p.schema.kind {
+                Kind::Ref(i) => &defs[*i].schema.kind,
+                k => k,
+            };
+            match kind {
+                Kind::StrEnum(v) if v.len() == 1 && p.required && !p.schema.nullable => {
+                    if values.contains(&v[0]) {
+                        continue 'candidates;
+                    }
+                    values.push(v[0].clone());
+                }
+                _ => continue 'candidates,
+            }
+        }
+        return Some((candidate.name.clone(), values));
+    }
+    None
+}
+
+/// An inline object alternative among several, named by the first property it requires
+/// that the others do not: `WithMask`.
+fn distinguishing_name(defs: &[Def], alt: &Schema, all: &[Schema]) -> Option<String> {
+    let required = |s: &Schema| -> Vec<String> {
+        match object_of(defs, s).map(|o| &o.kind) {
+            Some(Kind::Object { props, .. }) => props
+                .iter()
+                .filter(|p| p.required)
+                .map(|p| p.name.clone())
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let mine = required(alt);
+    let others: Vec<Vec<String>> = all
+        .iter()
+        .filter(|a| a.loc != alt.loc)
+        .map(required)
+        .collect();
+    let pick = mine
+        .iter()
+        .find(|p| others.iter().all(|o| !o.contains(p)))
+        .or(mine.first())?;
+    Some(names::union_object_variant(pick))
+}
+
+/// The word naming each alternative of a union, for its variant and its own type: the
+/// discriminator's value when the union is tagged, the property that tells an object apart
+/// when there are several objects, else the shape (`Preset`, `Object`, ...).
+fn union_words(defs: &[Def], alternatives: &[Schema]) -> Vec<String> {
+    if let Some((_, values)) = discriminator(defs, alternatives) {
+        return values.iter().map(|v| names::variant(v)).collect();
+    }
+    let objects = alternatives
+        .iter()
+        .filter(|a| object_of(defs, a).is_some())
+        .count();
+    alternatives
+        .iter()
+        .map(|alt| {
+            let shape = shape_of(alt);
+            if shape == Shape::Object && objects > 1 {
+                distinguishing_name(defs, alt, alternatives)
+                    .unwrap_or_else(|| shape.type_word().to_owned())
+            } else {
+                shape.type_word().to_owned()
+            }
+        })
+        .collect()
+}
+
 /// Strips the words that the names of def-named variants share (`ImageSizePreset`,
 /// `ImageSizeCustom` → `Preset`, `Custom`), when every name keeps a word.
 fn strip_common_prefix(ranked: &mut [(Shape, usize, usize, Variant)], from_defs: &[bool]) {
@@ -1207,10 +1248,16 @@ fn has_bounds(b: &Bounds) -> bool {
         || b.multiple_of.is_some()
 }
 
-fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut Vec<Slot>) {
+fn collect_slots(
+    defs: &[Def],
+    s: &Schema,
+    parent_short: &str,
+    parent_full: &str,
+    slots: &mut Vec<Slot>,
+) {
     let visit = |child: &Schema, word: &str, slots: &mut Vec<Slot>| {
-        let short = format!("{parent_short}{word}");
-        let full = format!("{parent_full}{word}");
+        let short = names::nested_type(parent_short, word);
+        let full = names::nested_type(parent_full, word);
         if needs_type(child) {
             slots.push(Slot {
                 loc: child.loc.clone(),
@@ -1218,7 +1265,7 @@ fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut 
                 full: full.clone(),
             });
         }
-        collect_slots(child, &short, &full, slots);
+        collect_slots(defs, child, &short, &full, slots);
     };
     match &s.kind {
         Kind::Object { props, extra, .. } => {
@@ -1235,8 +1282,8 @@ fn collect_slots(s: &Schema, parent_short: &str, parent_full: &str, slots: &mut 
         } => visit(items, names::ITEM_WORD, slots),
         Kind::Map { values, .. } => visit(values, names::MAP_VALUE_WORD, slots),
         Kind::Union(alternatives) => {
-            for alt in alternatives {
-                visit(alt, shape_of(alt).type_word(), slots);
+            for (alt, word) in alternatives.iter().zip(union_words(defs, alternatives)) {
+                visit(alt, &word, slots);
             }
         }
         _ => {}

@@ -4,8 +4,8 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ir::{
-    Body, Bounds, Catalog, Checks, Field, IntVariant, JsonType, Literal as JsonLiteral, ModelModule,
-    OutputDef, Pred, Role, RuleCheck, StrVariant, Struct, Ty, TypeDef, Variant,
+    Body, Bounds, Catalog, Checks, Field, IntVariant, JsonType, Limits, Literal as JsonLiteral,
+    ModelModule, OutputDef, Pred, Role, RuleCheck, StrVariant, Struct, Ty, TypeDef, Variant,
 };
 use crate::names;
 use crate::{Endpoints, Options};
@@ -801,12 +801,12 @@ fn rule_checks(rules: &[RuleCheck], x: TokenStream) -> TokenStream {
             otherwise,
         } => {
             let t = pred(test, quote!(j));
-            let th = pred(then, quote!(j));
-            let el = pred(otherwise, quote!(j));
+            let th = operand(then, &quote!(j));
+            let el = operand(otherwise, &quote!(j));
             quote! {
                 if #t {
-                    if !(#th) { v.fail(__rt::Rule::Then, j.clone()); }
-                } else if !(#el) {
+                    if !#th { v.fail(__rt::Rule::Then, j.clone()); }
+                } else if !#el {
                     v.fail(__rt::Rule::Else, j.clone());
                 }
             }
@@ -820,77 +820,109 @@ fn rule_checks(rules: &[RuleCheck], x: TokenStream) -> TokenStream {
     }
 }
 
-/// A predicate on `j: &serde_json::Value`, as a `bool` expression.
+/// A predicate on `j: &serde_json::Value`, as a `bool` expression without outer parentheses.
 fn pred(p: &Pred, j: TokenStream) -> TokenStream {
+    pred_expr(p, &j).0
+}
+
+/// The expression in parentheses when it is a compound (`a && b`, `a || b`), for use as an
+/// operand.
+fn operand(p: &Pred, j: &TokenStream) -> TokenStream {
+    match pred_expr(p, j) {
+        (e, true) => quote!((#e)),
+        (e, false) => e,
+    }
+}
+
+/// `terms` joined by `op`: `(expression, is it a compound)`.
+fn join(terms: Vec<TokenStream>, op: TokenStream, empty: TokenStream) -> (TokenStream, bool) {
+    match terms.len() {
+        0 => (empty, false),
+        1 => (terms.into_iter().next().unwrap_or_default(), false),
+        _ => {
+            let mut it = terms.into_iter();
+            let first = it.next().unwrap_or_default();
+            (quote!(#first #(#op #it)*), true)
+        }
+    }
+}
+
+fn limits(l: &Limits, n: TokenStream) -> TokenStream {
+    let mut terms = Vec::new();
+    if let Some(m) = l.min {
+        terms.push(quote!(#n >= #m));
+    }
+    if let Some(m) = l.max {
+        terms.push(quote!(#n <= #m));
+    }
+    join(terms, quote!(&&), quote!(true)).0
+}
+
+fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
+    let simple = |e: TokenStream| (e, false);
     match p {
-        Pred::True => quote!(true),
-        Pred::False => quote!(false),
-        Pred::All(ps) => {
-            let ps = ps.iter().map(|p| pred(p, j.clone()));
-            quote!((true #(&& #ps)*))
-        }
-        Pred::Any(ps) => {
-            let ps = ps.iter().map(|p| pred(p, j.clone()));
-            quote!((false #(|| #ps)*))
-        }
+        Pred::True => simple(quote!(true)),
+        Pred::False => simple(quote!(false)),
+        Pred::All(ps) => join(ps.iter().map(|p| operand(p, j)).collect(), quote!(&&), quote!(true)),
+        Pred::Any(ps) => join(ps.iter().map(|p| operand(p, j)).collect(), quote!(||), quote!(false)),
         Pred::Not(p) => {
-            let p = pred(p, j);
-            quote!(!(#p))
+            let p = operand(p, j);
+            simple(quote!(!#p))
         }
-        Pred::Type(t) => match t {
+        Pred::Type(t) => simple(match t {
             JsonType::Null => quote!(#j.is_null()),
             JsonType::Bool => quote!(#j.is_boolean()),
-            JsonType::Integer => quote!((#j.is_i64() || #j.is_u64() || #j.as_f64().is_some_and(|f| f.fract() == 0.0))),
+            JsonType::Integer => quote!(__rt::serde_json::Value::as_f64(#j).is_some_and(|f| f.fract() == 0.0)),
             JsonType::Number => quote!(#j.is_number()),
             JsonType::String => quote!(#j.is_string()),
             JsonType::Array => quote!(#j.is_array()),
             JsonType::Object => quote!(#j.is_object()),
-        },
+        }),
         Pred::OneOf(lits) => {
-            let each = lits.iter().map(|l| match l {
-                JsonLiteral::Null => quote!(#j.is_null()),
-                JsonLiteral::Bool(b) => quote!(#j.as_bool() == Some(#b)),
-                JsonLiteral::Int(n) => {
-                    let n = Literal::i64_unsuffixed(*n);
-                    quote!((#j.as_i64() == Some(#n) || #j.as_f64() == Some(#n as f64)))
-                }
-                JsonLiteral::Str(s) => quote!(#j.as_str() == Some(#s)),
-            });
-            quote!((false #(|| #each)*))
+            let each = lits
+                .iter()
+                .map(|l| match l {
+                    JsonLiteral::Null => quote!(#j.is_null()),
+                    JsonLiteral::Bool(b) => quote!(#j.as_bool() == Some(#b)),
+                    JsonLiteral::Int(n) => {
+                        let f = Literal::f64_unsuffixed(*n as f64);
+                        quote!(#j.as_f64() == Some(#f))
+                    }
+                    JsonLiteral::Str(s) => quote!(#j.as_str() == Some(#s)),
+                })
+                .collect();
+            join(each, quote!(||), quote!(false))
         }
         Pred::Bounds(b) => {
             let fields = bound_fields(b, Literal::f64_unsuffixed);
-            quote!(#j.as_f64().is_none_or(|n| __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE }.admits(n)))
+            simple(quote!(#j.as_f64().is_none_or(|n| __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE }.admits(n))))
         }
         Pred::Len(l) => {
-            let lo = l.min.map(|m| quote!(&& n >= #m)).unwrap_or_default();
-            let hi = l.max.map(|m| quote!(&& n <= #m)).unwrap_or_default();
-            quote!(#j.as_str().is_none_or(|s| { let n = s.chars().count() as u64; true #lo #hi }))
+            let test = limits(l, quote!(s.chars().count() as u64));
+            simple(quote!(#j.as_str().is_none_or(|s| #test)))
         }
-        Pred::Pattern(p) => quote! {
+        Pred::Pattern(p) => simple(quote! {
             #j.as_str().is_none_or(|s| {
                 static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
                 RE.as_ref().is_none_or(|re| re.is_match(s))
             })
-        },
+        }),
         Pred::Items(l) => {
-            let lo = l.min.map(|m| quote!(&& n >= #m)).unwrap_or_default();
-            let hi = l.max.map(|m| quote!(&& n <= #m)).unwrap_or_default();
-            quote!(#j.as_array().is_none_or(|a| { let n = a.len() as u64; true #lo #hi }))
+            let test = limits(l, quote!(a.len() as u64));
+            simple(quote!(#j.as_array().is_none_or(|a| #test)))
         }
         Pred::Props(l) => {
-            let lo = l.min.map(|m| quote!(&& n >= #m)).unwrap_or_default();
-            let hi = l.max.map(|m| quote!(&& n <= #m)).unwrap_or_default();
-            quote!(#j.as_object().is_none_or(|o| { let n = o.len() as u64; true #lo #hi }))
+            let test = limits(l, quote!(o.len() as u64));
+            simple(quote!(#j.as_object().is_none_or(|o| #test)))
         }
-        Pred::Has(k) => quote!(#j.as_object().is_none_or(|o| o.contains_key(#k))),
+        Pred::Has(k) => simple(quote!(#j.as_object().is_none_or(|o| o.contains_key(#k)))),
         Pred::Prop(k, p) => {
             let p = pred(p, quote!(j));
-            quote!(#j.as_object().and_then(|o| o.get(#k)).is_none_or(|j| #p))
+            simple(quote!(#j.as_object().and_then(|o| o.get(#k)).is_none_or(|j| #p)))
         }
         Pred::Each(p) => {
             let p = pred(p, quote!(j));
-            quote!(#j.as_array().is_none_or(|a| a.iter().all(|j| #p)))
+            simple(quote!(#j.as_array().is_none_or(|a| a.iter().all(|j| #p))))
         }
     }
 }

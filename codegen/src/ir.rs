@@ -90,6 +90,8 @@ pub struct TypeDef {
 }
 
 /// The shape of a generated type.
+// Plain data read once by `emit`: boxing the struct variant would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     /// A struct.

@@ -483,6 +483,20 @@ pub fn union_object_variant(property: &str) -> String {
     format!("With{c}")
 }
 
+/// The longest nested type name made by prefixing parents (file names of rustdoc pages
+/// must stay short); past it a nested type starts over from its own word.
+pub const MAX_NESTED_NAME: usize = 48;
+
+/// A nested type's name: its parent's name and its own word (`Camera` + `Lens`), or the
+/// word alone when that would be longer than [`MAX_NESTED_NAME`].
+pub fn nested_type(parent: &str, word: &str) -> String {
+    if parent.len() + word.len() > MAX_NESTED_NAME {
+        word.to_owned()
+    } else {
+        format!("{parent}{word}")
+    }
+}
+
 /// The word added to an array's type name to name its item type (`Loras` → `LorasItem`).
 pub const ITEM_WORD: &str = "Item";
 /// The word added to a map's type name to name its value type (`Refs` → `RefsValue`).

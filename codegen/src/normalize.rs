@@ -761,7 +761,7 @@ impl<'a> Normalizer<'a> {
                 // `type: [string, object]`: one alternative per type, each with only its
                 // own keywords, so that no subschema is normalized twice.
                 let mut variants = Vec::new();
-                for t in many {
+                for (i, t) in many.iter().enumerate() {
                     let mut sub = obj.clone();
                     sub.insert("type".to_owned(), Value::String(t.clone()));
                     for (owner, keys) in TYPE_KEYWORDS {
@@ -775,7 +775,14 @@ impl<'a> Normalizer<'a> {
                     for k in ["default", "description", "title", "not", "if", "then", "else"] {
                         sub.remove(k);
                     }
-                    variants.push(self.node(&Value::Object(sub), loc, depth + 1));
+                    // Each alternative at its own place (its entry of `type`), so that each
+                    // gets its own type name.
+                    let at = if obj.get("type").is_some_and(Value::is_array) {
+                        loc.key("type").index(i)
+                    } else {
+                        loc.clone()
+                    };
+                    variants.push(self.node(&Value::Object(sub), &at, depth + 1));
                 }
                 return Kind::Union(variants);
             }

@@ -9,6 +9,13 @@ pub mod fixture_models {
     include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
 }
 
+/// The hard-schema corpus of `codegen/tests/fixtures/hard`: recursion, unions, `allOf`,
+/// patterns, conditions, unsafe text, 1,000 properties. Named `models` because the
+/// generated `for_each_hard_model!` macro names model paths from `$crate::models`.
+pub mod models {
+    include!(concat!(env!("OUT_DIR"), "/hard.rs"));
+}
+
 /// Every schema of `../shared/corpus` (RunComfy's and its peers').
 #[cfg(has_corpus)]
 pub mod corpus {

@@ -43,6 +43,8 @@ struct Ctx<'a> {
     recursive: BTreeSet<usize>,
     /// Defs whose type implements `Validate` with checks.
     def_validates: Vec<bool>,
+    /// Problems found while only reading (rules that cannot be checked).
+    late_errors: std::cell::RefCell<Vec<(Location, String)>>,
     diags: &'a mut Diagnostics,
 }
 
@@ -64,6 +66,7 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
         built: BTreeMap::new(),
         recursive: recursive_defs(&model.defs),
         def_validates: defs_validate(&model.defs),
+        late_errors: Default::default(),
         diags,
     };
     ctx.assign_names();
@@ -82,6 +85,9 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
     };
     for i in 0..model.defs.len() {
         ctx.def_type(i);
+    }
+    for (loc, msg) in ctx.late_errors.take() {
+        ctx.diags.error(&loc, msg);
     }
     let mut docs = vec![format!("Model `{}`.", model.id)];
     let root_docs = doctext::of_schema(&model.input);
@@ -192,7 +198,12 @@ fn recursive_defs(defs: &[Def]) -> BTreeSet<usize> {
             }
         }
     }
-    out.extend(defs.iter().enumerate().filter(|(_, d)| d.pointer.is_empty()).map(|(i, _)| i));
+    out.extend(
+        defs.iter()
+            .enumerate()
+            .filter(|(_, d)| d.pointer.is_empty())
+            .map(|(i, _)| i),
+    );
     out
 }
 
@@ -313,7 +324,10 @@ impl Ctx<'_> {
         for (slot, name) in slots.into_iter().zip(node_chosen) {
             self.node_names.insert(slot.loc, name.clone());
         }
-        self.taken = names::RESERVED_TYPES.iter().map(|s| s.to_string()).collect();
+        self.taken = names::RESERVED_TYPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         self.taken.extend(chosen.iter().cloned());
         // Types nested in definitions, named after the definition.
         let mut nested = Vec::new();
@@ -551,9 +565,9 @@ impl Ctx<'_> {
                 Kind::Ref(i) if is_object || def_is_type(&self.model.defs[*i]) => {
                     self.def_names[*i].clone()
                 }
-                _ if is_object && object_count > 1 => {
-                    self.distinguishing_name(alt, alternatives).unwrap_or_else(|| shape.variant().to_owned())
-                }
+                _ if is_object && object_count > 1 => self
+                    .distinguishing_name(alt, alternatives)
+                    .unwrap_or_else(|| shape.variant().to_owned()),
                 _ => shape.variant().to_owned(),
             };
             if is_object {
@@ -836,7 +850,10 @@ impl Ctx<'_> {
             Kind::Ref(i) if !def_is_type(&self.model.defs[*i]) && !self.recursive.contains(i) => {
                 let inner = self.checks(&self.model.defs[*i].schema, ty);
                 c.rules.extend(inner.rules.clone());
-                return Checks { rules: c.rules, ..inner };
+                return Checks {
+                    rules: c.rules,
+                    ..inner
+                };
             }
             _ => s,
         };
@@ -917,31 +934,60 @@ impl Ctx<'_> {
         c
     }
 
-    /// The validation-only rules of a node, as predicates.
+    /// The validation-only rules of a node, as predicates. A rule that refers to itself
+    /// through refs, or that is too large to check, is a diagnostic (it is never silently
+    /// dropped).
     fn rule_checks(&self, s: &Schema) -> Vec<RuleCheck> {
-        s.rules
+        if s.rules.is_empty() {
+            return Vec::new();
+        }
+        let mut cx = PredCx {
+            stack: Vec::new(),
+            budget: 4096,
+            error: None,
+        };
+        let rules = s
+            .rules
             .iter()
-            .map(|r| match r {
-                normalize::Rule::Not(n) => RuleCheck::Not(self.pred(n, 0)),
-                normalize::Rule::Condition {
-                    test,
-                    then,
-                    otherwise,
-                } => RuleCheck::Condition {
-                    test: self.pred(test, 0),
-                    then: then.as_ref().map_or(Pred::True, |t| self.pred(t, 0)),
-                    otherwise: otherwise.as_ref().map_or(Pred::True, |e| self.pred(e, 0)),
-                },
-            })
-            .collect()
+            .map(|r| self.rule_check(r, &mut cx))
+            .collect();
+        match cx.error {
+            Some(e) => {
+                self.late_errors.borrow_mut().push((s.loc.clone(), e));
+                Vec::new()
+            }
+            None => rules,
+        }
     }
 
-    /// Whether a JSON value matches `s`, as a predicate. Refs are followed a bounded number
-    /// of levels (a recursive rule schema is cut there: matching is assumed below).
-    fn pred(&self, s: &Schema, depth: usize) -> Pred {
-        if depth > 16 {
+    fn rule_check(&self, r: &normalize::Rule, cx: &mut PredCx) -> RuleCheck {
+        match r {
+            normalize::Rule::Not(n) => RuleCheck::Not(self.pred(n, cx)),
+            normalize::Rule::Condition {
+                test,
+                then,
+                otherwise,
+            } => RuleCheck::Condition {
+                test: self.pred(test, cx),
+                then: then.as_ref().map_or(Pred::True, |t| self.pred(t, cx)),
+                otherwise: otherwise.as_ref().map_or(Pred::True, |e| self.pred(e, cx)),
+            },
+        }
+    }
+
+    /// Whether a JSON value matches `s`, as a predicate.
+    fn pred(&self, s: &Schema, cx: &mut PredCx) -> Pred {
+        if cx.error.is_some() {
             return Pred::True;
         }
+        if cx.budget == 0 {
+            cx.error = Some(
+                "the schemas of `not`/`if`/`then`/`else` here are too large to check (over 4096 nodes)"
+                    .to_owned(),
+            );
+            return Pred::True;
+        }
+        cx.budget -= 1;
         let mut all = Vec::new();
         let typed = |t: JsonType, rest: Vec<Pred>| {
             let mut v = vec![Pred::Type(t)];
@@ -985,7 +1031,7 @@ impl Ctx<'_> {
                     max: *max_items,
                 })];
                 if let Some(items) = items {
-                    v.push(Pred::Each(Box::new(self.pred(items, depth + 1))));
+                    v.push(Pred::Each(Box::new(self.pred(items, cx))));
                 }
                 typed(JsonType::Array, v)
             }
@@ -995,7 +1041,7 @@ impl Ctx<'_> {
                     if p.required {
                         v.push(Pred::Has(p.name.clone()));
                     }
-                    let inner = self.pred(&p.schema, depth + 1);
+                    let inner = self.pred(&p.schema, cx);
                     if inner != Pred::True {
                         v.push(Pred::Prop(p.name.clone(), Box::new(inner)));
                     }
@@ -1009,8 +1055,20 @@ impl Ctx<'_> {
                     max: *max,
                 })],
             ),
-            Kind::Ref(i) => self.pred(&self.model.defs[*i].schema, depth + 1),
-            Kind::Union(vs) => Pred::Any(vs.iter().map(|v| self.pred(v, depth + 1)).collect()),
+            Kind::Ref(i) => {
+                if cx.stack.contains(i) {
+                    cx.error = Some(format!(
+                        "`not`/`if`/`then`/`else` here refers to #{} recursively; recursive rules are not supported",
+                        self.model.defs[*i].pointer
+                    ));
+                    return Pred::True;
+                }
+                cx.stack.push(*i);
+                let p = self.pred(&self.model.defs[*i].schema, cx);
+                cx.stack.pop();
+                p
+            }
+            Kind::Union(vs) => Pred::Any(vs.iter().map(|v| self.pred(v, cx)).collect()),
         };
         let base = if s.nullable {
             Pred::Any(vec![Pred::Type(JsonType::Null), base])
@@ -1018,7 +1076,8 @@ impl Ctx<'_> {
             base
         };
         all.push(base);
-        for r in self.rule_checks(s) {
+        for r in &s.rules {
+            let r = self.rule_check(r, cx);
             all.push(match r {
                 RuleCheck::Not(p) => Pred::Not(Box::new(p)),
                 RuleCheck::Condition {
@@ -1033,6 +1092,16 @@ impl Ctx<'_> {
         }
         simplify(Pred::All(all))
     }
+}
+
+/// The state of turning one node's rules into predicates.
+struct PredCx {
+    /// The defs being expanded (a ref back to one of them is a recursion).
+    stack: Vec<usize>,
+    /// Predicate nodes still allowed.
+    budget: usize,
+    /// Why the rules cannot be checked.
+    error: Option<String>,
 }
 
 /// The checks of constraints without a type, each for its own JSON type.
@@ -1226,7 +1295,9 @@ fn strip_common_prefix(ranked: &mut [(Shape, usize, usize, Variant)], from_defs:
     };
     let split: Vec<Vec<String>> = named.iter().map(|&i| words(&ranked[i].3.name)).collect();
     let mut common = 0;
-    while split.iter().all(|w| w.len() > common + 1) && split.iter().all(|w| w[common] == split[0][common]) {
+    while split.iter().all(|w| w.len() > common + 1)
+        && split.iter().all(|w| w[common] == split[0][common])
+    {
         common += 1;
     }
     if common == 0 {

@@ -36,7 +36,13 @@ fn newlines(s: &str) -> String {
 fn one_line(s: &str) -> String {
     let s: String = s
         .chars()
-        .map(|c| if matches!(c, '\n' | '\r' | '\t') { ' ' } else { c })
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
         .filter(|c| !c.is_control())
         .collect();
     s.trim().to_owned()
@@ -274,7 +280,10 @@ mod tests {
     #[test]
     fn schema_text_renders_as_written() {
         let cases = [
-            ("see [the docs](https://example.com/a_b) now", "see [the docs](https://example.com/a_b) now"),
+            (
+                "see [the docs](https://example.com/a_b) now",
+                "see [the docs](https://example.com/a_b) now",
+            ),
             ("see https://example.com/x.", "see <https://example.com/x>."),
             ("(https://example.com/x)", "(<https://example.com/x>)"),
             ("<https://example.com/x>", "<https://example.com/x>"),

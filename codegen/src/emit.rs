@@ -381,29 +381,44 @@ fn type_def(t: &TypeDef, opts: &Options) -> TokenStream {
             int_enum(&t.name, &t.docs, variants, *default, t.role, opts)
         }
         Body::Union { variants, tag } => {
-            let vs = variants.iter().map(|Variant { name, ty, tag_value, .. }| {
-                let v = ident(name);
-                let ty = rust_ty(ty);
-                match tag_value {
-                    Some(value) => {
-                        let doc = format!(" `{}` is `{}`.", tag.as_deref().unwrap_or(""), crate::doctext::code(&format!("{value:?}")));
-                        quote!(#[doc = #doc] #[serde(rename = #value)] #v(#ty),)
+            let vs = variants.iter().map(
+                |Variant {
+                     name,
+                     ty,
+                     tag_value,
+                     ..
+                 }| {
+                    let v = ident(name);
+                    let ty = rust_ty(ty);
+                    match tag_value {
+                        Some(value) => {
+                            let doc = format!(
+                                " `{}` is `{}`.",
+                                tag.as_deref().unwrap_or(""),
+                                crate::doctext::code(&format!("{value:?}"))
+                            );
+                            quote!(#[doc = #doc] #[serde(rename = #value)] #v(#ty),)
+                        }
+                        None => {
+                            let doc = format!(" The `{name}` form.");
+                            quote!(#[doc = #doc] #v(#ty),)
+                        }
                     }
-                    None => {
-                        let doc = format!(" The `{name}` form.");
-                        quote!(#[doc = #doc] #v(#ty),)
+                },
+            );
+            let arms = variants.iter().map(
+                |Variant {
+                     name, ty, checks, ..
+                 }| {
+                    let v = ident(name);
+                    let body = value_checks(ty, checks, quote!(x));
+                    if body.is_empty() {
+                        quote!(Self::#v(_) => {})
+                    } else {
+                        quote!(Self::#v(x) => { #body })
                     }
-                }
-            });
-            let arms = variants.iter().map(|Variant { name, ty, checks, .. }| {
-                let v = ident(name);
-                let body = value_checks(ty, checks, quote!(x));
-                if body.is_empty() {
-                    quote!(Self::#v(_) => {})
-                } else {
-                    quote!(Self::#v(x) => { #body })
-                }
-            });
+                },
+            );
             let validate = t.validates.then(|| {
                 quote! {
                     impl __rt::Validate for #name {
@@ -863,8 +878,16 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
     match p {
         Pred::True => simple(quote!(true)),
         Pred::False => simple(quote!(false)),
-        Pred::All(ps) => join(ps.iter().map(|p| operand(p, j)).collect(), quote!(&&), quote!(true)),
-        Pred::Any(ps) => join(ps.iter().map(|p| operand(p, j)).collect(), quote!(||), quote!(false)),
+        Pred::All(ps) => join(
+            ps.iter().map(|p| operand(p, j)).collect(),
+            quote!(&&),
+            quote!(true),
+        ),
+        Pred::Any(ps) => join(
+            ps.iter().map(|p| operand(p, j)).collect(),
+            quote!(||),
+            quote!(false),
+        ),
         Pred::Not(p) => {
             let p = operand(p, j);
             simple(quote!(!#p))
@@ -872,7 +895,9 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
         Pred::Type(t) => simple(match t {
             JsonType::Null => quote!(#j.is_null()),
             JsonType::Bool => quote!(#j.is_boolean()),
-            JsonType::Integer => quote!(__rt::serde_json::Value::as_f64(#j).is_some_and(|f| f.fract() == 0.0)),
+            JsonType::Integer => {
+                quote!(__rt::serde_json::Value::as_f64(#j).is_some_and(|f| f.fract() == 0.0))
+            }
             JsonType::Number => quote!(#j.is_number()),
             JsonType::String => quote!(#j.is_string()),
             JsonType::Array => quote!(#j.is_array()),
@@ -895,7 +920,9 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
         }
         Pred::Bounds(b) => {
             let fields = bound_fields(b, Literal::f64_unsuffixed);
-            simple(quote!(#j.as_f64().is_none_or(|n| __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE }.admits(n))))
+            simple(
+                quote!(#j.as_f64().is_none_or(|n| __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE }.admits(n))),
+            )
         }
         Pred::Len(l) => {
             let test = limits(l, quote!(s.chars().count() as u64));

@@ -573,7 +573,11 @@ impl<'a> Normalizer<'a> {
         let mut rules = Vec::new();
         self.in_rule += 1;
         if let Some(not) = obj.get("not") {
-            rules.push(Rule::Not(Box::new(self.node(not, &loc.key("not"), depth + 1))));
+            rules.push(Rule::Not(Box::new(self.node(
+                not,
+                &loc.key("not"),
+                depth + 1,
+            ))));
         }
         if let Some(test) = obj.get("if") {
             let test = Box::new(self.node(test, &loc.key("if"), depth + 1));
@@ -772,7 +776,15 @@ impl<'a> Normalizer<'a> {
                             }
                         }
                     }
-                    for k in ["default", "description", "title", "not", "if", "then", "else"] {
+                    for k in [
+                        "default",
+                        "description",
+                        "title",
+                        "not",
+                        "if",
+                        "then",
+                        "else",
+                    ] {
                         sub.remove(k);
                     }
                     // Each alternative at its own place (its entry of `type`), so that each
@@ -1457,7 +1469,10 @@ fn merge_kinds(a: Kind, b: Kind) -> Result<Kind, String> {
                 match props.iter_mut().find(|q| q.name == p.name) {
                     Some(q) => {
                         let name = p.name.clone();
-                        let a = std::mem::replace(&mut q.schema, Schema::new(p.schema.loc.clone(), K::Any));
+                        let a = std::mem::replace(
+                            &mut q.schema,
+                            Schema::new(p.schema.loc.clone(), K::Any),
+                        );
                         q.schema = merge(a, p.schema)
                             .map_err(|why| format!("property {name:?}: {why}"))?;
                         q.required |= p.required;
@@ -1542,7 +1557,10 @@ fn apply_typeless(k: Kind, t: Typeless) -> Result<Kind, String> {
             key_pattern,
         },
         Kind::Object { .. } if t.min_props.is_some() || t.max_props.is_some() => {
-            return Err("`minProperties`/`maxProperties` on an object with properties is not supported".to_owned());
+            return Err(
+                "`minProperties`/`maxProperties` on an object with properties is not supported"
+                    .to_owned(),
+            );
         }
         other => other,
     })

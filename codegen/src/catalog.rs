@@ -89,6 +89,7 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
     for (loc, msg) in ctx.late_errors.take() {
         ctx.diags.error(&loc, msg);
     }
+    box_large_fields(&mut ctx.types);
     let mut docs = vec![format!("Model `{}`.", model.id)];
     let root_docs = doctext::of_schema(&model.input);
     if !root_docs.is_empty() {
@@ -1091,6 +1092,99 @@ impl Ctx<'_> {
             });
         }
         simplify(Pred::All(all))
+    }
+}
+
+/// A field or variant whose type would take more than this many bytes inline is boxed.
+const MAX_INLINE: usize = 1024;
+
+/// Boxes the fields and variants of types large enough to matter, so that no generated
+/// type's size grows with the schema's size: a definition used twice in each of 40 nested
+/// levels would otherwise be 2^40 times its own size.
+fn box_large_fields(types: &mut [TypeDef]) {
+    let index: BTreeMap<String, usize> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.clone(), i))
+        .collect();
+    let mut sizes: Vec<Option<usize>> = vec![None; types.len()];
+    for i in 0..types.len() {
+        type_size(types, &index, &mut sizes, i, 0);
+    }
+}
+
+/// The estimated inline size of type `i`, boxing its large members on the way (memoized;
+/// recursion already goes through boxes, so it stops there).
+fn type_size(
+    types: &mut [TypeDef],
+    index: &BTreeMap<String, usize>,
+    sizes: &mut Vec<Option<usize>>,
+    i: usize,
+    depth: usize,
+) -> usize {
+    if let Some(n) = sizes[i] {
+        return n;
+    }
+    if depth > 256 {
+        return 8;
+    }
+    // Placeholder while in progress (a cycle without a box cannot be generated anyway).
+    sizes[i] = Some(8);
+    let mut member_tys: Vec<Ty> = match &types[i].body {
+        Body::Struct(st) => st.fields.iter().map(|f| f.ty.clone()).collect(),
+        Body::Union { variants, .. } => variants.iter().map(|v| v.ty.clone()).collect(),
+        Body::StrEnum { .. } | Body::IntEnum { .. } => Vec::new(),
+    };
+    let mut total = 0;
+    let mut largest = 0;
+    for ty in &mut member_tys {
+        let n = ty_size(types, index, sizes, ty, depth + 1);
+        let n = if n > MAX_INLINE {
+            *ty = Ty::Box(Box::new(ty.clone()));
+            8
+        } else {
+            n
+        };
+        total += n + 8;
+        largest = largest.max(n);
+    }
+    let size = match &mut types[i].body {
+        Body::Struct(st) => {
+            for (f, ty) in st.fields.iter_mut().zip(member_tys) {
+                f.ty = ty;
+            }
+            total + 24
+        }
+        Body::Union { variants, .. } => {
+            for (v, ty) in variants.iter_mut().zip(member_tys) {
+                v.ty = ty;
+            }
+            largest + 8
+        }
+        _ => 8,
+    };
+    sizes[i] = Some(size);
+    size
+}
+
+fn ty_size(
+    types: &mut [TypeDef],
+    index: &BTreeMap<String, usize>,
+    sizes: &mut Vec<Option<usize>>,
+    ty: &Ty,
+    depth: usize,
+) -> usize {
+    match ty {
+        Ty::Bool => 1,
+        Ty::Int(_) | Ty::F64 | Ty::Box(_) => 8,
+        Ty::String | Ty::Vec(_) | Ty::Map(_) => 24,
+        Ty::Url => 88,
+        Ty::Value => 32,
+        Ty::Option(inner) => 8 + ty_size(types, index, sizes, inner, depth),
+        Ty::Named { name, .. } => match index.get(name) {
+            Some(&j) => type_size(types, index, sizes, j, depth),
+            None => 8,
+        },
     }
 }
 

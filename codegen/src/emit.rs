@@ -566,6 +566,9 @@ fn field_decl(f: &Field, opts: &Options) -> TokenStream {
     };
     let skip = if f.skip_if_none() {
         quote!(#[serde(default, skip_serializing_if = "Option::is_none")])
+    } else if f.nullable {
+        // Required but nullable: serde would read a missing `Option` field as `None`.
+        quote!(#[serde(deserialize_with = "__rt::required_nullable")])
     } else {
         quote!()
     };

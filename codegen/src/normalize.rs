@@ -994,15 +994,17 @@ impl<'a> Normalizer<'a> {
             // Keys outside the pattern are refused: the pattern's schema types every value.
             (Some(Value::Bool(false)), Some(values)) => Some(values),
             (Some(Value::Bool(false)), None) => None,
-            // Other keys may hold anything: requests send values of the pattern's schema
-            // (always valid), responses keep whatever comes.
+            // Other keys may hold anything: responses keep whatever comes; requests are
+            // refused (a typed map would be stricter than the schema).
             (None | Some(Value::Bool(true)), Some(values)) => {
                 key_pattern = None;
                 if self.role == Role::Input {
-                    Some(values)
-                } else {
-                    Some(Box::new(Schema::new(values.loc.clone(), Kind::Any)))
+                    self.error(
+                        &loc.key("patternProperties"),
+                        "`patternProperties` is supported with `additionalProperties: false` (a map whose keys match the pattern); here other keys may hold anything, which a typed map cannot check",
+                    );
                 }
+                Some(Box::new(Schema::new(values.loc.clone(), Kind::Any)))
             }
             (None | Some(Value::Bool(true)), None) => Some(Box::new(Schema::new(
                 loc.key("additionalProperties"),

@@ -102,5 +102,15 @@ pub mod __codegen {
     pub use serde;
     pub use serde_json;
     pub use std::sync::LazyLock;
+
+    /// Reads a required field that may be `null`: a missing key is an error, where serde
+    /// would read a missing `Option` field as `None`.
+    pub fn required_nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+        T: serde::Deserialize<'de>,
+    {
+        <Option<T> as serde::Deserialize>::deserialize(d)
+    }
     pub use url::Url;
 }

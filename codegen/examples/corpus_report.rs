@@ -39,10 +39,17 @@ fn main() {
             }
         }
         let n_refused: usize = refused.values().map(Vec::len).sum();
-        println!("{dir}: {} models, {accepted} accepted, {n_refused} refused, {unreadable} unreadable", loaded.models.len());
+        println!(
+            "{dir}: {} models, {accepted} accepted, {n_refused} refused, {unreadable} unreadable",
+            loaded.models.len()
+        );
         for (reason, ids) in refused {
             println!("  refused ({}): {reason}: {}", ids.len(), ids.join(", "));
         }
     }
-    println!("slowest: {} in {:.1} ms", slowest.1, slowest.0.as_secs_f64() * 1e3);
+    println!(
+        "slowest: {} in {:.1} ms",
+        slowest.1,
+        slowest.0.as_secs_f64() * 1e3
+    );
 }

@@ -16,10 +16,11 @@
 //!   where `type` alone cannot say it;
 //! - integers get the bounds of the Rust type the generator picks (`u32`, `i64`, ...) where
 //!   the schema leaves them open, since the typed `Input` cannot hold a larger value;
-//! - a `const` becomes a one-value `enum`; `oneOf`/`anyOf` of distinct shapes → `anyOf`; a
-//!   single-schema `allOf` → the schema, with its siblings;
-//! - refs into `$defs`, `definitions` or `components/schemas` → `#/$defs/<key>` (other local
-//!   pointers are inlined); recursive refs stay refs;
+//! - a `const` becomes a one-value `enum`; `oneOf`/`anyOf` → `anyOf`; `allOf` → its members
+//!   merged, with its siblings; constraints without `type` stay without it;
+//!   `not`/`if`/`then`/`else` are kept (the generated `validate()` checks them);
+//! - every local ref target → `#/$defs/<key>` (a ref to the file's root → `#`); recursive
+//!   refs stay refs; `patternProperties` with `additionalProperties: false` is kept;
 //! - an array without `items` whose format names a URL list (`image_uris`, ...) holds strings,
 //!   as its generated `Vec<String>` does;
 //! - `format` stays an annotation (validators must not check formats: custom formats are not
@@ -182,7 +183,8 @@ fn def_names(model: &normalize::Model, role: Role) -> BTreeMap<usize, String> {
     let mut names = BTreeMap::new();
     let mut taken = std::collections::BTreeSet::new();
     for (i, def) in model.defs.iter().enumerate() {
-        if def.role != role {
+        // A ref to the file's root is written `#`.
+        if def.role != role || def.pointer.is_empty() {
             continue;
         }
         let mut name = def.key.clone();
@@ -223,6 +225,26 @@ impl Writer<'_> {
         if let Some(v) = self.validations(&s.loc) {
             annotations.insert("x-runcomfy-validations".to_owned(), v);
         }
+        for rule in &s.rules {
+            match rule {
+                normalize::Rule::Not(n) => {
+                    annotations.insert("not".to_owned(), self.node(n));
+                }
+                normalize::Rule::Condition {
+                    test,
+                    then,
+                    otherwise,
+                } => {
+                    annotations.insert("if".to_owned(), self.node(test));
+                    if let Some(t) = then {
+                        annotations.insert("then".to_owned(), self.node(t));
+                    }
+                    if let Some(e) = otherwise {
+                        annotations.insert("else".to_owned(), self.node(e));
+                    }
+                }
+            }
+        }
         if let Value::Object(map) = &mut out {
             map.extend(annotations);
         }
@@ -238,6 +260,23 @@ impl Writer<'_> {
     fn shape(&self, s: &Schema) -> Value {
         match &s.kind {
             Kind::Any => json!({}),
+            Kind::Typeless(t) => {
+                let mut out = json!({});
+                bounds(&mut out, &t.num);
+                put(&mut out, "minLength", t.min_len.map(Value::from));
+                put(&mut out, "maxLength", t.max_len.map(Value::from));
+                put(&mut out, "pattern", t.pattern.clone().map(Value::from));
+                put(&mut out, "minItems", t.min_items.map(Value::from));
+                put(&mut out, "maxItems", t.max_items.map(Value::from));
+                put(
+                    &mut out,
+                    "uniqueItems",
+                    t.unique.then_some(Value::Bool(true)),
+                );
+                put(&mut out, "minProperties", t.min_props.map(Value::from));
+                put(&mut out, "maxProperties", t.max_props.map(Value::from));
+                out
+            }
             Kind::Bool => json!({"type": "boolean"}),
             Kind::BoolConst(b) => json!({"type": "boolean", "enum": [b]}),
             Kind::Integer(b) => integer(b),
@@ -284,7 +323,11 @@ impl Writer<'_> {
                 put(&mut out, "format", format.clone().map(Value::from));
                 out
             }
-            Kind::Object { props, extra } => {
+            Kind::Object {
+                props,
+                extra,
+                key_pattern,
+            } => {
                 let mut out = json!({"type": "object"});
                 if !props.is_empty() {
                     let properties: Map<String, Value> = props
@@ -301,18 +344,41 @@ impl Writer<'_> {
                 if !required.is_empty() {
                     out["required"] = json!(required);
                 }
-                match extra {
-                    None => out["additionalProperties"] = Value::Bool(false),
-                    Some(e) if e.kind == Kind::Any && !e.nullable => {}
-                    Some(e) => out["additionalProperties"] = self.node(e),
+                match (extra, key_pattern) {
+                    (Some(e), Some(p)) => {
+                        out["patternProperties"] = json!({ p.as_str(): self.node(e) });
+                        out["additionalProperties"] = Value::Bool(false);
+                    }
+                    (None, _) => out["additionalProperties"] = Value::Bool(false),
+                    (Some(e), None) if e.kind == Kind::Any && !e.nullable => {}
+                    (Some(e), None) => out["additionalProperties"] = self.node(e),
                 }
                 out
             }
-            Kind::Map { values, min, max } => {
-                let mut out = json!({"type": "object", "additionalProperties": self.node(values)});
+            Kind::Map {
+                values,
+                min,
+                max,
+                key_pattern,
+            } => {
+                let mut out = match key_pattern {
+                    Some(p) => {
+                        json!({"type": "object", "patternProperties": { p.as_str(): self.node(values) }, "additionalProperties": false})
+                    }
+                    None => json!({"type": "object", "additionalProperties": self.node(values)}),
+                };
                 put(&mut out, "minProperties", min.map(Value::from));
                 put(&mut out, "maxProperties", max.map(Value::from));
                 out
+            }
+            Kind::Ref(i)
+                if self
+                    .model
+                    .defs
+                    .get(*i)
+                    .is_some_and(|d| d.pointer.is_empty()) =>
+            {
+                json!({"$ref": "#"})
             }
             Kind::Ref(i) => match self.names.get(i) {
                 Some(name) => json!({"$ref": format!("#/$defs/{}", escape_pointer(name))}),

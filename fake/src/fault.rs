@@ -88,6 +88,13 @@ pub enum Fault {
     CloseAfterRead,
     /// Do the work (a submit creates its job), then answer 200 with a broken JSON body.
     MalformedJson,
+    /// Answer normally, announcing the whole body's length, but send only its first `after`
+    /// bytes, then close the connection: a transfer cut halfway (aim it at [`Route::File`]
+    /// to test resuming downloads).
+    CutBody {
+        /// Body bytes sent before the connection is closed.
+        after: usize,
+    },
 }
 
 impl Fault {

@@ -1,12 +1,14 @@
 //! The HTTP side: the accept loop (hyper, HTTP/1.1), routing, recording and fault playing.
 //! What each endpoint answers is in [`crate::api`].
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -86,7 +88,62 @@ pub(crate) fn route_of(method: &Method, path: &str) -> Route {
     Route::Other
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, Hangup> {
+/// What the server sends: a whole body, or one cut short ([`Fault::CutBody`]).
+pub(crate) enum FakeBody {
+    Whole(Full<Bytes>),
+    Cut {
+        /// The bytes still to send (taken by the first poll).
+        head: Option<Bytes>,
+        /// The length announced in `Content-Length`.
+        announced: u64,
+        /// After the head: one `Pending` (so hyper flushes what it has), then the error.
+        flushed: bool,
+    },
+}
+
+impl Body for FakeBody {
+    type Data = Bytes;
+    type Error = Hangup;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Hangup>>> {
+        match self.get_mut() {
+            FakeBody::Whole(full) => Pin::new(full)
+                .poll_frame(cx)
+                .map(|f| f.map(|r| r.map_err(|never| match never {}))),
+            FakeBody::Cut { head, flushed, .. } => {
+                if let Some(head) = head.take().filter(|h| !h.is_empty()) {
+                    return Poll::Ready(Some(Ok(Frame::data(head))));
+                }
+                if !*flushed {
+                    *flushed = true;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                // Hyper closes the connection when a body fails.
+                Poll::Ready(Some(Err(Hangup)))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            FakeBody::Whole(full) => full.is_end_stream(),
+            FakeBody::Cut { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            FakeBody::Whole(full) => full.size_hint(),
+            FakeBody::Cut { announced, .. } => SizeHint::with_exact(*announced),
+        }
+    }
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<FakeBody>, Hangup> {
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes().to_vec(),
@@ -95,7 +152,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, H
     let path = parts.uri.path().to_owned();
     // The control endpoints (`/_fake/stats`, ...): never recorded, counted or faulted.
     if let Some(answer) = crate::api::control(&shared, &parts.method, &path, &body) {
-        return Ok(answer);
+        return Ok(answer.map(FakeBody::Whole));
     }
     let route = route_of(&parts.method, &path);
     let recorded = RecordedRequest {
@@ -117,7 +174,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, H
     };
     let limit = shared.settings.record_limit;
     let fault = shared.lock().arrive(recorded.clone(), limit);
-    match fault {
+    let answer = match fault {
         Some(Fault::Status {
             status,
             retry_after,
@@ -159,6 +216,23 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, H
             let _ = crate::api::serve(&shared, &recorded);
             Err(Hangup)
         }
+        Some(Fault::CutBody { after }) => {
+            let answer = crate::api::serve(&shared, &recorded);
+            let (parts, body) = answer.into_parts();
+            let whole = match body.collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(never) => match never {},
+            };
+            let head = whole.slice(..after.min(whole.len()));
+            return Ok(Response::from_parts(
+                parts,
+                FakeBody::Cut {
+                    head: Some(head),
+                    announced: whole.len() as u64,
+                    flushed: false,
+                },
+            ));
+        }
         Some(Fault::MalformedJson) => {
             let _ = crate::api::serve(&shared, &recorded);
             Ok(json_answer(
@@ -167,7 +241,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, H
             ))
         }
         None => Ok(crate::api::serve(&shared, &recorded)),
-    }
+    };
+    answer.map(|a| a.map(FakeBody::Whole))
 }
 
 pub(crate) fn answer(status: u16, body: Bytes) -> Answer {

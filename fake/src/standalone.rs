@@ -12,7 +12,7 @@
 //! - `GET /_fake/jobs`: every job ([`JobRecord`](crate::JobRecord));
 //! - `POST /_fake/inject`: plays a fault on the next requests of a route, from
 //!   `{"route": "submit", "times": 2, "fault": ...}` where the fault is
-//!   `{"status": 429, "retry_after": "1"}`, `{"delay_ms": 500}`, `"close_after_read"`,
+//!   `{"status": 429, "retry_after": "1"}`, `{"delay_ms": 500}`, `{"cut_after": 1000}`, `"close_after_read"`,
 //!   `"malformed_json"` or `"not_json"`;
 //! - `GET /_fake/files/<request_id>/<name>` with `--serve-outputs BYTES`.
 
@@ -173,6 +173,11 @@ pub(crate) fn fault_from_json(v: &Value) -> Result<Fault, String> {
             other => Err(format!("unknown fault {other:?}")),
         };
     }
+    if let Some(after) = v.get("cut_after").and_then(Value::as_u64) {
+        return Ok(Fault::CutBody {
+            after: usize::try_from(after).unwrap_or(usize::MAX),
+        });
+    }
     if let Some(ms) = v.get("delay_ms").and_then(Value::as_u64) {
         return Ok(Fault::Delay(Duration::from_millis(ms)));
     }
@@ -181,7 +186,9 @@ pub(crate) fn fault_from_json(v: &Value) -> Result<Fault, String> {
         .and_then(Value::as_u64)
         .and_then(|s| u16::try_from(s).ok())
         .filter(|s| (100..=599).contains(s))
-        .ok_or("a fault is a name, {\"delay_ms\": N} or {\"status\": N, ...}")?;
+        .ok_or(
+            "a fault is a name, {\"delay_ms\": N}, {\"cut_after\": N} or {\"status\": N, ...}",
+        )?;
     let mut fault = Fault::status(status);
     if let Fault::Status {
         retry_after, body, ..
@@ -262,6 +269,10 @@ mod tests {
         assert_eq!(
             fault_from_json(&json!("close_after_read")),
             Ok(Fault::CloseAfterRead)
+        );
+        assert_eq!(
+            fault_from_json(&json!({"cut_after": 100})),
+            Ok(Fault::CutBody { after: 100 })
         );
         assert_eq!(
             fault_from_json(&json!({"delay_ms": 250})),

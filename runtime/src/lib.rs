@@ -36,6 +36,7 @@
 // Generated code names this crate as `::runcomfy`, inside it as well as from users' crates.
 extern crate self as runcomfy;
 
+pub mod download;
 pub mod model;
 pub mod validate;
 

@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "model",
     "error",
     "ids",
+    "download",
     // HTTP: one exchange, then the one retry loop.
     "http",
     "http::transport",

@@ -16,6 +16,7 @@ use crate::http::transport::{check_base_url, Token, Transport, TransportConfig};
 use crate::ids::RequestId;
 use crate::job::{JobHandle, Receipt, RequestHandle, Run};
 use crate::model::Model;
+use crate::record::Recorder;
 // `Client` is defined in `session`, below the job handles that take it; its methods are here.
 pub(crate) use crate::session::Client;
 use crate::types::{Cancellation, CatalogModel, JobResult, ListModels, ModelList, StatusInfo};
@@ -54,6 +55,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     poll: PollPolicy,
     user_agent: String,
+    recorder: Recorder,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -67,6 +69,7 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("poll", &self.poll)
             .field("user_agent", &self.user_agent)
+            .field("store", &self.recorder)
             .finish()
     }
 }
@@ -82,6 +85,7 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
             user_agent: concat!("runcomfy-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
+            recorder: Recorder::default(),
         }
     }
 }
@@ -136,6 +140,31 @@ impl ClientBuilder {
         self
     }
 
+    /// Records every submit of the client in `store` (feature `store`): its intent before it
+    /// is sent (a store error sends nothing), its request id the moment it returns, a refusal
+    /// or an uncertain outcome, and how each wait ended (with the cost: waits then ask for
+    /// it). Typed and untyped submits and runs all go through it; the job's key is on the
+    /// handle ([`JobHandle::store_key`]) and the run's [`Receipt`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = runcomfy::store::open("jobs.db").await?;
+    /// let client = runcomfy::Client::builder().store(store.clone()).build()?;
+    /// let handle = client
+    ///     .submit_json("acme/echo/text-to-image", &serde_json::json!({"prompt": "a cat"}))
+    ///     .await?;
+    /// // The request id is in the store now: a program that dies here loses nothing.
+    /// let key = handle.store_key().expect("submitted through a store");
+    /// let record = store.job(key).await?.expect("recorded");
+    /// assert_eq!(record.request_id.as_deref(), Some(handle.request_id()));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "store")]
+    pub fn store(mut self, store: runcomfy_store::SharedStore) -> Self {
+        self.recorder = Recorder::new(Some(store));
+        self
+    }
+
     /// Builds the client. Fails when no token is found or the base URL is not acceptable.
     pub fn build(self) -> Result<Client, Error> {
         self.build_with_env(|name| std::env::var(name).ok())
@@ -171,6 +200,7 @@ impl ClientBuilder {
         Ok(Client::from_parts(
             Api::new(transport, self.retry),
             self.poll,
+            self.recorder,
         ))
     }
 }
@@ -203,6 +233,13 @@ impl Client {
         self.poll()
     }
 
+    /// The job store every submit is recorded in, when one was set
+    /// ([`ClientBuilder::store`]).
+    #[cfg(feature = "store")]
+    pub fn store(&self) -> Option<&runcomfy_store::SharedStore> {
+        self.recorder().store()
+    }
+
     /// The retry policy single requests use.
     pub fn retry_policy(&self) -> &RetryPolicy {
         self.api().retry_policy()
@@ -210,12 +247,16 @@ impl Client {
 
     /// A copy of this client (sharing its connection pool) with another poll policy.
     pub fn with_poll_policy(&self, poll: PollPolicy) -> Client {
-        Client::from_parts(self.api().clone(), poll)
+        Client::from_parts(self.api().clone(), poll, self.recorder().clone())
     }
 
     /// A copy of this client (sharing its connection pool) with another retry policy.
     pub fn with_retry_policy(&self, retry: RetryPolicy) -> Client {
-        Client::from_parts(self.api().with_retry(retry), self.poll().clone())
+        Client::from_parts(
+            self.api().with_retry(retry),
+            self.poll().clone(),
+            self.recorder().clone(),
+        )
     }
 
     /// The typed endpoint of model `M` (what the generated methods return).
@@ -264,8 +305,8 @@ impl Client {
     /// (timeout, reset, 5xx, an unreadable answer) returns [`Error::SubmitUncertain`].
     pub async fn submit_json(&self, model_id: &str, input: &Value) -> Result<RequestHandle, Error> {
         let body = encode_json(model_id, input)?;
-        let id = self.api().submit(model_id, &body).await?;
-        Ok(RequestHandle::new(id, Some(model_id.to_owned())))
+        let (id, key) = self.submit_body(model_id, &body).await?;
+        Ok(RequestHandle::new(id, Some(model_id.to_owned())).with_key(key))
     }
 
     /// Submits and waits; returns the successful result (with its raw `output`). The [`Run`]

@@ -95,14 +95,14 @@ pub(crate) async fn submit_and_wait(
     let run = span.clone();
     async move {
         let started = Instant::now();
-        let id = client.api().submit(model_id, body).await?;
-        receipt.set(id.clone());
+        let (id, key) = client.submit_body(model_id, body).await?;
+        receipt.set(id.clone(), key);
         run.record("request_id", id.as_str());
         on_progress(&Progress::Submitted {
             request_id: id.to_string(),
         });
         let result = client
-            .waiter(&id, Some(model_id), false, started)
+            .waiter(&id, key, Some(model_id), false, started)
             .run(on_progress)
             .await?;
         Ok((id, result))
@@ -139,8 +139,8 @@ impl<M: Model> Endpoint<M> {
         let client = self.client.clone();
         let body = encode::<M>(input);
         async move {
-            let id = client.api().submit(M::ID, &body?).await?;
-            Ok(JobHandle::from_request_id(id))
+            let (id, key) = client.submit_body(M::ID, &body?).await?;
+            Ok(JobHandle::from_submit(id, key))
         }
     }
 

@@ -195,6 +195,22 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+
+    /// The job store (see [`ClientBuilder::store`](crate::ClientBuilder::store)) failed.
+    ///
+    /// Before a submit (`step` is `"the intent"`) nothing was sent. After it the job exists
+    /// and `request_id` holds its id: keep it, the store may not.
+    #[cfg(feature = "store")]
+    #[error("could not record {step} in the job store{}", fmt_req(.request_id))]
+    Store {
+        /// What was being recorded: `the intent`, `the request id`, `the outcome`, ...
+        step: &'static str,
+        /// The job concerned, when known.
+        request_id: Option<String>,
+        /// The store's error.
+        #[source]
+        source: runcomfy_store::StoreError,
+    },
 }
 
 /// Which kind of identifier [`Error::InvalidId`] rejected.
@@ -225,6 +241,8 @@ impl Error {
             | Error::Timeout { request_id }
             | Error::Decode { request_id, .. }
             | Error::Transport { request_id, .. } => request_id.as_deref(),
+            #[cfg(feature = "store")]
+            Error::Store { request_id, .. } => request_id.as_deref(),
             Error::Deadline { request_id, .. }
             | Error::JobFailed { request_id, .. }
             | Error::Cancelled { request_id }
@@ -263,6 +281,10 @@ impl Error {
             | Error::Transport { request_id, .. }
                 if request_id.is_none() =>
             {
+                *request_id = Some(id.to_owned())
+            }
+            #[cfg(feature = "store")]
+            Error::Store { request_id, .. } if request_id.is_none() => {
                 *request_id = Some(id.to_owned())
             }
             _ => {}

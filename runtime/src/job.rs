@@ -17,6 +17,7 @@ use crate::api::decode_output;
 use crate::error::Error;
 use crate::ids::RequestId;
 use crate::model::Model;
+use crate::record::Key;
 use crate::session::Client;
 use crate::types::{Cancellation, JobResult, StatusInfo};
 use crate::wait::{event_stream, Event, Progress};
@@ -34,8 +35,13 @@ use crate::wait::{event_stream, Event, Progress};
 /// assert_eq!(back.request_id(), "req-1");
 /// # Ok::<(), runcomfy::Error>(())
 /// ```
+///
+/// A handle made by a submit through a client with a job store knows the job's key in the
+/// store ([`store_key`](Self::store_key)); any other is found there by its request id when a
+/// wait ends.
 pub struct JobHandle<M: Model> {
     id: RequestId,
+    key: Option<Key>,
     _model: PhantomData<fn() -> M>,
 }
 
@@ -43,6 +49,7 @@ impl<M: Model> Clone for JobHandle<M> {
     fn clone(&self) -> Self {
         JobHandle {
             id: self.id.clone(),
+            key: self.key,
             _model: PhantomData,
         }
     }
@@ -100,10 +107,22 @@ impl<M: Model> JobHandle<M> {
     }
 
     pub(crate) fn from_request_id(id: RequestId) -> Self {
+        Self::from_submit(id, None)
+    }
+
+    pub(crate) fn from_submit(id: RequestId, key: Option<Key>) -> Self {
         JobHandle {
             id,
+            key,
             _model: PhantomData,
         }
+    }
+
+    /// The job's key in the client's job store, when this handle comes from a submit through
+    /// a client with a store (feature `store`).
+    #[cfg(feature = "store")]
+    pub fn store_key(&self) -> Option<runcomfy_store::JobKey> {
+        self.key
     }
 
     /// The request id: the only handle on the paid job.
@@ -123,7 +142,7 @@ impl<M: Model> JobHandle<M> {
 
     /// Forgets the model type.
     pub fn into_untyped(self) -> RequestHandle {
-        RequestHandle::new(self.id, Some(M::ID.to_owned()))
+        RequestHandle::new(self.id, Some(M::ID.to_owned())).with_key(self.key)
     }
 
     /// The current state (`/status`).
@@ -154,7 +173,7 @@ impl<M: Model> JobHandle<M> {
         mut on_progress: impl FnMut(&Progress) + Send,
     ) -> Result<M::Output, Error> {
         let result = client
-            .waiter(&self.id, Some(M::ID), true, Instant::now())
+            .waiter(&self.id, self.key, Some(M::ID), true, Instant::now())
             .run(&mut on_progress)
             .await?;
         decode_output(result, self.id.as_str())
@@ -167,7 +186,7 @@ impl<M: Model> JobHandle<M> {
         &self,
         client: &Client,
     ) -> impl Stream<Item = Result<Event<M::Output>, Error>> + Send + 'static {
-        let waiter = client.waiter(&self.id, Some(M::ID), true, Instant::now());
+        let waiter = client.waiter(&self.id, self.key, Some(M::ID), true, Instant::now());
         event_stream(waiter, decode_output::<M::Output>)
     }
 }
@@ -179,19 +198,44 @@ impl<M: Model> JobHandle<M> {
 /// assert_eq!(serde_json::to_string(&handle).unwrap(), r#"{"request_id":"req-1"}"#);
 /// # Ok::<(), runcomfy::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestHandle {
     request_id: RequestId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     model_id: Option<String>,
+    /// The job's key in the client's store, when the handle comes from a submit through it.
+    #[serde(skip)]
+    key: Option<Key>,
 }
+
+/// Two handles are equal when they name the same job (the store key is not compared).
+impl PartialEq for RequestHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.request_id == other.request_id && self.model_id == other.model_id
+    }
+}
+
+impl Eq for RequestHandle {}
 
 impl RequestHandle {
     pub(crate) fn new(request_id: RequestId, model_id: Option<String>) -> Self {
         RequestHandle {
             request_id,
             model_id,
+            key: None,
         }
+    }
+
+    pub(crate) fn with_key(mut self, key: Option<Key>) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// The job's key in the client's job store, when this handle comes from a submit through
+    /// a client with a store (feature `store`).
+    #[cfg(feature = "store")]
+    pub fn store_key(&self) -> Option<runcomfy_store::JobKey> {
+        self.key
     }
 
     /// Re-attaches to a job from its request id alone.
@@ -221,7 +265,7 @@ impl RequestHandle {
                 name: "model",
                 reason: format!("handle of model {m} used as model {}", M::ID),
             }),
-            _ => Ok(JobHandle::from_request_id(self.request_id)),
+            _ => Ok(JobHandle::from_submit(self.request_id, self.key)),
         }
     }
 
@@ -252,7 +296,13 @@ impl RequestHandle {
         mut on_progress: impl FnMut(&Progress) + Send,
     ) -> Result<JobResult, Error> {
         client
-            .waiter(&self.request_id, self.model_id(), true, Instant::now())
+            .waiter(
+                &self.request_id,
+                self.key,
+                self.model_id(),
+                true,
+                Instant::now(),
+            )
             .run(&mut on_progress)
             .await
     }
@@ -262,7 +312,13 @@ impl RequestHandle {
         &self,
         client: &Client,
     ) -> impl Stream<Item = Result<Event<JobResult>, Error>> + Send + 'static {
-        let waiter = client.waiter(&self.request_id, self.model_id(), true, Instant::now());
+        let waiter = client.waiter(
+            &self.request_id,
+            self.key,
+            self.model_id(),
+            true,
+            Instant::now(),
+        );
         event_stream(waiter, |r, _| Ok(r))
     }
 }
@@ -346,9 +402,13 @@ impl<T> fmt::Debug for Run<T> {
 }
 
 /// The request id of a [`Run`], readable from anywhere once its submit has returned.
+///
+/// With a job store on the client, it also tells the job's key in the store
+/// ([`store_key`](Self::store_key)) once the submit returned.
 #[derive(Debug, Clone, Default)]
 pub struct Receipt {
     id: Arc<OnceLock<RequestId>>,
+    key: Arc<OnceLock<Key>>,
 }
 
 impl Receipt {
@@ -362,8 +422,18 @@ impl Receipt {
         self.id.get()
     }
 
-    pub(crate) fn set(&self, id: RequestId) {
+    /// The job's key in the client's job store, once the submit returned and its request id
+    /// was recorded there (feature `store`).
+    #[cfg(feature = "store")]
+    pub fn store_key(&self) -> Option<runcomfy_store::JobKey> {
+        self.key.get().copied()
+    }
+
+    pub(crate) fn set(&self, id: RequestId, key: Option<Key>) {
         // Set once per run, by its submit.
         let _ = self.id.set(id);
+        if let Some(key) = key {
+            let _ = self.key.set(key);
+        }
     }
 }

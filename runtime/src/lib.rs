@@ -46,7 +46,7 @@ pub use validate::{Rule, Validate, ValidationErrors, Violation};
 
 // The layers, each using only those above it in this list (checked by `tests/layers.rs`):
 // leaves (`model`, `validate`, `error`, `ids`, `types`), then `http::transport`,
-// `http::retry`, `api`, `wait`, `session`, `job`, `endpoint`, `client`.
+// `http::retry`, `api`, `record`, `wait`, `session`, `job`, `endpoint`, `client`.
 mod api;
 mod client;
 mod endpoint;
@@ -54,6 +54,7 @@ mod error;
 mod http;
 mod ids;
 mod job;
+mod record;
 mod session;
 mod types;
 mod wait;
@@ -77,6 +78,11 @@ pub use wait::{Event, PollPolicy, PollVia, Progress};
 
 #[cfg(feature = "journal")]
 pub mod journal;
+
+/// The job store (the `runcomfy-store` crate, feature `store`): open one and hand it to
+/// [`ClientBuilder::store`].
+#[cfg(feature = "store")]
+pub use runcomfy_store as store;
 
 /// The generated models: one module per model id, built from `schemas/` at compile time.
 ///

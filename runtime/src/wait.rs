@@ -13,6 +13,7 @@ use crate::api::Api;
 use crate::error::Error;
 use crate::http::retry::{scale, unit_interval};
 use crate::ids::RequestId;
+use crate::record::{End, Key, Recorder};
 use crate::types::{CancelAttempt, JobResult, JobState};
 
 /// How long the cancel sent when a deadline passes may take.
@@ -252,11 +253,17 @@ enum Observation {
 /// The polling state machine shared by every wait form (future, callback, stream).
 pub(crate) struct Waiter {
     api: Api,
+    /// The job store the end is recorded in (when the client has one).
+    recorder: Recorder,
+    /// The job's key in the store, when known (else looked up by request id at the end).
+    key: Option<Key>,
     id: RequestId,
     /// The `wait` span: `model_id` (when known) and `request_id`, around every poll.
     span: tracing::Span,
     policy: PollPolicy,
     started: Instant,
+    /// The clock started at the submit: the time to the end is the job's run time.
+    live: bool,
     waits: u32,
     poll_now: bool,
     unknown_run: u32,
@@ -270,9 +277,13 @@ pub(crate) struct Waiter {
 impl Waiter {
     /// A wait for job `id` (of model `model_id`, when known) under `policy`.
     /// `poll_now`: poll at once (a stored handle) instead of after the first delay (a fresh
-    /// submit). `started`: when the deadline's clock started.
+    /// submit). `started`: when the deadline's clock started. The end is recorded through
+    /// `recorder` under `key`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         api: Api,
+        recorder: Recorder,
+        key: Option<Key>,
         policy: PollPolicy,
         id: RequestId,
         model_id: Option<&str>,
@@ -289,10 +300,13 @@ impl Waiter {
         }
         Waiter {
             api,
+            recorder,
+            key,
             id,
             span,
             policy,
             started,
+            live: !poll_now,
             waits: 0,
             poll_now,
             unknown_run: 0,
@@ -372,7 +386,14 @@ impl Waiter {
             return;
         };
         match observed {
-            Err(e) => self.outcome = Some(Err(e.with_request_id(self.id.as_str()))),
+            Err(e) => {
+                let e = e.with_request_id(self.id.as_str());
+                let recorded = match End::of_error(&e) {
+                    Some(end) => self.record(end).await,
+                    None => Ok(()),
+                };
+                self.outcome = Some(Err(recorded.err().unwrap_or(e)));
+            }
             Ok(Observation::Pending { state, position }) => {
                 let event = match &state {
                     JobState::InQueue => {
@@ -406,6 +427,10 @@ impl Waiter {
                 }
             }
             Ok(Observation::Finished(result)) => {
+                if let Err(e) = self.record(End::Result(&result)).await {
+                    self.outcome = Some(Err(e));
+                    return;
+                }
                 let state = result.state.clone();
                 self.last_state = Some(state.clone());
                 self.queue.push_back(Progress::Done {
@@ -424,8 +449,17 @@ impl Waiter {
         }
     }
 
+    /// Records how the job ended in the store, if the client has one.
+    async fn record(&self, end: End<'_>) -> Result<(), Error> {
+        let run_time = self.live.then(|| self.started.elapsed());
+        self.recorder
+            .finish(self.key, &self.id, end, run_time)
+            .await
+    }
+
     async fn observe(&self) -> Result<Observation, Error> {
-        let include_cost = self.policy.include_cost;
+        // With a store the cost is recorded, so it is asked for.
+        let include_cost = self.policy.include_cost || self.recorder.is_on();
         if self.policy.via == PollVia::Status {
             let status = self.api.status(&self.id).await?;
             if !status.state.is_terminal() {

@@ -25,6 +25,8 @@ const LAYERS: &[&str] = &[
     "http::retry",
     // One function per endpoint.
     "api",
+    // The job store the client writes through (submit records, the end of a wait).
+    "record",
     // The poll schedule and the waiter, over the api.
     "wait",
     // The `Client` type (api + poll policy), below the handles that take it.

@@ -211,6 +211,17 @@ pub enum Error {
         #[source]
         source: runcomfy_store::StoreError,
     },
+
+    /// A row of a batch is invalid; nothing of the batch was recorded or sent.
+    #[cfg(feature = "store")]
+    #[error("row {line} of the batch is invalid")]
+    InvalidRow {
+        /// The row's line.
+        line: u64,
+        /// What is wrong with it.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// Which kind of identifier [`Error::InvalidId`] rejected.

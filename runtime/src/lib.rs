@@ -84,6 +84,9 @@ pub mod journal;
 #[cfg(feature = "store")]
 pub use runcomfy_store as store;
 
+#[cfg(feature = "store")]
+pub mod batch;
+
 /// The generated models: one module per model id, built from `schemas/` at compile time.
 ///
 /// Each model module holds `Input`, `Output`, their enums and nested types, a marker type

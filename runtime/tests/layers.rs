@@ -37,6 +37,8 @@ const LAYERS: &[&str] = &[
     "endpoint",
     // The facade: builder and client methods.
     "client",
+    // The batch engine, over the client and the job store.
+    "batch",
 ];
 
 /// Modules above every layer: users of the layered ones (the crate root, the optional journal

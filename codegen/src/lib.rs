@@ -31,6 +31,7 @@ use rayon::prelude::*;
 pub mod catalog;
 pub mod diag;
 pub mod dialect;
+pub mod diff;
 pub mod doctext;
 pub mod emit;
 pub mod import;

@@ -51,6 +51,17 @@ enum Command {
         #[arg(short, long, value_name = "DIR", default_value = "schemas")]
         output: PathBuf,
     },
+    /// Compare two schema folders: what changed for users of the generated API (breaking,
+    /// compatible, docs only, removed models), judged on the normalized schemas.
+    Diff {
+        /// The schema folder before.
+        old: PathBuf,
+        /// The schema folder after.
+        new: PathBuf,
+        /// `text` (one line per change and a summary line) or `json` (for tools).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Write COUNT synthetic models shaped like the real catalog under DIR (for benchmarks).
     #[command(hide = true)]
     Synth {
@@ -60,6 +71,15 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         count: usize,
     },
+}
+
+/// How a report is printed.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Lines for people.
+    Text,
+    /// One JSON document.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +113,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Diff { old, new, format } => {
+            match runcomfy_codegen::diff::compare_dirs(&old, &new) {
+                Ok(report) => {
+                    match format {
+                        Format::Text => print!("{}", report.to_text()),
+                        Format::Json => println!("{:#}", report.to_json()),
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(diags) => {
+                    eprint!("{diags}");
+                    eprintln!("{} problems: nothing compared", diags.items().len());
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Synth { dir, count } => match runcomfy_codegen::synth::write(&dir, count) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

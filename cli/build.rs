@@ -180,7 +180,7 @@ fn kind_of(ty: &Ty, model: &ModelModule) -> (&'static str, bool, Vec<String>) {
         Ty::Bool => ("Bool", false, Vec::new()),
         Ty::Int(_) => ("Int", false, Vec::new()),
         Ty::F64 => ("Number", false, Vec::new()),
-        Ty::String | Ty::Url => ("Str", false, Vec::new()),
+        Ty::String | Ty::Url | Ty::File => ("Str", false, Vec::new()),
         Ty::Named { name, .. } => match model.type_named(name).map(|t| &t.body) {
             Some(Body::StrEnum { variants, .. }) => (
                 "Str",

@@ -5,10 +5,10 @@
 use std::fmt;
 use std::path::Path;
 
-use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use runcomfy::file::{FileError, FileInput, FileKind};
 use runcomfy::{Model, Validate};
 
 use crate::flags::{json_or_string, FlagSpec, ModelFlags, ValueKind};
@@ -29,13 +29,14 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
     Err(UsageError(msg.into()))
 }
 
-/// The size limit per kind of file, in MB: the API's guidance for images (50 MB) and videos
-/// (100 MB); other files have no documented limit, and a JSON body carrying more than 100 MB
-/// is not practical either.
-fn kind_limit_mb(kind: &str) -> f64 {
+/// The library's kind of a flag's file kind (`image`, `video`, `audio`, `file`): it gives
+/// the size limit when the schema states none.
+fn file_kind(kind: &str) -> FileKind {
     match kind {
-        "image" => 50.0,
-        _ => 100.0,
+        "image" => FileKind::Image,
+        "video" => FileKind::Video,
+        "audio" => FileKind::Audio,
+        _ => FileKind::Any,
     }
 }
 
@@ -206,24 +207,30 @@ fn is_remote(s: &str) -> bool {
         .any(|p| lower.starts_with(p))
 }
 
-/// A local path given for a file field: its `data:` URI, after the size checks. URLs and
-/// `data:` URIs pass through (`None`).
+/// A local path given for a file field: its `data:` URI (through [`FileInput`]), after the
+/// size checks. URLs and `data:` URIs pass through (`None`).
 fn local_file(spec: &FlagSpec, kind: &str, value: &str) -> Result<Option<String>, UsageError> {
     if is_remote(value) {
         return Ok(None);
     }
-    let path = Path::new(value);
-    let meta = match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => return usage(format!("--{}: {value} is not a file", spec.name)),
+    let file = FileInput::path(value);
+    let size = match file.inline_size() {
+        Ok(Some(size)) => size,
+        Ok(None) => return Ok(None),
+        Err(FileError::NotAFile { .. }) => {
+            return usage(format!("--{}: {value} is not a file", spec.name))
+        }
         Err(e) => {
+            let cause =
+                std::error::Error::source(&e).map_or_else(|| e.to_string(), |c| c.to_string());
             return usage(format!(
-                "--{}: {value:?} is neither an http(s) URL nor a readable file: {e}",
+                "--{}: {value:?} is neither an http(s) URL nor a readable file: {cause}",
                 spec.name
-            ))
+            ));
         }
     };
-    let mb = meta.len() as f64 / (1024.0 * 1024.0);
+    let path = Path::new(value);
+    let mb = size as f64 / (1024.0 * 1024.0);
     if let Some(limit) = spec.max_file_mb {
         if mb >= limit {
             let why = spec
@@ -237,54 +244,19 @@ fn local_file(spec: &FlagSpec, kind: &str, value: &str) -> Result<Option<String>
             ));
         }
     }
-    let limit = kind_limit_mb(kind);
-    if mb > limit {
+    let max = file_kind(kind).max_bytes();
+    if size > max {
         return usage(format!(
-            "--{}: {} is {mb:.1} MB; {kind} inputs are limited to {limit} MB",
+            "--{}: {} is {mb:.1} MB; {kind} inputs are limited to {} MB",
             spec.name,
-            path.display()
+            path.display(),
+            max / (1024 * 1024)
         ));
     }
-    let bytes = std::fs::read(path)
-        .map_err(|e| UsageError(format!("--{}: cannot read {value}: {e}", spec.name)))?;
-    let mime = mime_of(path);
-    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
-    Ok(Some(format!("data:{mime};base64,{data}")))
-}
-
-/// The media type of a file, from its extension.
-pub fn mime_of(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    match ext.as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" | "jfif" => "image/jpeg",
-        "webp" => "image/webp",
-        "gif" => "image/gif",
-        "bmp" => "image/bmp",
-        "tif" | "tiff" => "image/tiff",
-        "heic" => "image/heic",
-        "avif" => "image/avif",
-        "svg" => "image/svg+xml",
-        "mp4" | "m4v" => "video/mp4",
-        "mov" => "video/quicktime",
-        "webm" => "video/webm",
-        "mkv" => "video/x-matroska",
-        "avi" => "video/x-msvideo",
-        "mp3" => "audio/mpeg",
-        "wav" => "audio/wav",
-        "flac" => "audio/flac",
-        "ogg" | "oga" => "audio/ogg",
-        "m4a" => "audio/mp4",
-        "aac" => "audio/aac",
-        "opus" => "audio/opus",
-        "json" => "application/json",
-        "txt" => "text/plain",
-        _ => "application/octet-stream",
-    }
+    let wire = file
+        .to_wire()
+        .map_err(|e| UsageError(format!("--{}: {e}", spec.name)))?;
+    Ok(Some(wire.into_owned()))
 }
 
 /// Checks `body` through the typed model `model_id`: the exact check the typed client runs
@@ -376,9 +348,22 @@ mod tests {
     }
 
     #[test]
-    fn mimes() {
-        assert_eq!(mime_of(Path::new("a/B.PNG")), "image/png");
-        assert_eq!(mime_of(Path::new("clip.mov")), "video/quicktime");
-        assert_eq!(mime_of(Path::new("noext")), "application/octet-stream");
+    fn local_files_become_data_uris() {
+        let m = crate::flags::model("happyhorse/happyhorse-1.0/image-to-video").unwrap();
+        let spec = m.flags.iter().find(|f| f.wire == "image_url").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("cat.PNG");
+        std::fs::write(&png, [1u8, 2, 3]).unwrap();
+        let uri = local_file(spec, "image", png.to_str().unwrap()).unwrap();
+        assert_eq!(uri.as_deref(), Some("data:image/png;base64,AQID"));
+        assert_eq!(local_file(spec, "image", "https://x/y.png").unwrap(), None);
+        let missing = dir.path().join("missing.png");
+        let err = local_file(spec, "image", missing.to_str().unwrap()).unwrap_err();
+        assert!(
+            err.0.contains("neither an http(s) URL nor a readable file"),
+            "{err}"
+        );
+        let err = local_file(spec, "image", dir.path().to_str().unwrap()).unwrap_err();
+        assert!(err.0.contains("is not a file"), "{err}");
     }
 }

@@ -218,7 +218,10 @@ fn defs_validate(defs: &[Def]) -> Vec<bool> {
             reverse[to].push(from);
         }
     }
-    let mut out: Vec<bool> = defs.iter().map(|d| has_own_checks(&d.schema)).collect();
+    let mut out: Vec<bool> = defs
+        .iter()
+        .map(|d| has_own_checks(&d.schema, d.role == Role::Input))
+        .collect();
     let mut queue: Vec<usize> = (0..defs.len()).filter(|&i| out[i]).collect();
     while let Some(i) = queue.pop() {
         for &j in &reverse[i] {
@@ -231,48 +234,56 @@ fn defs_validate(defs: &[Def]) -> Vec<bool> {
     out
 }
 
-/// Whether a schema has checks of its own, not counting those of the defs it refers to.
-fn has_own_checks(s: &Schema) -> bool {
+/// Whether a schema has checks of its own, not counting those of the defs it refers to. In
+/// a request (`input`), every file field has one (its size).
+fn has_own_checks(s: &Schema, input: bool) -> bool {
     if !s.rules.is_empty() {
         return true;
     }
+    let own = |s: &Schema| has_own_checks(s, input);
     match &s.kind {
         Kind::Integer(b) | Kind::Number(b) => has_bounds(b),
         Kind::String {
             min_len,
             max_len,
             pattern,
-            ..
-        } => min_len.is_some() || max_len.is_some() || pattern.is_some(),
+            format,
+        } => {
+            min_len.is_some()
+                || max_len.is_some()
+                || pattern.is_some()
+                || (input && is_uri_format(format.as_deref()))
+        }
         Kind::Typeless(_) => true,
         Kind::Array {
             items,
             min_items,
             max_items,
             unique,
-            ..
+            format,
         } => {
             min_items.is_some()
                 || max_items.is_some()
                 || *unique
-                || items.as_ref().is_some_and(|i| has_own_checks(i))
+                || (input && is_uri_list_format(format.as_deref()))
+                || items.as_ref().is_some_and(|i| own(i))
         }
         Kind::Map {
             values,
             min,
             max,
             key_pattern,
-        } => min.is_some() || max.is_some() || key_pattern.is_some() || has_own_checks(values),
+        } => min.is_some() || max.is_some() || key_pattern.is_some() || own(values),
         Kind::Object {
             props,
             extra,
             key_pattern,
         } => {
             key_pattern.is_some()
-                || props.iter().any(|p| has_own_checks(&p.schema))
-                || extra.as_ref().is_some_and(|e| has_own_checks(e))
+                || props.iter().any(|p| own(&p.schema))
+                || extra.as_ref().is_some_and(|e| own(e))
         }
-        Kind::Union(vs) => vs.iter().any(has_own_checks),
+        Kind::Union(vs) => vs.iter().any(own),
         _ => false,
     }
 }
@@ -683,6 +694,7 @@ impl Ctx<'_> {
                 docs.push(format!("The `{}` field.", doctext::code(&p.name)));
             }
             doctext::push_constraints(&mut docs, self.resolved(&p.schema));
+            push_file_doc(&mut docs, &ty, &checks);
             doctext::push_field_default(&mut docs, p.required, p.schema.default.as_ref());
             let single = match (&self.resolved(&p.schema).kind, &ty) {
                 (Kind::StrEnum(v), Ty::Named { .. }) if v.len() == 1 => Some(names::variant(&v[0])),
@@ -772,6 +784,23 @@ impl Ctx<'_> {
         s
     }
 
+    /// A string without constraints or format: the items of a file list that say nothing
+    /// more themselves.
+    fn plain_string(&self, s: &Schema) -> bool {
+        let s = self.resolved(s);
+        s.rules.is_empty()
+            && !s.nullable
+            && matches!(
+                &s.kind,
+                Kind::String {
+                    min_len: None,
+                    max_len: None,
+                    pattern: None,
+                    format,
+                } if format.is_none() || is_uri_format(format.as_deref())
+            )
+    }
+
     /// The Rust type of a node, generating its named type when it needs one.
     fn ty(&mut self, s: &Schema, role: Role) -> Ty {
         match &s.kind {
@@ -780,21 +809,34 @@ impl Ctx<'_> {
             Kind::BoolConst(_) => Ty::Bool,
             Kind::Integer(b) => Ty::Int(IntWidth::for_bounds(b)),
             Kind::Number(_) => Ty::F64,
-            Kind::String { format, .. } => {
-                if role == Role::Output && is_uri_format(format.as_deref()) {
-                    Ty::Url
-                } else {
-                    Ty::String
+            Kind::String {
+                format,
+                min_len,
+                max_len,
+                pattern,
+            } => {
+                let uri = is_uri_format(format.as_deref());
+                let constrained = min_len.is_some() || max_len.is_some() || pattern.is_some();
+                match role {
+                    Role::Output if uri => Ty::Url,
+                    // A file field whose text is constrained stays a string: those
+                    // constraints speak of the text, not of a file.
+                    Role::Input if uri && !constrained => Ty::File,
+                    _ => Ty::String,
                 }
             }
             Kind::Array { items, format, .. } => {
+                let files = is_uri_list_format(format.as_deref());
                 let item = match items {
+                    Some(items) if files && role == Role::Input && self.plain_string(items) => {
+                        Ty::File
+                    }
                     Some(items) => self.ty(items, role),
-                    None if is_uri_list_format(format.as_deref()) => {
+                    None if files => {
                         if role == Role::Output {
                             Ty::Url
                         } else {
-                            Ty::String
+                            Ty::File
                         }
                     }
                     None => Ty::Value,
@@ -865,13 +907,16 @@ impl Ctx<'_> {
                 min_len,
                 max_len,
                 pattern,
-                ..
+                format,
             } => {
                 c.len = Limits {
                     min: *min_len,
                     max: *max_len,
                 };
                 c.pattern = pattern.clone();
+                if ty.unboxed() == &Ty::File {
+                    c.file = Some(file_check(format.as_deref(), s.file_size));
+                }
             }
             Kind::Typeless(t) => typeless_checks(&mut c, t),
             Kind::Array {
@@ -879,15 +924,30 @@ impl Ctx<'_> {
                 min_items,
                 max_items,
                 unique,
-                ..
+                format,
             } => {
                 c.count = Limits {
                     min: *min_items,
                     max: *max_items,
                 };
                 c.unique = *unique;
-                if let (Some(items), Ty::Vec(item_ty)) = (items, ty) {
-                    let each = self.checks(items, item_ty);
+                if let Ty::Vec(item_ty) = ty.unboxed() {
+                    let mut each = match items {
+                        Some(items) => self.checks(items, item_ty),
+                        None => Checks::default(),
+                    };
+                    if item_ty.unboxed() == &Ty::File {
+                        // The list's `format` and `validations` speak of each file; the
+                        // items' own, when they have them, win.
+                        let own = items.as_deref().map(|i| self.resolved(i));
+                        let item_format = own.and_then(|i| match &i.kind {
+                            Kind::String { format, .. } => format.clone(),
+                            _ => None,
+                        });
+                        let list_format = format.as_deref().map(|f| f.trim_end_matches('s'));
+                        let size = own.and_then(|i| i.file_size).or(s.file_size);
+                        each.file = Some(file_check(item_format.as_deref().or(list_format), size));
+                    }
                     if !each.is_empty() {
                         c.each = Some(Box::new(each));
                     }
@@ -1179,6 +1239,7 @@ fn ty_size(
         Ty::Int(_) | Ty::F64 | Ty::Box(_) => 8,
         Ty::String | Ty::Vec(_) | Ty::Map(_) => 24,
         Ty::Url => 88,
+        Ty::File => 56,
         Ty::Value => 32,
         Ty::Option(inner) => 8 + ty_size(types, index, sizes, inner, depth),
         Ty::Named { name, .. } => match index.get(name) {
@@ -1470,6 +1531,45 @@ fn shape_of(s: &Schema) -> Shape {
         Kind::Array { .. } => Shape::List,
         Kind::Union(_) => Shape::Union,
         Kind::Any | Kind::Typeless(_) => Shape::Any,
+    }
+}
+
+/// What a file field takes, and its size limit.
+fn push_file_doc(docs: &mut Vec<String>, ty: &Ty, checks: &Checks) {
+    let (file, each) = match ty.unboxed() {
+        Ty::File => (checks.file.as_ref(), false),
+        Ty::Vec(item) if item.unboxed() == &Ty::File => {
+            (checks.each.as_ref().and_then(|e| e.file.as_ref()), true)
+        }
+        _ => return,
+    };
+    let what = if each { "Each file" } else { "A file" };
+    let mut line =
+        format!("{what}: a URL, or a local path or bytes sent as a `data:` URI (`FileInput`).");
+    if let Some(max) = file.and_then(|f| f.max_mb) {
+        let op = if file.is_some_and(|f| f.inclusive) {
+            "at most"
+        } else {
+            "smaller than"
+        };
+        line.push_str(&format!(" Local files must be {op} {max} MB."));
+    }
+    docs.push(String::new());
+    docs.push(line);
+}
+
+/// The size rule of a file input of this `format` (`image_uri`, ...).
+fn file_check(format: Option<&str>, size: Option<normalize::FileSize>) -> FileCheck {
+    let kind = match format {
+        Some("image_uri") => "Image",
+        Some("video_uri") => "Video",
+        Some("audio_uri") => "Audio",
+        _ => "Any",
+    };
+    FileCheck {
+        kind,
+        max_mb: size.map(|s| s.max_mb),
+        inclusive: size.is_some_and(|s| s.inclusive),
     }
 }
 

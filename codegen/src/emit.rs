@@ -529,6 +529,7 @@ fn rust_ty(ty: &Ty) -> TokenStream {
         Ty::F64 => quote!(f64),
         Ty::String => quote!(String),
         Ty::Url => quote!(__rt::Url),
+        Ty::File => quote!(__rt::FileInput),
         Ty::Value => quote!(__rt::serde_json::Value),
         Ty::Named { name, .. } => {
             let n = ident(name);
@@ -738,12 +739,16 @@ fn input_impl(name: &str, st: &Struct) -> TokenStream {
     }
 }
 
+/// Parameters of these types take `impl Into<…>` (`&str` for a `String`; a URL, a path or
+/// bytes for a `FileInput`).
 fn is_into_string(ty: &Ty) -> bool {
-    matches!(ty, Ty::String)
+    matches!(ty, Ty::String | Ty::File)
 }
 
 fn param_ty(ty: &Ty) -> TokenStream {
-    if is_into_string(ty) {
+    if matches!(ty, Ty::File) {
+        quote!(impl Into<__rt::FileInput>)
+    } else if is_into_string(ty) {
         quote!(impl Into<String>)
     } else {
         rust_ty(ty)
@@ -1026,6 +1031,20 @@ fn value_checks(ty: &Ty, c: &Checks, x: TokenStream) -> TokenStream {
     }
     if let Some(p) = &c.pattern {
         out.extend(regex_check(p, quote!(v.pattern(#x, re);)));
+    }
+    if let (Some(f), Ty::File) = (&c.file, ty) {
+        let kind = format_ident!("{}", f.kind);
+        let max = match f.max_mb {
+            Some(m) => {
+                let m = Literal::f64_unsuffixed(m);
+                quote!(Some(#m))
+            }
+            None => quote!(None),
+        };
+        let inclusive = f.inclusive;
+        out.extend(quote! {
+            v.file(#x, __rt::FileRule { kind: __rt::FileKind::#kind, max_mb: #max, inclusive: #inclusive });
+        });
     }
     match ty {
         Ty::Vec(item) => {

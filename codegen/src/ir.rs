@@ -238,6 +238,9 @@ pub enum Ty {
     String,
     /// `Url`
     Url,
+    /// `FileInput`: an input field the schema marks as a file (`image_uri`, ...): a URL, a
+    /// local path or bytes, sent as the URL or a `data:` URI.
+    File,
     /// `serde_json::Value`, where the schema allows any JSON.
     Value,
     /// A generated type of this module.
@@ -379,6 +382,20 @@ pub struct Checks {
     pub nested: bool,
     /// Validation-only rules (`not`, `if`/`then`/`else`), on the value as JSON.
     pub rules: Vec<RuleCheck>,
+    /// A file input's size rule (every `Ty::File` value has one).
+    pub file: Option<FileCheck>,
+}
+
+/// The size rule of a file input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileCheck {
+    /// The kind from the schema's `format`: `Image`, `Video`, `Audio` or `Any` (the
+    /// runtime's `FileKind` variant).
+    pub kind: &'static str,
+    /// The schema's `file_size_mb` limit.
+    pub max_mb: Option<f64>,
+    /// `file_size_mb<=` rather than `<`.
+    pub inclusive: bool,
 }
 
 impl Checks {
@@ -395,6 +412,7 @@ impl Checks {
             && self.each.is_none()
             && !self.nested
             && self.rules.is_empty()
+            && self.file.is_none()
     }
 }
 

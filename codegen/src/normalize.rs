@@ -40,6 +40,17 @@ pub struct Schema {
     pub kind: Kind,
     /// Validation-only rules (`not`, `if`/`then`/`else`): checked, never typed.
     pub rules: Vec<Rule>,
+    /// The `file_size_mb<` (or `<=`) rule of the dialect's `validations` list, for file fields.
+    pub file_size: Option<FileSize>,
+}
+
+/// A file size limit from the dialect's `validations` list (`file_size_mb<` 16).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FileSize {
+    /// The limit, in MB.
+    pub max_mb: f64,
+    /// `<=` rather than `<`.
+    pub inclusive: bool,
 }
 
 impl Schema {
@@ -53,6 +64,7 @@ impl Schema {
             nullable: false,
             kind,
             rules: Vec::new(),
+            file_size: None,
         }
     }
 }
@@ -490,6 +502,7 @@ impl<'a> Normalizer<'a> {
             }
         }
         schema.rules = self.rules(obj, loc, depth);
+        schema.file_size = self.file_size(obj, loc);
 
         // Wrappers that stand for another schema: $ref, allOf, anyOf/oneOf.
         if let Some(r) = obj.get("$ref") {
@@ -566,6 +579,35 @@ impl<'a> Normalizer<'a> {
             schema.default = Some(default.clone());
         }
         schema
+    }
+
+    /// The `file_size_mb<` or `file_size_mb<=` entry of a `validations` list; other entries
+    /// (pixel sizes, aspect ratios) are the server's to check. A file size rule without a
+    /// positive number is a diagnostic.
+    fn file_size(&mut self, obj: &Map<String, Value>, loc: &Location) -> Option<FileSize> {
+        let list = obj.get("validations")?.as_array()?;
+        let mut out = None;
+        for (i, v) in list.iter().enumerate() {
+            let rule = v
+                .get("validation_rule")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let inclusive = match rule.trim() {
+                "file_size_mb<" => false,
+                "file_size_mb<=" => true,
+                _ => continue,
+            };
+            match v.get("validation_value").and_then(Value::as_f64) {
+                Some(max_mb) if max_mb > 0.0 && max_mb.is_finite() => {
+                    out = Some(FileSize { max_mb, inclusive });
+                }
+                _ => self.error(
+                    &loc.key("validations").index(i),
+                    "a file_size_mb rule needs a positive number as validation_value",
+                ),
+            }
+        }
+        out
     }
 
     /// `not` and `if`/`then`/`else`, as validation-only rules.
@@ -1645,6 +1687,9 @@ fn merge_outer(mut inner: Schema, outer: Schema) -> Schema {
         inner.description = outer.description;
     }
     inner.nullable |= outer.nullable;
+    if outer.file_size.is_some() {
+        inner.file_size = outer.file_size;
+    }
     inner
 }
 

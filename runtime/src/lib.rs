@@ -37,9 +37,11 @@
 extern crate self as runcomfy;
 
 pub mod download;
+pub mod file;
 pub mod model;
 pub mod validate;
 
+pub use file::FileInput;
 pub use model::{MediaOutput, Model, ModelInfo, SchemaText};
 pub use url::Url;
 pub use validate::{Rule, Validate, ValidationErrors, Violation};
@@ -101,6 +103,7 @@ pub mod models {
 #[doc(hidden)]
 pub mod __codegen {
     pub use crate::endpoint::Endpoint;
+    pub use crate::file::{FileInput, FileKind, FileRule};
     pub use crate::model::{MediaOutput, Model, ModelInfo, SchemaText};
     pub use crate::session::Client;
     #[cfg(feature = "schemars")]

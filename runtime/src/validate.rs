@@ -123,6 +123,15 @@ pub enum Rule {
     Then,
     /// `if`/`else`: the value does not match the `if` schema, so it must match `else`.
     Else,
+    /// A file's `file_size_mb<` rule: the file must be smaller than this many MiB (the
+    /// violation's value is its size in MiB).
+    FileSizeBelow(f64),
+    /// A file must be at most this many MiB (`file_size_mb<=`, or the limit of its kind).
+    FileSizeAtMost(f64),
+    /// The files sent inline in one request must total at most this many MiB.
+    RequestFileSize(f64),
+    /// A local file must be readable (the limit is why it is not; the value is the path).
+    ReadableFile(String),
 }
 
 impl fmt::Display for Rule {
@@ -145,6 +154,12 @@ impl fmt::Display for Rule {
             Rule::Not => write!(f, "must not match the schema's `not`"),
             Rule::Then => write!(f, "must match the schema's `then` (it matches `if`)"),
             Rule::Else => write!(f, "must match the schema's `else` (it does not match `if`)"),
+            Rule::FileSizeBelow(n) => write!(f, "the file must be smaller than {n} MB"),
+            Rule::FileSizeAtMost(n) => write!(f, "the file must be at most {n} MB"),
+            Rule::RequestFileSize(n) => {
+                write!(f, "the files sent inline must total at most {n} MB")
+            }
+            Rule::ReadableFile(why) => write!(f, "must be a readable file ({why})"),
         }
     }
 }
@@ -198,6 +213,15 @@ impl std::error::Error for ValidationErrors {}
 pub struct Validator {
     path: Vec<String>,
     violations: Vec<Violation>,
+    /// Bytes of the files sent inline so far.
+    file_bytes: u64,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Bytes in MiB, rounded to 0.1.
+fn mib(bytes: u64) -> f64 {
+    (bytes as f64 / MIB as f64 * 10.0).round() / 10.0
 }
 
 fn escape_pointer(s: &str) -> String {
@@ -205,6 +229,52 @@ fn escape_pointer(s: &str) -> String {
 }
 
 impl Validator {
+    /// A file input ([`FileInput`](crate::FileInput)): a local file must exist, and a file
+    /// sent inline (path, bytes, `data:` URI) must be within the schema's `file_size_mb`
+    /// rule and the limit of its kind; its size counts towards the request's total
+    /// ([`MAX_REQUEST_FILE_BYTES`](crate::file::MAX_REQUEST_FILE_BYTES), checked by
+    /// [`finish`](Self::finish)). A remote URL is not fetched.
+    pub fn file(&mut self, value: &crate::file::FileInput, rule: crate::file::FileRule) {
+        let size = match value.inline_size() {
+            Ok(Some(size)) => size,
+            Ok(None) => return,
+            Err(e) => {
+                let shown = value
+                    .as_path()
+                    .map_or(Value::Null, |p| Value::from(p.display().to_string()));
+                let why = match std::error::Error::source(&e) {
+                    Some(cause) => format!("{e}: {cause}"),
+                    None => e.to_string(),
+                };
+                self.fail(Rule::ReadableFile(why), shown);
+                return;
+            }
+        };
+        self.file_bytes = self.file_bytes.saturating_add(size);
+        let got = || Value::from(mib(size));
+        if let Some(max) = rule.max_mb {
+            let limit = max * MIB as f64;
+            let over = if rule.inclusive {
+                size as f64 > limit
+            } else {
+                size as f64 >= limit
+            };
+            if over {
+                let r = if rule.inclusive {
+                    Rule::FileSizeAtMost(max)
+                } else {
+                    Rule::FileSizeBelow(max)
+                };
+                self.fail(r, got());
+                return;
+            }
+        }
+        let kind_max = rule.kind.max_bytes();
+        if size > kind_max {
+            self.fail(Rule::FileSizeAtMost(mib(kind_max)), got());
+        }
+    }
+
     /// Enters the object member `key`.
     pub fn push_key(&mut self, key: &str) {
         self.path.push(escape_pointer(key));
@@ -412,7 +482,15 @@ impl Validator {
     }
 
     /// Ends the walk.
-    pub fn finish(self) -> Result<(), ValidationErrors> {
+    pub fn finish(mut self) -> Result<(), ValidationErrors> {
+        let cap = crate::file::MAX_REQUEST_FILE_BYTES;
+        if self.file_bytes > cap {
+            self.violations.push(Violation {
+                path: String::new(),
+                rule: Rule::RequestFileSize(mib(cap)),
+                value: Value::from(mib(self.file_bytes)),
+            });
+        }
         if self.violations.is_empty() {
             Ok(())
         } else {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     // Leaves: plain data and checks.
     "types",
+    "file",
     "validate",
     "model",
     "error",

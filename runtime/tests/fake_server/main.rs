@@ -3,6 +3,7 @@
 mod common;
 mod download;
 mod errors;
+mod files;
 mod retry;
 #[cfg(feature = "store")]
 mod store;

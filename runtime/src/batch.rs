@@ -56,15 +56,30 @@
 //! mid-batch ends the run with [`Error::Store`] once nothing more can be recorded.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use runcomfy_store::{
+    BatchId, BatchStatus, ClaimRequest, Finish, JobKey, JobRecord, Lease, NewRow, Outcome,
+    RowFilter, SharedStore, State, StoreError,
+};
 use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use url::Url;
 
+use crate::api::Api;
+use crate::download::{self, Downloader};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
+use crate::http::retry::RetryPolicy;
+use crate::ids::RequestId;
 use crate::model::Model;
+use crate::record::{self, error_chain, End, Recorder};
 use crate::session::Client;
-use runcomfy_store::{BatchId, BatchStatus, NewRow, State};
+use crate::wait::{Learned, PollPolicy, Waiter};
 
 /// The lease a worker takes on its rows unless [`Batch::lease`] says otherwise. A heartbeat
 /// renews it every third of it.
@@ -189,7 +204,6 @@ pub struct BatchSummary {
 /// [module docs](self).
 #[derive(Debug, Clone)]
 #[must_use = "a batch does nothing until it is run"]
-#[allow(dead_code)] // the skeleton: the loop that reads these comes next
 pub struct Batch {
     client: Client,
     model_id: String,
@@ -329,21 +343,706 @@ impl Batch {
         &self.model_id
     }
 
-    /// Runs the batch until no row of it is left to this run (every row ended or uncertain,
-    /// or submitting stopped and the rows in flight ended); returns what it did.
+    /// Runs the batch until no row of it is left to this run: every row ended or uncertain
+    /// (rows held by other live workers are waited for, and rows of dead workers are taken
+    /// over when their lease expires), or submitting stopped and the rows this run holds
+    /// ended. Returns what it did.
+    ///
+    /// A row whose wait fails without an end (the poll policy's deadline, a server that
+    /// keeps failing) stays `submitted` in the store and is reported as
+    /// [`BatchEvent::Finished`] with state `submitted` and the error: a later run re-attaches
+    /// it.
     pub async fn run(self) -> Result<BatchSummary, Error> {
         self.run_with(|_| {}).await
     }
 
-    /// [`run`](Self::run), handing every [`BatchEvent`] to `on_event` as it happens.
+    /// [`run`](Self::run), handing every [`BatchEvent`] to `on_event` as it happens (from
+    /// the task that runs the batch).
     pub async fn run_with(
         self,
         on_event: impl FnMut(BatchEvent) + Send,
     ) -> Result<BatchSummary, Error> {
-        let _ = on_event;
-        Err(Error::InvalidArgument {
+        run_batch(self, on_event).await
+    }
+}
+
+// ----- the engine -----
+
+/// What a row's task came to.
+enum RowEnd {
+    /// The row ended, its end recorded (or it was refused).
+    Ended,
+    /// The row is recorded `uncertain`.
+    Uncertain,
+    /// The row went back to the queue: its submit provably did not reach the server.
+    Released,
+    /// The row is still running on the server; this run stopped following it.
+    Left,
+    /// The worker no longer holds the row (its lease was lost).
+    LeaseLost,
+    /// The store failed: stop submitting, end with this error.
+    StoreLost(Error),
+}
+
+/// What the heartbeat task reports.
+enum Beat {
+    Lost,
+    Failed(StoreError),
+}
+
+/// What every row task of one run shares.
+struct Shared {
+    store: SharedStore,
+    /// Submits: one attempt each (a 429 or a refused connection is the engine's to handle).
+    submit_api: Api,
+    /// Polls: the client's retry policy.
+    api: Api,
+    model_id: String,
+    worker: String,
+    policy: PollPolicy,
+    history: Option<Learned>,
+    outputs: Option<(PathBuf, Downloader)>,
+    /// The shared throttle as this worker last saw it.
+    throttle: Mutex<Option<SystemTime>>,
+    events: mpsc::UnboundedSender<BatchEvent>,
+    /// Turns true when the lease is lost: every held row is dropped.
+    lost: watch::Receiver<bool>,
+    submitted: AtomicU64,
+}
+
+impl Shared {
+    fn send(&self, event: BatchEvent) {
+        // The receiver lives as long as the run.
+        let _ = self.events.send(event);
+    }
+
+    fn throttled_for(&self) -> Option<Duration> {
+        let until = (*lock(&self.throttle))?;
+        until
+            .duration_since(SystemTime::now())
+            .ok()
+            .filter(|d| !d.is_zero())
+    }
+
+    fn throttle_until(&self, until: SystemTime) {
+        let mut t = lock(&self.throttle);
+        if t.is_none_or(|t| t < until) {
+            *t = Some(until);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn store_error(step: &'static str, request_id: Option<&str>, source: StoreError) -> Error {
+    Error::Store {
+        step,
+        request_id: request_id.map(str::to_owned),
+        source,
+    }
+}
+
+fn line_of(row: &JobRecord) -> u64 {
+    row.batch.map_or(0, |(_, line)| line)
+}
+
+/// `hostname-pid-random`: unique per running worker.
+fn default_worker_id() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Resolves when the lease is lost.
+async fn lease_lost(lost: &mut watch::Receiver<bool>) {
+    // An error means the run is over: the row is dropped too.
+    let _ = lost.wait_for(|lost| *lost).await;
+}
+
+/// A claimed row: wait for the throttle, mark it `submitting`, POST once, record the answer,
+/// then follow the job.
+async fn submit_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
+    let line = line_of(&row);
+    while let Some(pause) = sh.throttled_for() {
+        let mut lost = sh.lost.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = lease_lost(&mut lost) => return RowEnd::LeaseLost,
+        }
+    }
+    if *sh.lost.borrow() {
+        return RowEnd::LeaseLost;
+    }
+    if let Err(e) = sh.store.mark_submitting(row.key, &sh.worker).await {
+        return match e {
+            StoreError::LeaseLost { .. } => RowEnd::LeaseLost,
+            e => RowEnd::StoreLost(store_error("a row as submitting", None, e)),
+        };
+    }
+    let body = match serde_json::to_vec(&row.input) {
+        Ok(body) => body,
+        Err(source) => {
+            let error = Error::Encode {
+                model_id: sh.model_id.clone(),
+                source,
+            };
+            return refuse(&sh, &row, line, error).await;
+        }
+    };
+    let started = Instant::now();
+    match sh.submit_api.submit(&sh.model_id, &body).await {
+        Ok(id) => {
+            if let Err(e) = sh.store.record_submitted(row.key, id.as_str()).await {
+                return RowEnd::StoreLost(store_error("the request id", Some(id.as_str()), e));
+            }
+            sh.submitted.fetch_add(1, Ordering::Relaxed);
+            sh.send(BatchEvent::Submitted {
+                line,
+                request_id: id.to_string(),
+            });
+            follow(&sh, row.key, line, id, Some(started)).await
+        }
+        Err(error) if error.may_have_submitted() => {
+            let text = error_chain(&error);
+            if let Err(e) = sh.store.record_uncertain(row.key, &text).await {
+                return RowEnd::StoreLost(store_error("an uncertain submit", None, e));
+            }
+            sh.send(BatchEvent::Uncertain { line, error: text });
+            RowEnd::Uncertain
+        }
+        // Provably not received: a 429, or a connection that was never made.
+        Err(error @ (Error::RateLimited { .. } | Error::Transport { .. })) => {
+            let pause = match &error {
+                Error::RateLimited {
+                    retry_after: Some(ra),
+                    ..
+                } => *ra,
+                _ => DEFAULT_THROTTLE,
+            };
+            let until = SystemTime::now() + pause;
+            sh.throttle_until(until);
+            if let Err(e) = sh.store.release(row.key, &sh.worker).await {
+                return match e {
+                    StoreError::LeaseLost { .. } => RowEnd::LeaseLost,
+                    e => RowEnd::StoreLost(store_error("a row back in the queue", None, e)),
+                };
+            }
+            if let Err(e) = sh.store.set_throttle_until(until).await {
+                return RowEnd::StoreLost(store_error("the throttle", None, e));
+            }
+            tracing::info!(line, error = %error, "submit not received; every worker pauses");
+            sh.send(BatchEvent::Throttled { until });
+            RowEnd::Released
+        }
+        Err(error) => refuse(&sh, &row, line, error).await,
+    }
+}
+
+/// Records a row the server refused (or that could not be sent at all).
+async fn refuse(sh: &Shared, row: &JobRecord, line: u64, error: Error) -> RowEnd {
+    let text = error_chain(&error);
+    if let Err(e) = sh.store.record_refused(row.key, &text).await {
+        return RowEnd::StoreLost(store_error("a refused submit", None, e));
+    }
+    sh.send(BatchEvent::Finished {
+        line,
+        state: State::Refused,
+        output: None,
+        files: Vec::new(),
+        cost_usd: None,
+        error: Some(text),
+    });
+    RowEnd::Ended
+}
+
+/// A row with a request id from an earlier worker: follow it (`submitted`) or save its
+/// missing outputs (`saving`). Never submits.
+async fn reattach_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
+    let line = line_of(&row);
+    let Some(request_id) = row.request_id.clone() else {
+        return RowEnd::Left;
+    };
+    sh.send(BatchEvent::Reattached {
+        line,
+        request_id: request_id.clone(),
+    });
+    if row.state == State::Saving {
+        let outputs = match sh.store.outputs(row.key).await {
+            Ok(outputs) => outputs,
+            Err(e) => return RowEnd::StoreLost(store_error("the outputs", Some(&request_id), e)),
+        };
+        let mut files = Vec::new();
+        let mut missing = Vec::new();
+        for out in outputs {
+            match out.path {
+                Some(path) => files.push(path),
+                None => match Url::parse(&out.url) {
+                    Ok(url) => missing.push(url),
+                    Err(_) => tracing::warn!(line, "a wanted output is not a url"),
+                },
+            }
+        }
+        return save_and_report(
+            &sh,
+            row.key,
+            line,
+            &request_id,
+            State::Saving,
+            row.output.clone(),
+            row.cost_usd,
+            missing,
+            files,
+        )
+        .await;
+    }
+    match RequestId::new(&request_id) {
+        Ok(id) => follow(&sh, row.key, line, id, None).await,
+        Err(e) => {
+            sh.send(BatchEvent::Finished {
+                line,
+                state: row.state,
+                output: None,
+                files: Vec::new(),
+                cost_usd: None,
+                error: Some(e.to_string()),
+            });
+            RowEnd::Left
+        }
+    }
+}
+
+/// Waits for a submitted row's job, records its end and saves its outputs. `started`: when
+/// it was submitted by this run (its run time then feeds the model's history).
+async fn follow(
+    sh: &Shared,
+    key: JobKey,
+    line: u64,
+    id: RequestId,
+    started: Option<Instant>,
+) -> RowEnd {
+    let waiter = Waiter::new(
+        sh.api.clone(),
+        Recorder::default(),
+        None,
+        sh.policy.clone(),
+        id.clone(),
+        Some(&sh.model_id),
+        started.is_none(),
+        started.unwrap_or_else(Instant::now),
+    )
+    .with_history(sh.history);
+    let mut lost = sh.lost.clone();
+    let mut quiet = |_: &crate::wait::Progress| {};
+    let outcome = tokio::select! {
+        outcome = waiter.run(&mut quiet) => outcome,
+        _ = lease_lost(&mut lost) => return RowEnd::LeaseLost,
+    };
+    let run_time = started.map(|s| s.elapsed());
+    let request_id = id.as_str();
+    let finish = match &outcome {
+        Ok(result) => record::finish_of(&End::Result(result), run_time),
+        Err(Error::JobFailed { error, .. }) => Some(Finish::failed(error.clone())),
+        Err(Error::Cancelled { .. }) => Some(Finish::new(Outcome::Cancelled)),
+        Err(e) => End::of_error(e).and_then(|end| record::finish_of(&end, None)),
+    };
+    let Some(mut finish) = finish else {
+        let error = outcome.err().map(|e| error_chain(&e));
+        sh.send(BatchEvent::Finished {
+            line,
+            state: State::Submitted,
+            output: None,
+            files: Vec::new(),
+            cost_usd: None,
+            error,
+        });
+        return RowEnd::Left;
+    };
+    let output = match &finish.outcome {
+        Outcome::Succeeded(output) => Some(output.clone()),
+        _ => None,
+    };
+    let urls = match (&output, &sh.outputs) {
+        (Some(output), Some(_)) => download::output_urls(output),
+        _ => Vec::new(),
+    };
+    finish.wanted_outputs = urls.iter().map(|u| u.as_str().to_owned()).collect();
+    let state = match sh.store.record_finished(key, &finish).await {
+        Ok(state) => state,
+        Err(e) => return RowEnd::StoreLost(store_error("the outcome", Some(request_id), e)),
+    };
+    if state != State::Saving {
+        let error = match &finish.outcome {
+            Outcome::Succeeded(_) => None,
+            Outcome::Failed(e) => Some(e.to_string()),
+            Outcome::Cancelled => Some("cancelled".to_owned()),
+            Outcome::Expired(e) => Some(e.to_string()),
+            _ => None,
+        };
+        sh.send(BatchEvent::Finished {
+            line,
+            state,
+            output,
+            files: Vec::new(),
+            cost_usd: finish.cost_usd,
+            error,
+        });
+        return RowEnd::Ended;
+    }
+    save_and_report(
+        sh,
+        key,
+        line,
+        request_id,
+        state,
+        output,
+        finish.cost_usd,
+        urls,
+        Vec::new(),
+    )
+    .await
+}
+
+/// Saves `urls` into `dir/<line>/`, records each, and reports the row's end.
+#[allow(clippy::too_many_arguments)]
+async fn save_and_report(
+    sh: &Shared,
+    key: JobKey,
+    line: u64,
+    request_id: &str,
+    mut state: State,
+    output: Option<Value>,
+    cost_usd: Option<f64>,
+    urls: Vec<Url>,
+    mut files: Vec<PathBuf>,
+) -> RowEnd {
+    let mut error = None;
+    if let Some((dir, downloader)) = &sh.outputs {
+        let dir = dir.join(line.to_string());
+        for url in urls {
+            match downloader.save(&url, &dir).await {
+                Ok(saved) => {
+                    match sh
+                        .store
+                        .record_output_saved(key, url.as_str(), &saved.path)
+                        .await
+                    {
+                        Ok(s) => state = s,
+                        Err(e) => {
+                            return RowEnd::StoreLost(store_error(
+                                "a saved output",
+                                Some(request_id),
+                                e,
+                            ))
+                        }
+                    }
+                    files.push(saved.path);
+                }
+                Err(e) => {
+                    tracing::warn!(line, request_id, error = %e, "an output was not saved");
+                    error.get_or_insert_with(|| error_chain(&e));
+                }
+            }
+        }
+    }
+    sh.send(BatchEvent::Finished {
+        line,
+        state,
+        output,
+        files,
+        cost_usd,
+        error,
+    });
+    RowEnd::Ended
+}
+
+/// The run: see [`Batch::run`].
+async fn run_batch(
+    batch: Batch,
+    mut on_event: impl FnMut(BatchEvent) + Send,
+) -> Result<BatchSummary, Error> {
+    let Some(store) = batch.client.store().cloned() else {
+        return Err(Error::InvalidArgument {
             name: "batch",
-            reason: "the batch engine is not implemented yet".to_owned(),
-        })
+            reason: "the client has no job store (set one with ClientBuilder::store)".to_owned(),
+        });
+    };
+    crate::ids::check_model_id(&batch.model_id)?;
+    let info = store
+        .create_or_open_batch(&batch.name, &batch.model_id, batch.rows)
+        .await
+        .map_err(|e| store_error("the batch", None, e))?;
+    if !batch.resubmit_uncertain.is_empty() {
+        store
+            .resubmit_uncertain(info.id, &batch.resubmit_uncertain)
+            .await
+            .map_err(|e| store_error("the rows to resubmit", None, e))?;
+    }
+    let status = store
+        .batch_status(&batch.name)
+        .await
+        .map_err(|e| store_error("the batch", None, e))?;
+    on_event(BatchEvent::Opened {
+        batch: info.id,
+        created: info.created,
+        status,
+    });
+    let history = match store.duration_stats(&batch.model_id).await {
+        Ok(stats) => stats.map(|s| Learned::new(s.p50, s.p90)),
+        Err(e) => {
+            tracing::debug!(error = %e, "no run-time history from the store");
+            None
+        }
+    };
+    let outputs = match batch.outputs_dir {
+        Some(dir) => Some((
+            dir,
+            Downloader::new().map_err(|e| Error::InvalidArgument {
+                name: "outputs_dir",
+                reason: error_chain(&e),
+            })?,
+        )),
+        None => None,
+    };
+    let worker = batch.worker.unwrap_or_else(default_worker_id);
+    let (events, mut event_rx) = mpsc::unbounded_channel();
+    let (lost_tx, lost) = watch::channel(false);
+    let api = batch.client.api().clone();
+    let sh = Arc::new(Shared {
+        store: store.clone(),
+        submit_api: api.with_retry(RetryPolicy::never()),
+        api,
+        model_id: batch.model_id.clone(),
+        worker: worker.clone(),
+        policy: batch.client.poll().clone().include_cost(true),
+        history,
+        outputs,
+        throttle: Mutex::new(None),
+        events,
+        lost,
+        submitted: AtomicU64::new(0),
+    });
+
+    let lease = batch.lease;
+    // How often a worker with free slots and nothing to do asks again.
+    let idle = (lease / 3).min(Duration::from_millis(250));
+    let (beat_tx, mut beat_rx) = mpsc::unbounded_channel();
+    let mut heartbeat: Option<tokio::task::JoinHandle<()>> = None;
+    let mut tasks: JoinSet<RowEnd> = JoinSet::new();
+    let mut stop: Option<StopReason> = None;
+    let mut failure: Option<Error> = None;
+    let mut claimed_submits = 0u64;
+    let mut reattached = 0u64;
+    let mut finished = 0u64;
+    let mut last_progress: Option<Instant> = None;
+
+    loop {
+        while let Ok(event) = event_rx.try_recv() {
+            on_event(event);
+        }
+        let free = batch.concurrency.saturating_sub(tasks.len());
+        let mut claimed_any = false;
+        let mut throttled = None;
+        if stop.is_none() && free > 0 {
+            throttled = sh.throttled_for();
+            let left = batch.max_jobs.map(|m| m.saturating_sub(claimed_submits));
+            if left == Some(0) {
+                stop_submitting(&mut stop, StopReason::MaxJobs, &mut on_event);
+            } else if throttled.is_none() {
+                let want = match left {
+                    Some(left) => free.min(usize::try_from(left).unwrap_or(usize::MAX)),
+                    None => free,
+                };
+                let mut request = ClaimRequest::new(info.id, worker.clone(), lease, want);
+                request.max_in_flight = batch.max_in_flight;
+                request.budget_usd = batch.budget_usd;
+                match store.claim(&request).await {
+                    Err(e) => {
+                        stop_submitting(
+                            &mut stop,
+                            StopReason::StoreLost(e.to_string()),
+                            &mut on_event,
+                        );
+                        failure.get_or_insert(store_error("a claim", None, e));
+                    }
+                    Ok(claim) => {
+                        if heartbeat.is_none() {
+                            heartbeat = Some(tokio::spawn(beat(
+                                store.clone(),
+                                worker.clone(),
+                                lease,
+                                beat_tx.clone(),
+                            )));
+                        }
+                        if let Some(until) = claim.throttle_until {
+                            sh.throttle_until(until);
+                        }
+                        for row in claim.reattach {
+                            reattached += 1;
+                            claimed_any = true;
+                            tasks.spawn(reattach_row(sh.clone(), row));
+                        }
+                        for row in claim.submit {
+                            claimed_submits += 1;
+                            claimed_any = true;
+                            tasks.spawn(submit_row(sh.clone(), row));
+                        }
+                        if claim.over_budget {
+                            stop_submitting(&mut stop, StopReason::Budget, &mut on_event);
+                        } else if claim.more_queued
+                            && batch.max_jobs.is_some_and(|m| claimed_submits >= m)
+                        {
+                            stop_submitting(&mut stop, StopReason::MaxJobs, &mut on_event);
+                        }
+                    }
+                }
+            }
+        }
+        if tasks.is_empty() && !claimed_any {
+            if stop.is_some() {
+                break;
+            }
+            // Nothing of ours: done, or rows are held by other workers (live, or dead with a
+            // lease still running) or capped: wait for them.
+            match store.batch_status(&batch.name).await {
+                Ok(status) if status.is_done() => break,
+                Ok(_) => {}
+                Err(e) => {
+                    failure.get_or_insert(store_error("the batch's totals", None, e));
+                    break;
+                }
+            }
+        }
+        let free = batch.concurrency.saturating_sub(tasks.len());
+        if claimed_any && free > 0 && stop.is_none() {
+            continue;
+        }
+        let nap = throttled.map_or(idle, |t| t.min(idle.max(Duration::from_millis(1))));
+        let may_nap = tasks.is_empty() || (stop.is_none() && free > 0);
+        tokio::select! {
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                let end = match joined {
+                    Ok(end) => end,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a row's task ended abnormally");
+                        continue;
+                    }
+                };
+                while let Ok(event) = event_rx.try_recv() {
+                    on_event(event);
+                }
+                match end {
+                    RowEnd::Ended => finished += 1,
+                    RowEnd::Uncertain | RowEnd::Released | RowEnd::Left => {}
+                    RowEnd::LeaseLost => {
+                        let _ = lost_tx.send(true);
+                        stop_submitting(&mut stop, StopReason::LeaseLost, &mut on_event);
+                    }
+                    RowEnd::StoreLost(e) => {
+                        stop_submitting(&mut stop, StopReason::StoreLost(e.to_string()), &mut on_event);
+                        failure.get_or_insert(e);
+                    }
+                }
+                let due = last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+                if due || tasks.is_empty() {
+                    last_progress = Some(Instant::now());
+                    if let Ok(status) = store.batch_status(&batch.name).await {
+                        on_event(BatchEvent::Progress(status));
+                    }
+                }
+            }
+            Some(event) = event_rx.recv() => on_event(event),
+            Some(beat) = beat_rx.recv() => match beat {
+                Beat::Lost => {
+                    let _ = lost_tx.send(true);
+                    stop_submitting(&mut stop, StopReason::LeaseLost, &mut on_event);
+                }
+                Beat::Failed(e) => {
+                    stop_submitting(&mut stop, StopReason::StoreLost(e.to_string()), &mut on_event);
+                    failure.get_or_insert(store_error("the lease", None, e));
+                }
+            },
+            _ = tokio::time::sleep(nap), if may_nap => {}
+        }
+    }
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.abort();
+    }
+    while let Ok(event) = event_rx.try_recv() {
+        on_event(event);
+    }
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    let status = store
+        .batch_status(&batch.name)
+        .await
+        .map_err(|e| store_error("the batch's totals", None, e))?;
+    on_event(BatchEvent::Progress(status.clone()));
+    let uncertain_lines = store
+        .batch_rows(info.id, &RowFilter::in_state(State::Uncertain))
+        .await
+        .map_err(|e| store_error("the uncertain rows", None, e))?
+        .iter()
+        .map(line_of)
+        .collect();
+    Ok(BatchSummary {
+        batch: info.id,
+        status,
+        submitted: sh.submitted.load(Ordering::Relaxed),
+        reattached,
+        finished,
+        stopped: stop,
+        uncertain_lines,
+    })
+}
+
+/// Stops new submits for `reason` (the first reason stays), and says so.
+fn stop_submitting(
+    stop: &mut Option<StopReason>,
+    reason: StopReason,
+    on_event: &mut dyn FnMut(BatchEvent),
+) {
+    if stop.is_none() {
+        tracing::info!(reason = %reason, "the batch stops submitting");
+        *stop = Some(reason.clone());
+        on_event(BatchEvent::StoppedSubmitting { reason });
+    }
+}
+
+/// The least time between two [`BatchEvent::Progress`] events while rows end.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+
+/// Renews the worker's lease every third of it until the run ends.
+async fn beat(
+    store: SharedStore,
+    worker: String,
+    lease: Duration,
+    report: mpsc::UnboundedSender<Beat>,
+) {
+    let every = (lease / 3).max(Duration::from_millis(1));
+    loop {
+        tokio::time::sleep(every).await;
+        match store.heartbeat(&worker, lease).await {
+            Ok(Lease::Renewed) => {}
+            Ok(_) => {
+                let _ = report.send(Beat::Lost);
+                return;
+            }
+            Err(e) => {
+                if report.send(Beat::Failed(e)).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }

@@ -393,7 +393,7 @@ impl Downloader {
         &self,
         url: &Url,
         dir: &Path,
-        mut on_event: impl FnMut(Event<'_>),
+        mut on_event: impl FnMut(Event<'_>) + Send,
     ) -> Result<SavedFile, DownloadError> {
         let result = self.save_inner(url, dir, &mut on_event).await;
         match &result {
@@ -438,7 +438,7 @@ impl Downloader {
         &self,
         url: &Url,
         dir: &Path,
-        on_event: &mut dyn FnMut(Event<'_>),
+        on_event: &mut (dyn FnMut(Event<'_>) + Send),
     ) -> Result<SavedFile, DownloadError> {
         let shown = ShownUrl::new(url);
         if !matches!(url.scheme(), "http" | "https") {
@@ -482,7 +482,7 @@ impl Downloader {
         part: &Path,
         file: &mut File,
         name: &str,
-        on_event: &mut dyn FnMut(Event<'_>),
+        on_event: &mut (dyn FnMut(Event<'_>) + Send),
     ) -> Result<u64, DownloadError> {
         let cap = self.max_bytes;
         let too_large = |size| DownloadError::TooLarge {

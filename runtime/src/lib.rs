@@ -76,7 +76,7 @@ pub use types::{
 };
 #[doc(hidden)]
 pub use wait::Simulation;
-pub use wait::{Event, PollPolicy, PollVia, Progress};
+pub use wait::{Event, Learned, PollPolicy, PollVia, Progress};
 
 #[cfg(feature = "journal")]
 pub mod journal;

@@ -136,7 +136,6 @@ impl Recorder {
 
     /// The typical run time of `model_id`'s jobs from the store's history (`p50`, `p90`),
     /// when there is a store and it measured some. A store error reads as no history.
-    #[allow(dead_code)] // the learning poll schedule is next
     #[cfg_attr(not(feature = "store"), allow(unused_variables))]
     pub(crate) async fn history(&self, model_id: &str) -> Option<(Duration, Duration)> {
         #[cfg(feature = "store")]

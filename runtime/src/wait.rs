@@ -73,6 +73,8 @@ pub struct PollPolicy {
     via: PollVia,
     /// Ask `/result` for the cost (`include_cost=true`).
     include_cost: bool,
+    /// Run times to expect instead of the job store's history of the model.
+    learned: Option<Learned>,
 }
 
 impl Default for PollPolicy {
@@ -90,9 +92,51 @@ impl Default for PollPolicy {
             max_unknown_polls: 150,
             via: PollVia::Result,
             include_cost: false,
+            learned: None,
         }
     }
 }
+
+/// How long a model's jobs usually run, from its history: the job store's
+/// [`duration_stats`](runcomfy_store_doc) of the model, or set by hand with
+/// [`PollPolicy::learned`]. A wait that knows it polls first near the typical end, then
+/// tighter ([`PollPolicy::learned_delay`]).
+///
+/// [runcomfy_store_doc]: https://docs.rs/runcomfy-store/latest/runcomfy_store/trait.JobStore.html#tymethod.duration_stats
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Learned {
+    /// The median run time.
+    pub p50: Duration,
+    /// The 90th percentile run time (at least `p50`).
+    pub p90: Duration,
+}
+
+impl Learned {
+    /// A history with this median and 90th percentile (a `p90` below `p50` reads as `p50`).
+    pub fn new(p50: Duration, p90: Duration) -> Self {
+        Learned {
+            p50,
+            p90: p90.max(p50),
+        }
+    }
+
+    /// When the first poll comes, counted from the submit: `2 * p50 - p90` (as early before
+    /// the median as the slow tail is after it), kept between 30% and 80% of the median.
+    pub fn first_poll(&self) -> Duration {
+        let p50 = self.p50.as_secs_f64();
+        let early = 2.0 * p50 - self.p90.as_secs_f64();
+        let first = early.clamp(LEARNED_EARLIEST * p50, LEARNED_LATEST * p50);
+        Duration::try_from_secs_f64(first).unwrap_or(self.p50)
+    }
+}
+
+/// The first learned poll comes no earlier than this fraction of the median run time.
+const LEARNED_EARLIEST: f64 = 0.3;
+/// The first learned poll comes no later than this fraction of the median run time.
+const LEARNED_LATEST: f64 = 0.8;
+/// After the first learned poll, each wait is this fraction of the time the job has run so
+/// far (the median, until it passes it): an end is noticed within 5% of the job's length.
+const LEARNED_STEP: f64 = 0.05;
 
 /// What [`PollPolicy::simulate`] predicts for one job (for benchmarks and tests).
 #[doc(hidden)]
@@ -155,6 +199,71 @@ impl PollPolicy {
     pub fn include_cost(mut self, yes: bool) -> Self {
         self.include_cost = yes;
         self
+    }
+
+    /// Sets the run times to expect of every job this policy waits for, instead of the job
+    /// store's history of each model (for a client that waits on one model without a store,
+    /// or to override the history). `None` (the default) uses the store's history when the
+    /// client has a store.
+    pub fn learned(mut self, learned: Option<Learned>) -> Self {
+        self.learned = learned;
+        self
+    }
+
+    /// The wait before the next poll of a job whose model's history is `learned`, `elapsed`
+    /// after its submit: until [`Learned::first_poll`], the rest of the way there; after it,
+    /// 5% of the time run so far (at least the median's 5%), jitter-shortened as in
+    /// [`delay`](Self::delay), kept between the first delay and the cap of
+    /// [`delays`](Self::delays), and never past the deadline.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use runcomfy::{Learned, PollPolicy};
+    /// let s = Duration::from_secs;
+    /// let p = PollPolicy::default().jitter(0.0);
+    /// let minute = Learned::new(s(60), s(66));
+    /// assert_eq!(minute.first_poll(), s(48));
+    /// assert_eq!(p.learned_delay(&minute, s(0), 0.5), s(48));
+    /// assert_eq!(p.learned_delay(&minute, s(48), 0.5), s(3));
+    /// assert_eq!(p.learned_delay(&minute, s(100), 0.5), s(5));
+    /// assert_eq!(p.learned_delay(&minute, s(1000), 0.5), s(8)); // the cap
+    /// ```
+    pub fn learned_delay(&self, learned: &Learned, elapsed: Duration, unit: f64) -> Duration {
+        let first = learned.first_poll().max(self.initial_delay);
+        let d = if elapsed < first {
+            first - elapsed
+        } else {
+            let base = elapsed.max(learned.p50).as_secs_f64() * LEARNED_STEP;
+            let step = Duration::try_from_secs_f64(base)
+                .unwrap_or(self.max_delay)
+                .clamp(self.initial_delay, self.max_delay.max(self.initial_delay));
+            let cut = unit_interval(unit_interval(self.jitter) * unit_interval(unit));
+            scale(step, 1.0 - cut)
+        };
+        match self.deadline {
+            Some(deadline) => d.min(deadline.saturating_sub(elapsed)),
+            None => d,
+        }
+    }
+
+    /// [`simulate`](Self::simulate) under [`learned_delay`](Self::learned_delay).
+    #[doc(hidden)]
+    pub fn simulate_learned(
+        &self,
+        learned: &Learned,
+        job_length: Duration,
+        unit: f64,
+    ) -> Simulation {
+        let mut t = Duration::ZERO;
+        let mut polls = 0u32;
+        loop {
+            t = t.saturating_add(self.learned_delay(learned, t, unit));
+            polls = polls.saturating_add(1);
+            let past_deadline = self.deadline.is_some_and(|dl| t >= dl);
+            if t >= job_length || past_deadline || polls == u32::MAX {
+                return Simulation { polls, seen_at: t };
+            }
+        }
     }
 
     /// The wait before a poll, without jitter: `initial_delay * factor^attempt`, capped at
@@ -264,6 +373,10 @@ pub(crate) struct Waiter {
     started: Instant,
     /// The clock started at the submit: the time to the end is the job's run time.
     live: bool,
+    /// The model, when known (its history is asked of the store).
+    model_id: Option<String>,
+    /// The model's run times, once known (`None` inside: no history).
+    history: Option<Option<Learned>>,
     waits: u32,
     poll_now: bool,
     unknown_run: u32,
@@ -298,6 +411,7 @@ impl Waiter {
         if let Some(model_id) = model_id {
             span.record("model_id", model_id);
         }
+        let history = policy.learned.map(Some);
         Waiter {
             api,
             recorder,
@@ -307,6 +421,8 @@ impl Waiter {
             policy,
             started,
             live: !poll_now,
+            model_id: model_id.map(str::to_owned),
+            history,
             waits: 0,
             poll_now,
             unknown_run: 0,
@@ -371,7 +487,16 @@ impl Waiter {
             .and_then(|d| self.started.checked_add(d));
         if !std::mem::take(&mut self.poll_now) {
             let unit: f64 = rand::random();
-            let d = self.policy.delay(self.waits, self.started.elapsed(), unit);
+            let elapsed = self.started.elapsed();
+            // A wait from its submit follows the model's history when there is one.
+            let learned = match self.live {
+                true => self.history().await,
+                false => None,
+            };
+            let d = match learned {
+                Some(learned) => self.policy.learned_delay(&learned, elapsed, unit),
+                None => self.policy.delay(self.waits, elapsed, unit),
+            };
             self.waits = self.waits.saturating_add(1);
             tokio::time::sleep(d).await;
         }
@@ -447,6 +572,31 @@ impl Waiter {
                 });
             }
         }
+    }
+
+    /// Uses `history` (the model's run times, or `None` for none) instead of asking the store.
+    pub(crate) fn with_history(mut self, history: Option<Learned>) -> Self {
+        if self.policy.learned.is_none() {
+            self.history = Some(history);
+        }
+        self
+    }
+
+    /// The model's run times: the policy's, else the store's (asked once).
+    async fn history(&mut self) -> Option<Learned> {
+        if let Some(known) = self.history {
+            return known;
+        }
+        let learned = match &self.model_id {
+            Some(model_id) => self
+                .recorder
+                .history(model_id)
+                .await
+                .map(|(p50, p90)| Learned::new(p50, p90)),
+            None => None,
+        };
+        self.history = Some(learned);
+        learned
     }
 
     /// Records how the job ended in the store, if the client has one.

@@ -1,5 +1,7 @@
 //! The client against the fake server, over real HTTP on 127.0.0.1.
 
+#[cfg(feature = "store")]
+mod batch;
 mod common;
 mod download;
 mod errors;

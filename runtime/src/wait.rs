@@ -714,6 +714,80 @@ mod tests {
         assert_eq!(p.delay(0, ms(3000), 0.0), Duration::ZERO);
     }
 
+    /// The learned schedule as a table: (p50 s, p90 s, elapsed s) → the wait, with the
+    /// default delays (1 s to 8 s) and no jitter.
+    #[test]
+    fn learned_schedule_table() {
+        let s = |x: f64| Duration::from_secs_f64(x);
+        let p = PollPolicy::default().jitter(0.0).deadline(None);
+        #[rustfmt::skip]
+        let table: &[(f64, f64, f64, f64)] = &[
+            // A tight history: the first poll at 80% of the median.
+            (60.0, 60.0, 0.0, 48.0),
+            (60.0, 60.0, 10.0, 38.0),
+            // Then 5% of the median until it passes, 5% of the time run after.
+            (60.0, 60.0, 48.0, 3.0),
+            (60.0, 60.0, 59.0, 3.0),
+            (60.0, 60.0, 80.0, 4.0),
+            // The cap of the policy (8 s) bounds every wait after the first.
+            (600.0, 630.0, 480.0, 8.0),
+            (600.0, 630.0, 5000.0, 8.0),
+            // A wide history starts earlier: 2 * p50 - p90, at least 30% of the median.
+            (60.0, 90.0, 0.0, 30.0),
+            (60.0, 200.0, 0.0, 18.0),
+            // Short jobs: never below the first delay of the policy (1 s).
+            (2.0, 2.0, 0.0, 1.6),
+            (2.0, 2.0, 1.6, 1.0),
+            (0.5, 0.5, 0.0, 1.0),
+            (0.0, 0.0, 0.0, 1.0),
+        ];
+        for &(p50, p90, elapsed, want) in table {
+            let learned = Learned::new(s(p50), s(p90));
+            let got = p.learned_delay(&learned, s(elapsed), 0.5);
+            assert!(
+                (got.as_secs_f64() - want).abs() < 1e-6,
+                "p50 {p50} p90 {p90} at {elapsed}: {got:?}, want {want}"
+            );
+        }
+        // Jitter shortens the waits after the first, and the deadline cuts any wait.
+        let minute = Learned::new(s(60.0), s(60.0));
+        let jittery = PollPolicy::default().jitter(0.5);
+        assert_eq!(jittery.learned_delay(&minute, s(50.0), 1.0), s(1.5));
+        assert_eq!(jittery.learned_delay(&minute, s(0.0), 1.0), s(48.0));
+        let short = PollPolicy::default().deadline(Some(s(30.0)));
+        assert_eq!(short.learned_delay(&minute, s(10.0), 0.0), s(20.0));
+        // A p90 below the p50 reads as the p50.
+        assert_eq!(Learned::new(s(60.0), s(1.0)).p90, s(60.0));
+    }
+
+    /// The targets of issue 11, from the pure schedule: a known history costs at most 35% of
+    /// the requests of fixed 2 s polling and sees the end within 10% of the job + 1 s, for
+    /// jobs of 60 s and 600 s up to 20% off their model's median either way.
+    #[test]
+    fn learned_schedule_meets_its_targets() {
+        let p = PollPolicy::default().deadline(None);
+        for median in [60.0, 600.0] {
+            let learned = Learned::new(
+                Duration::from_secs_f64(median),
+                Duration::from_secs_f64(median * 1.1),
+            );
+            for off in [-0.2, -0.1, 0.0, 0.1, 0.2] {
+                let length = Duration::from_secs_f64(median * (1.0 + off));
+                for unit in [0.0, 0.5, 0.999] {
+                    let sim = p.simulate_learned(&learned, length, unit);
+                    let fixed = (length.as_secs_f64() / 2.0).ceil();
+                    let ratio = f64::from(sim.polls) / fixed;
+                    let late = (sim.seen_at - length).as_secs_f64();
+                    assert!(ratio <= 0.35, "{median} {off}: ratio {ratio}");
+                    assert!(
+                        late <= 0.1 * length.as_secs_f64() + 1.0,
+                        "{median} {off}: {late} s late"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn simulation_counts_polls() {
         let p = PollPolicy::default()

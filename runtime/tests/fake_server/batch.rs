@@ -22,6 +22,8 @@ use crate::common::{self, Echo, EchoInput, ECHO_ID};
 pub struct Env {
     location: String,
     clock: Arc<ManualClock>,
+    /// The server's URL and the test's schema, on PostgreSQL.
+    pg: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -45,6 +47,7 @@ pub async fn sqlite_env() -> Env {
     Env {
         location: dir.path().join("jobs.db").display().to_string(),
         clock: clock(),
+        pg: None,
         _dir: Some(dir),
     }
 }
@@ -85,6 +88,7 @@ pub async fn pg_env(test: &str) -> Option<Env> {
     Some(Env {
         location: format!("{url}{separator}options=-c%20search_path%3D{schema}"),
         clock: clock(),
+        pg: Some((url, schema)),
         _dir: None,
     })
 }
@@ -456,4 +460,99 @@ async fn refused_rows_and_mismatched_batches(env: Env) {
     let (summary, _) = run(batch).await;
     assert_eq!(summary.status.succeeded, 2);
     assert!(store.batch("typed").await.unwrap().is_some());
+}
+
+/// Drops the test's PostgreSQL schema behind the store's back: every later statement fails.
+async fn drop_schema(env: &Env) {
+    let (url, schema) = env.pg.clone().expect("a PostgreSQL env");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// A store that fails before a submit: nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_store_error_before_the_submit_sends_nothing() {
+    let Some(env) = pg_env("intent_fails").await else {
+        return;
+    };
+    let server = common::server().await;
+    let store = env.open().await;
+    let c = client(&server, &store);
+    drop_schema(&env).await;
+    let err = c
+        .submit_json(ECHO_ID, &json!({"prompt": "a cat"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            runcomfy::Error::Store {
+                step: "the intent",
+                request_id: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = c
+        .endpoint::<Echo>()
+        .run(&EchoInput::new("a dog"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, runcomfy::Error::Store { .. }), "{err}");
+    assert_eq!(server.submits(), 0);
+}
+
+/// The store lost in the middle of a batch: the worker stops submitting, finishes what it
+/// can and ends with the store's error; nothing is sent whose row was not marked first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_store_lost_mid_batch_stops_submits() {
+    let Some(env) = pg_env("store_lost").await else {
+        return;
+    };
+    let server = common::builder()
+        .lifecycle(Lifecycle::new().running(Span::Polls(4)).then_succeed())
+        .start()
+        .await
+        .unwrap();
+    let store = env.open().await;
+    let c = client(&server, &store);
+    let (first, submitted) = tokio::sync::oneshot::channel();
+    let mut first = Some(first);
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counted = seen.clone();
+    let batch = c
+        .batch(ECHO_ID, "lost")
+        .rows(rows(40))
+        .concurrency(2)
+        .run_with(move |e| {
+            if let BatchEvent::Submitted { .. } = e {
+                counted.fetch_add(1, Ordering::SeqCst);
+                if let Some(first) = first.take() {
+                    let _ = first.send(());
+                }
+            }
+        });
+    let lose = async {
+        submitted.await.unwrap();
+        drop_schema(&env).await;
+    };
+    let (outcome, ()) = tokio::join!(batch, lose);
+    let err = outcome.unwrap_err();
+    assert!(matches!(err, runcomfy::Error::Store { .. }), "{err}");
+    let seen = seen.load(Ordering::SeqCst);
+    assert!(seen >= 1);
+    // At most the rows in flight at the moment of the loss were sent unrecorded.
+    assert!(
+        server.submits() <= seen + 2,
+        "{} > {seen} + 2",
+        server.submits()
+    );
+    assert!(server.submits() < 40);
 }

@@ -251,3 +251,50 @@ async fn a_connection_cut_after_the_post_is_uncertain_and_never_resent() {
     assert!(uncertain[0].error.is_some());
     assert!(store.unfinished().await.unwrap().is_empty());
 }
+
+/// With a store, a run asks it how long the model's jobs take and polls first near the end:
+/// a 1 s job under a policy that would poll every 10 ms costs a handful of polls.
+#[tokio::test]
+async fn a_run_learns_its_schedule_from_the_store() {
+    let server = common::builder()
+        .lifecycle(Lifecycle::timed(Duration::ZERO, Duration::from_secs(1)))
+        .start()
+        .await
+        .unwrap();
+    let (store, _dir) = sqlite_store().await;
+    // The model's history: five jobs of one second.
+    for i in 0..5 {
+        let key = store
+            .record_intent(ECHO_ID, &json!({"prompt": i}))
+            .await
+            .unwrap();
+        store
+            .record_submitted(key, &format!("old-{i}"))
+            .await
+            .unwrap();
+        let finish = store::Finish::succeeded(json!({})).run_time(Duration::from_secs(1));
+        store.record_finished(key, &finish).await.unwrap();
+    }
+    let every_10ms = runcomfy::PollPolicy::default()
+        .delays(Duration::from_millis(10), 1.0, Duration::from_millis(100))
+        .deadline(Some(Duration::from_secs(20)));
+    let c = server
+        .client_builder()
+        .poll_policy(every_10ms)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    c.run::<Echo>(&EchoInput::new("a bell")).await.unwrap();
+    // 800 ms, then every 50 ms: about 5 polls (about 100 without the history).
+    let polls = server.count(Route::Result);
+    assert!((1..=8).contains(&polls), "{polls} polls");
+    assert_eq!(
+        store
+            .duration_stats(ECHO_ID)
+            .await
+            .unwrap()
+            .unwrap()
+            .samples,
+        6
+    );
+}

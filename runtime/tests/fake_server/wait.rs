@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use runcomfy::{
-    CancelAttempt, CancelOutcome, Client, Error, Event, JobHandle, JobState, PollPolicy, PollVia,
-    Progress, RequestHandle,
+    CancelAttempt, CancelOutcome, Client, Error, Event, JobHandle, JobState, Learned, PollPolicy,
+    PollVia, Progress, RequestHandle,
 };
 use runcomfy_fake::{Lifecycle, Route, Span};
 use serde_json::json;
@@ -590,6 +590,45 @@ async fn a_paused_clock_measures_polls_per_job() {
     let predicted = policy.simulate(Duration::from_secs(600), 0.0);
     assert_eq!(server.count(Route::Result) as u32, predicted.polls);
     assert!(started.elapsed() >= Duration::from_secs(600));
+}
+
+/// A model's history moves the first poll near the job's end, then polls tighter: on the
+/// paused clock, a 60 s job costs the polls the learned schedule predicts, far fewer than the
+/// default schedule, and its end is seen within 5% of its length.
+#[tokio::test(start_paused = true)]
+async fn a_known_history_polls_near_the_end() {
+    let server = common::builder()
+        .lifecycle(Lifecycle::timed(Duration::ZERO, Duration::from_secs(60)))
+        .start()
+        .await
+        .unwrap();
+    let learned = Learned::new(Duration::from_secs(60), Duration::from_secs(66));
+    let policy = PollPolicy::default().jitter(0.0);
+    let client = paused_client(&server, policy.clone().learned(Some(learned)));
+    let started = tokio::time::Instant::now();
+    client.run::<Echo>(&EchoInput::new("x")).await.unwrap();
+    let seen = started.elapsed();
+    let predicted = policy.simulate_learned(&learned, Duration::from_secs(60), 0.0);
+    assert_eq!(server.count(Route::Result) as u32, predicted.polls);
+    assert_eq!(predicted.polls, 5); // at 48 s, then every 3 s to 60 s
+    let without = policy.simulate(Duration::from_secs(60), 0.0).polls;
+    assert!(
+        predicted.polls * 2 < without,
+        "{} vs {without}",
+        predicted.polls
+    );
+    assert!(seen >= Duration::from_secs(60));
+    assert!(seen <= Duration::from_secs(63), "{seen:?}");
+
+    // A stored handle (not watched from its submit) keeps the usual schedule: its age is
+    // unknown.
+    server.clear_requests();
+    let handle = client.submit::<Echo>(&EchoInput::new("y")).await.unwrap();
+    handle.wait(&client).await.unwrap();
+    assert_eq!(
+        server.count(Route::Result) as u32,
+        policy.simulate(Duration::from_secs(60), 0.0).polls + 1
+    );
 }
 
 #[tokio::test]

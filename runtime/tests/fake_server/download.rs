@@ -103,6 +103,28 @@ async fn a_cut_transfer_resumes_with_a_range() {
 }
 
 #[tokio::test]
+async fn a_refused_range_starts_the_file_over() {
+    let (server, id) = files().await;
+    server.inject(Route::File, Fault::CutBody { after: 50_000 });
+    // The resumed request is refused (416): the next attempt fetches the whole file.
+    server.inject(Route::File, Fault::status(416));
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(&server, &id, "clip.mp4");
+    let saved = downloader().save(&url, dir.path()).await.unwrap();
+    assert_eq!(
+        std::fs::read(&saved.path).unwrap(),
+        server.output_bytes(&id, "clip.mp4").unwrap()
+    );
+    let ranges: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|r| r.header("range").map(str::to_owned))
+        .collect();
+    assert_eq!(ranges, [None, Some("bytes=50000-".to_owned()), None]);
+    assert_eq!(names(dir.path()), ["clip.mp4"]);
+}
+
+#[tokio::test]
 async fn a_transfer_cut_every_time_fails_and_leaves_nothing() {
     let (server, id) = files().await;
     server.inject_times(Route::File, Fault::CutBody { after: 1_000 }, 10);

@@ -28,6 +28,10 @@
 //! request id once submitted, so a run stopped by a timeout or a `select!` leaves its job
 //! reachable (see [`Run`] for the pattern).
 //!
+//! File fields of generated inputs take a [`FileInput`]: a URL, a local path or bytes (sent as
+//! `data:` URIs, their sizes checked before sending). [`download::Downloader`] saves a result's
+//! output files into a folder.
+//!
 //! Models that were not generated are reached untyped with [`Client::submit_json`] and
 //! [`Client::run_json`]. The `runcomfy-fake` crate is a loopback imitation of the API to
 //! test code that uses this crate.

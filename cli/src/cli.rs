@@ -14,6 +14,7 @@ Environment:
   RUNCOMFY_TOKEN              the API token (required to send anything; never printed)
   RUNCOMFY_BASE_URL           the API (default https://model-api.runcomfy.net)
   RUNCOMFY_JOURNAL_DIR        the job journal's folder (default: <data dir>/runcomfy)
+  RUNCOMFY_STORE              the job store of `batch`: a SQLite file or postgres:// URL
   RUNCOMFY_POLL_INTERVAL_MS   same as --poll-interval
   RUNCOMFY_TIMEOUT            same as --timeout
   RUNCOMFY_RETRIES            same as --retries";

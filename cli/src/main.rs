@@ -18,8 +18,11 @@ mod exit;
 mod flags;
 mod known;
 mod notices;
+mod report;
 #[cfg(test)]
 mod reserved;
+mod rows;
+mod store;
 mod ui;
 
 use std::ffi::OsString;

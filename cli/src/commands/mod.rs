@@ -16,6 +16,9 @@ use crate::cli::Global;
 use crate::exit;
 use crate::ui::{out, Mode, Ui};
 
+pub mod batch;
+pub mod batch_run;
+pub mod batch_status;
 pub mod cancel;
 pub mod jobs;
 pub mod models;
@@ -46,6 +49,8 @@ pub enum Command {
     Models(models::Args),
     /// Print a model's input schema (built in when generated, else from the catalog).
     Schema(schema::Args),
+    /// Run one job per row of a JSON-lines file, exactly once (`batch status NAME`: its totals).
+    Batch(batch::Args),
 }
 
 impl Command {
@@ -63,6 +68,7 @@ impl Command {
             Command::Cancel(args) => cancel::exec(ctx, args).await,
             Command::Models(args) => models::exec(ctx, args).await,
             Command::Schema(args) => schema::exec(ctx, args).await,
+            Command::Batch(args) => batch::exec(ctx, args).await,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod media;
+
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -67,6 +69,7 @@ impl Env {
             "RUNCOMFY_POLL_INTERVAL_MS",
             "RUNCOMFY_TIMEOUT",
             "RUNCOMFY_RETRIES",
+            "RUNCOMFY_STORE",
         ] {
             c.env_remove(var);
         }

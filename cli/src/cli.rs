@@ -139,7 +139,7 @@ fn model_named(args: &[OsString]) -> Option<&'static flags::ModelFlags> {
 }
 
 /// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -24,6 +24,8 @@ pub const API: u8 = 4;
 pub const JOB: u8 = 5;
 /// A request timed out or the wait's deadline passed (the job may still run).
 pub const TIMEOUT: u8 = 6;
+/// A batch is not finished: rows are uncertain, still queued (budget, job cap) or running.
+pub const INCOMPLETE: u8 = 7;
 
 /// Interrupted (Ctrl-C), as shells report SIGINT.
 pub const INTERRUPTED: u8 = 130;
@@ -36,8 +38,9 @@ Exit codes:
     2  bad input or usage; nothing was sent
     3  authentication: no token, or the API rejected it
     4  API error: the API refused the request or answered something unreadable
-    5  the job failed or was cancelled
+    5  the job failed or was cancelled (batch: every row ended, some not succeeded)
     6  timeout or deadline; the job may still run (`runcomfy resume`)
+    7  batch not finished: rows uncertain, still queued (budget, --max-jobs) or running
   130  interrupted (Ctrl-C); the message says what is left to `runcomfy resume`";
 
 /// An error with its exit code, worded for the person at the command line.
@@ -169,6 +172,11 @@ pub fn api_code(e: &Error) -> u8 {
         Error::Timeout { .. } | Error::Deadline { .. } => TIMEOUT,
         Error::JobFailed { .. } | Error::Cancelled { .. } => JOB,
         Error::SubmitUncertain { source, .. } => api_code(source),
+        Error::InvalidRow { .. } => USAGE,
+        Error::Store {
+            source: runcomfy_store::StoreError::BatchMismatch { .. },
+            ..
+        } => USAGE,
         _ => OTHER,
     }
 }

@@ -368,3 +368,247 @@ fn report_is_a_self_contained_page_that_renders_in_a_browser() {
         "no screenshot"
     );
 }
+
+/// A model whose every job outputs one real PNG from the loopback file host, priced $0.25 per
+/// output.
+const PICS: &str = "acme/pics/text-to-image";
+
+fn pics_env() -> (Env, Vec<u8>) {
+    let png = media::png(40, 30);
+    // The file host starts with the env; the model's output names a file on it, so the model
+    // is added once both exist.
+    let env = Env::new();
+    let url = env.files.add("pic.png", png.clone());
+    env.server
+        .set_model(
+            runcomfy_fake::ModelSpec::new(PICS, common::EXTRA_SCHEMA)
+                .output(json!({"image": url}))
+                .price(0.25, "output"),
+        )
+        .unwrap();
+    (env, png)
+}
+
+fn pic_rows(env: &Env, n: usize) -> PathBuf {
+    let lines: Vec<String> = (1..=n)
+        .map(|i| json!({"prompt": format!("picture {i}")}).to_string())
+        .collect();
+    write_rows(env, "pics.jsonl", &lines)
+}
+
+fn batch_cmd(env: &Env, rows: &Path, store: &str) -> assert_cmd::Command {
+    let mut c = env.cmd();
+    c.args(["batch", PICS, "--unchecked", "--input"])
+        .arg(rows)
+        .args(["--out", "out", "--store", store]);
+    c
+}
+
+fn manifest(env: &Env) -> Vec<Value> {
+    std::fs::read_to_string(env.path("out/manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn jobs_per_input(env: &Env) -> Vec<usize> {
+    env.server.inputs().iter().map(|i| i.jobs).collect()
+}
+
+/// Every row runs once, its output saved in DIR/<line>/, the manifest and the page written;
+/// the same command again sends nothing.
+fn runs_every_row_once(store: &str) {
+    let (env, png) = pics_env();
+    let rows = pic_rows(&env, 5);
+    let a = batch_cmd(&env, &rows, store)
+        .args(["--concurrency", "3"])
+        .assert()
+        .success();
+    let text = stdout_of(&a);
+    assert!(text.contains("5 rows: 5 succeeded, 0 failed"), "{text}");
+    assert!(text.contains("spent $1.250"), "{text}");
+    assert_eq!(env.server.submits(), 5);
+    let lines = manifest(&env);
+    assert_eq!(lines.len(), 5);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["row"], i as u64 + 1);
+        assert_eq!(line["state"], "succeeded");
+        assert_eq!(line["cost_usd"], 0.25);
+        let file = line["outputs"][0].as_str().unwrap();
+        assert_eq!(file, format!("{}/pic.png", i + 1));
+        assert_eq!(std::fs::read(env.path("out").join(file)).unwrap(), png);
+    }
+    // Again: finished rows are skipped.
+    batch_cmd(&env, &rows, store).assert().success();
+    assert_eq!(env.server.submits(), 5);
+    assert!(jobs_per_input(&env).iter().all(|n| *n == 1));
+}
+
+#[test]
+fn batch_runs_every_row_once_on_sqlite() {
+    let env_db = tempfile::tempdir().unwrap();
+    runs_every_row_once(&env_db.path().join("jobs.db").display().to_string());
+}
+
+/// The PostgreSQL store named by `RUNCOMFY_TEST_PG_URL` (`scripts/pg-test-server start`);
+/// `None`, said loudly, when it is not set outside CI.
+fn pg_store() -> Option<String> {
+    match std::env::var("RUNCOMFY_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("RUNCOMFY_TEST_PG_URL is not set under CI: eval \"$(scripts/pg-test-server start)\"")
+        }
+        _ => {
+            eprintln!("SKIPPED: RUNCOMFY_TEST_PG_URL is not set (eval \"$(scripts/pg-test-server start)\")");
+            None
+        }
+    }
+}
+
+#[test]
+fn batch_runs_every_row_once_on_postgres() {
+    let Some(url) = pg_store() else { return };
+    // Batch names are unique per store: a name of its own per run of this test.
+    let (env, png) = pics_env();
+    let name = format!(
+        "pg-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let rows = pic_rows(&env, 4);
+    let a = batch_cmd(&env, &rows, &url)
+        .args(["--name", &name])
+        .assert()
+        .success();
+    // The store is shown without its password.
+    if let Some(password) = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(user, _)| user.split_once(':'))
+        .map(|(_, p)| p)
+    {
+        assert!(!stderr_of(&a).contains(password), "{}", stderr_of(&a));
+    }
+    assert_eq!(env.server.submits(), 4);
+    batch_cmd(&env, &rows, &url)
+        .args(["--name", &name])
+        .assert()
+        .success();
+    assert_eq!(env.server.submits(), 4);
+    assert_eq!(std::fs::read(env.path("out/4/pic.png")).unwrap(), png);
+    let a = env
+        .cmd()
+        .args(["--json", "batch", "status", &name, "--store", &url])
+        .assert()
+        .success();
+    let v: Value = serde_json::from_str(stdout_of(&a).trim()).unwrap();
+    assert_eq!(v["succeeded"], 4);
+    assert_eq!(v["done"], true);
+}
+
+#[test]
+fn job_cap_and_budget_stop_submitting_and_a_rerun_finishes() {
+    let (env, _) = pics_env();
+    let db = env.path("jobs.db").display().to_string();
+    let rows = pic_rows(&env, 5);
+    let a = batch_cmd(&env, &rows, &db)
+        .args(["--max-jobs", "2"])
+        .assert()
+        .code(7);
+    assert!(
+        stderr_of(&a).contains("stopped submitting: the job cap was reached"),
+        "{}",
+        stderr_of(&a)
+    );
+    assert_eq!(env.server.submits(), 2);
+    // $0.25 a row: a budget of $1.00 lets two more rows go (0.50 spent + 0.50).
+    let a = batch_cmd(&env, &rows, &db)
+        .args(["--budget-usd", "1.0"])
+        .assert()
+        .code(7);
+    assert!(stderr_of(&a).contains("budget"), "{}", stderr_of(&a));
+    assert_eq!(env.server.submits(), 4);
+    let a = batch_cmd(&env, &rows, &db)
+        .args(["--json"])
+        .assert()
+        .success();
+    let events: Vec<Value> = stdout_of(&a)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "row_submitted")
+            .count(),
+        1
+    );
+    let done = events.iter().find(|e| e["event"] == "batch_done").unwrap();
+    assert_eq!(done["exit_code"], 0);
+    assert_eq!(done["totals"]["succeeded"], 5);
+    assert_eq!(env.server.submits(), 5);
+    assert!(jobs_per_input(&env).iter().all(|n| *n == 1));
+}
+
+#[test]
+fn an_uncertain_row_is_listed_and_sent_again_only_on_request() {
+    let (env, _) = pics_env();
+    let db = env.path("jobs.db").display().to_string();
+    let rows = pic_rows(&env, 3);
+    // The first submit reaches the server (a paid job) and its answer is lost.
+    env.server.inject_times(
+        runcomfy_fake::Route::Submit,
+        runcomfy_fake::Fault::CloseAfterRead,
+        1,
+    );
+    let a = batch_cmd(&env, &rows, &db)
+        .args(["--concurrency", "1"])
+        .assert()
+        .code(7);
+    let err = stderr_of(&a);
+    assert!(err.contains("line 1: uncertain"), "{err}");
+    assert!(err.contains("1 row(s) are uncertain"), "{err}");
+    assert_eq!(env.server.job_count(), 3);
+    let a = env
+        .cmd()
+        .args(["batch", "status", "pics", "--store", &db])
+        .assert()
+        .success();
+    let hash = runcomfy_store::input_sha256(&json!({"prompt": "picture 1"}));
+    assert!(stdout_of(&a).contains(&hash), "{}", stdout_of(&a));
+    // Again: nothing is sent; the row stays uncertain.
+    batch_cmd(&env, &rows, &db).assert().code(7);
+    assert_eq!(env.server.job_count(), 3);
+    // On request it is sent again (and paid again: the fake now has two jobs for it).
+    batch_cmd(&env, &rows, &db)
+        .arg("--resubmit-uncertain")
+        .assert()
+        .success();
+    assert_eq!(
+        env.server
+            .jobs_for_input(PICS, &json!({"prompt": "picture 1"})),
+        2
+    );
+    assert_eq!(env.server.job_count(), 4);
+    assert_eq!(manifest(&env)[0]["state"], "succeeded");
+}
+
+#[test]
+fn a_real_batch_report_renders_its_images() {
+    let (env, _) = pics_env();
+    let db = env.path("jobs.db").display().to_string();
+    let rows = pic_rows(&env, 3);
+    batch_cmd(&env, &rows, &db).assert().success();
+    let shot = env.path("pics.png");
+    let Some(seen) = check_in_browser(&env.path("out/index.html"), &shot) else {
+        return;
+    };
+    assert!(
+        seen.contains("rendered=1 media=3 loaded=3 failed=0"),
+        "{seen}"
+    );
+}

@@ -96,9 +96,10 @@ pub struct RunArgs {
     /// jobs.db in the data folder).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
-    /// The cap on each downloaded file, in MB.
-    #[arg(long, value_name = "MB", default_value_t = 4096)]
-    pub max_download_mb: u64,
+    /// How long this worker's rows wait after it dies before another worker (or the next
+    /// run) takes them over (`90s`, `2m`; default 60s). Each worker renews it every third.
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
+    pub lease: Option<std::time::Duration>,
 }
 
 fn parse_budget(s: &str) -> Result<f64, String> {

@@ -1,14 +1,413 @@
-//! The run of `runcomfy batch`: the batch opened in the store, its rows run through the
-//! library's batch engine, the progress shown, and the report rewritten.
+//! The run of `runcomfy batch`: the rows run through the library's batch engine
+//! (`runcomfy::batch`) with the store as the one record, the progress shown (one bar and a
+//! line per active job on a terminal, plain lines off it, `--json` events), the manifest and
+//! the page rewritten every few seconds and at the end, and the exit code from the totals.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use runcomfy::batch::{BatchEvent, BatchSummary};
+use runcomfy_store::{BatchStatus, RowFilter, SharedStore, State};
+
+use crate::exit::{self, Reported};
+use crate::ui::{err, out, Mode, Ui};
 
 use super::batch::{open_store, write_report, Plan};
-use super::Ctx;
+use super::batch_status::{totals_json, totals_line};
+use super::{Ctx, Phase};
 
-pub async fn exec(ctx: &Ctx, plan: Plan) -> anyhow::Result<()> {
+/// How often the manifest and the page are rewritten while the batch runs.
+const REPORT_EVERY: Duration = Duration::from_secs(15);
+
+/// Active job lines shown under the bar, at most.
+const MAX_LINES: usize = 16;
+
+pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
+    let rows = std::mem::take(&mut plan.rows);
     let store = open_store(ctx, plan.args.store.as_deref()).await?;
-    let batch = store
-        .create_or_open_batch(&plan.name, &plan.model, plan.rows)
-        .await?;
-    write_report(&*store, &batch.name, &plan.out, &plan.refused).await?;
-    anyhow::bail!("running a batch needs the batch engine of the runcomfy library, not built yet")
+    let client = ctx.client_with_store(store.clone())?;
+    let args = &plan.args;
+    let mut resubmit = Vec::new();
+    if args.resubmit_uncertain {
+        if let Some(batch) = store.batch(&plan.name).await? {
+            resubmit = store
+                .batch_rows(batch.id, &RowFilter::in_state(State::Uncertain))
+                .await?
+                .iter()
+                .filter_map(|r| r.batch.map(|(_, line)| line))
+                .collect();
+            if !resubmit.is_empty() {
+                ctx.ui.warn(&format!(
+                    "sending {} uncertain row(s) again (lines {}): each is paid twice if its first submit reached RunComfy",
+                    resubmit.len(),
+                    lines_text(&resubmit)
+                ));
+            }
+        }
+    }
+    let total_rows = rows.len() as u64;
+    let mut batch = client
+        .batch(&plan.model, &plan.name)
+        .rows(rows)
+        .concurrency(args.concurrency as usize)
+        .outputs_dir(&plan.out)
+        .resubmit_uncertain(resubmit);
+    if let Some(n) = args.max_in_flight {
+        batch = batch.max_in_flight(n);
+    }
+    if let Some(n) = args.max_jobs {
+        batch = batch.max_jobs(n);
+    }
+    if let Some(x) = args.budget_usd {
+        batch = batch.budget_usd(x);
+    }
+    if let Some(lease) = args.lease {
+        batch = batch.lease(lease);
+    }
+    ctx.set_phase(Phase::Batch {
+        name: plan.name.clone(),
+    });
+    let display = Arc::new(Mutex::new(Display::new(ctx.ui.clone(), total_rows)));
+    let shown = display.clone();
+    let reports = tokio::spawn(rewrite_reports(
+        store.clone(),
+        plan.name.clone(),
+        plan.out.clone(),
+        plan.refused.clone(),
+    ));
+    let result = batch.run_with(move |event| lock(&shown).event(event)).await;
+    reports.abort();
+    lock(&display).finish();
+    let status = write_report(&*store, &plan.name, &plan.out, &plan.refused).await;
+    let summary = result?;
+    let status = status?;
+    finish(ctx, &plan, &summary, &status)
+}
+
+/// Rewrites the report every [`REPORT_EVERY`] until aborted.
+async fn rewrite_reports(
+    store: SharedStore,
+    name: String,
+    out: PathBuf,
+    refused: Vec<(u64, String)>,
+) {
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        // A failed rewrite is tried again at the next tick and at the end.
+        let _ = write_report(&*store, &name, &out, &refused).await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lines_text(lines: &[u64]) -> String {
+    let shown: Vec<String> = lines.iter().take(20).map(u64::to_string).collect();
+    let more = lines.len().saturating_sub(20);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// The exit code of a batch from its totals: 0 when every row succeeded, 7 while rows are
+/// uncertain, queued or in flight, else 5 (every row ended, some not succeeded).
+pub fn exit_code(status: &BatchStatus) -> u8 {
+    if status.uncertain > 0 || !status.is_done() {
+        exit::INCOMPLETE
+    } else if status.failed + status.cancelled > 0 {
+        exit::JOB
+    } else {
+        exit::OK
+    }
+}
+
+fn finish(
+    ctx: &Ctx,
+    plan: &Plan,
+    summary: &BatchSummary,
+    status: &BatchStatus,
+) -> anyhow::Result<()> {
+    let ui = &ctx.ui;
+    let code = exit_code(status);
+    let index = plan.out.join(crate::report::INDEX);
+    let stopped = summary.stopped.as_ref().map(ToString::to_string);
+    if ui.mode() == Mode::Json {
+        ui.event(json!({
+            "event": "batch_done",
+            "name": plan.name,
+            "submitted": summary.submitted,
+            "reattached": summary.reattached,
+            "finished": summary.finished,
+            "stopped_submitting": stopped,
+            "uncertain_lines": summary.uncertain_lines,
+            "invalid_lines": plan.refused.iter().map(|(l, _)| l).collect::<Vec<_>>(),
+            "totals": totals_json(status),
+            "manifest": plan.out.join(crate::report::MANIFEST),
+            "index": index,
+            "exit_code": code,
+        }));
+    } else {
+        if ui.mode() != Mode::Quiet {
+            err(&format!(
+                "batch {}: this run submitted {}, re-attached {}, saw {} end",
+                plan.name, summary.submitted, summary.reattached, summary.finished
+            ));
+            if let Some(reason) = &stopped {
+                err(&format!("stopped submitting: {reason}"));
+            }
+        }
+        out(&totals_line(status));
+        if !summary.uncertain_lines.is_empty() {
+            err(&format!(
+                "{} row(s) are uncertain (submitted, outcome unknown; never sent again unless --resubmit-uncertain): lines {}; `runcomfy batch status {}` lists them",
+                summary.uncertain_lines.len(),
+                lines_text(&summary.uncertain_lines),
+                plan.name
+            ));
+        }
+        out(&index.display().to_string());
+    }
+    if code == exit::OK {
+        Ok(())
+    } else {
+        Err(Reported(code).into())
+    }
+}
+
+/// What a batch shows while it runs.
+struct Display {
+    ui: Arc<Ui>,
+    mode: Mode,
+    total: u64,
+    status: Option<BatchStatus>,
+    multi: Option<MultiProgress>,
+    bar: Option<ProgressBar>,
+    lines: BTreeMap<u64, ProgressBar>,
+    started: Instant,
+}
+
+impl Display {
+    fn new(ui: Arc<Ui>, total: u64) -> Display {
+        let mode = ui.mode();
+        let (multi, bar) = if mode == Mode::Terminal {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let bar = multi.add(ProgressBar::new(total));
+            if let Ok(style) = ProgressStyle::with_template(
+                "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed}, ETA {eta}]",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            (Some(multi), Some(bar))
+        } else {
+            (None, None)
+        };
+        Display {
+            ui,
+            mode,
+            total,
+            status: None,
+            multi,
+            bar,
+            lines: BTreeMap::new(),
+            started: Instant::now(),
+        }
+    }
+
+    fn done(s: &BatchStatus) -> u64 {
+        s.succeeded + s.failed + s.cancelled + s.uncertain
+    }
+
+    fn totals_text(&self) -> String {
+        match &self.status {
+            Some(s) => format!(
+                "{}/{} done: {} succeeded, {} failed, {} uncertain, {} running, {} queued; ${:.3}",
+                Self::done(s),
+                s.total,
+                s.succeeded,
+                s.failed + s.cancelled,
+                s.uncertain,
+                s.claimed + s.submitting + s.running + s.saving,
+                s.queued,
+                s.spent_usd
+            ),
+            None => format!("{} rows", self.total),
+        }
+    }
+
+    fn plain(&self, line: &str) {
+        match self.mode {
+            Mode::Plain => err(line),
+            Mode::Terminal => match &self.multi {
+                Some(m) => {
+                    let _ = m.println(line);
+                }
+                None => err(line),
+            },
+            _ => {}
+        }
+    }
+
+    fn start_line(&mut self, line: u64, request_id: &str, verb: &str) {
+        let Some(multi) = &self.multi else { return };
+        if self.lines.len() >= MAX_LINES || self.lines.contains_key(&line) {
+            return;
+        }
+        let bar = multi.add(ProgressBar::new_spinner());
+        if let Ok(style) =
+            ProgressStyle::with_template("  {spinner} row {prefix} {msg} [{elapsed}]")
+        {
+            bar.set_style(style);
+        }
+        bar.set_prefix(line.to_string());
+        bar.set_message(format!("{verb} {request_id}"));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        self.lines.insert(line, bar);
+    }
+
+    fn end_line(&mut self, line: u64) {
+        if let Some(bar) = self.lines.remove(&line) {
+            bar.finish_and_clear();
+            if let Some(m) = &self.multi {
+                m.remove(&bar);
+            }
+        }
+    }
+
+    fn event(&mut self, event: BatchEvent) {
+        match event {
+            BatchEvent::Opened {
+                created, status, ..
+            } => {
+                self.ui.event(json!({"event": "batch_opened", "created": created, "totals": totals_json(&status)}));
+                let verb = if created { "created" } else { "continued" };
+                self.plain(&format!(
+                    "batch {} {verb}: {}",
+                    status.name,
+                    totals_line(&status)
+                ));
+                if let Some(bar) = &self.bar {
+                    bar.set_length(status.total);
+                    bar.set_position(Self::done(&status));
+                    bar.reset_eta();
+                }
+                self.status = Some(status);
+            }
+            BatchEvent::Submitted { line, request_id } => {
+                self.ui.event(
+                    json!({"event": "row_submitted", "line": line, "request_id": request_id}),
+                );
+                if self.mode == Mode::Plain {
+                    self.plain(&format!("line {line}: submitted {request_id}"));
+                }
+                self.start_line(line, &request_id, "running");
+            }
+            BatchEvent::Reattached { line, request_id } => {
+                self.ui.event(
+                    json!({"event": "row_reattached", "line": line, "request_id": request_id}),
+                );
+                if self.mode == Mode::Plain {
+                    self.plain(&format!("line {line}: re-attached {request_id}"));
+                }
+                self.start_line(line, &request_id, "re-attached");
+            }
+            BatchEvent::Finished {
+                line,
+                state,
+                files,
+                cost_usd,
+                error,
+                ..
+            } => {
+                self.ui.event(json!({
+                    "event": "row_finished",
+                    "line": line,
+                    "state": state.as_str(),
+                    "files": files,
+                    "cost_usd": cost_usd,
+                    "error": error,
+                }));
+                self.end_line(line);
+                let cost = cost_usd.map(|c| format!(" ${c:.3}")).unwrap_or_default();
+                let files = if files.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} file(s)", files.len())
+                };
+                let why = error.map(|e| format!(": {e}")).unwrap_or_default();
+                if self.mode == Mode::Plain || state != State::Succeeded {
+                    self.plain(&format!("line {line}: {state}{cost}{files}{why}"));
+                }
+            }
+            BatchEvent::Uncertain { line, error } => {
+                self.ui
+                    .event(json!({"event": "row_uncertain", "line": line, "error": error}));
+                self.end_line(line);
+                self.plain(&format!(
+                    "line {line}: uncertain ({error}): the job may exist and be paid; it is never sent again unless --resubmit-uncertain"
+                ));
+            }
+            BatchEvent::Throttled { until } => {
+                let wait = until.duration_since(SystemTime::now()).unwrap_or_default();
+                let unix_ms = until
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                self.ui.event(json!({"event": "throttled", "until_unix_ms": unix_ms, "wait_ms": wait.as_millis() as u64}));
+                self.plain(&format!(
+                    "rate limited: every worker holds its submits for {:.1}s",
+                    wait.as_secs_f64()
+                ));
+            }
+            BatchEvent::StoppedSubmitting { reason } => {
+                self.ui
+                    .event(json!({"event": "stopped_submitting", "reason": reason.to_string()}));
+                self.plain(&format!(
+                    "stopped submitting: {reason}; the rows in flight are followed to their end"
+                ));
+            }
+            BatchEvent::Progress(status) => {
+                self.ui
+                    .event(json!({"event": "progress", "totals": totals_json(&status)}));
+                if let Some(bar) = &self.bar {
+                    bar.set_length(status.total);
+                    bar.set_position(Self::done(&status));
+                }
+                self.status = Some(status);
+                if let Some(bar) = &self.bar {
+                    bar.set_message(self.totals_text());
+                }
+                if self.mode == Mode::Plain {
+                    // One totals line now and then, not per row.
+                    let every = (self.total / 10).max(1);
+                    if let Some(s) = &self.status {
+                        if Self::done(s) % every == 0 {
+                            self.plain(&self.totals_text());
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        let lines: Vec<u64> = self.lines.keys().copied().collect();
+        for line in lines {
+            self.end_line(line);
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let _ = self.started;
+    }
 }

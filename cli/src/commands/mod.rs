@@ -102,6 +102,11 @@ pub enum Phase {
         /// The request id.
         request_id: String,
     },
+    /// A batch runs.
+    Batch {
+        /// The batch's name.
+        name: String,
+    },
 }
 
 impl Ctx {
@@ -142,6 +147,9 @@ impl Ctx {
             Phase::Saving { request_id } => format!(
                 "interrupted: job {request_id} succeeded but not all of its outputs are saved; `runcomfy resume {request_id}` saves them"
             ),
+            Phase::Batch { name } => format!(
+                "interrupted: batch {name} continues where it stopped when the same command runs again (submitted rows are re-attached, never sent twice; a row whose submit was in flight becomes uncertain once this worker's lease expires); `runcomfy batch status {name}` shows it"
+            ),
         }
     }
 
@@ -162,6 +170,20 @@ impl Ctx {
     }
 
     fn build_client(&self, cancel_on_timeout: bool) -> Result<Client, runcomfy::Error> {
+        self.client_builder(cancel_on_timeout).build()
+    }
+
+    /// A client that records every submit in `store`; without a token, an error that says
+    /// how to set one.
+    pub fn client_with_store(&self, store: runcomfy_store::SharedStore) -> anyhow::Result<Client> {
+        match self.client_builder(false).store(store).build() {
+            Ok(c) => Ok(c),
+            Err(runcomfy::Error::MissingToken { .. }) => Err(exit::missing_token().into()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn client_builder(&self, cancel_on_timeout: bool) -> runcomfy::ClientBuilder {
         let g = &self.global;
         // `/status` reports the queue position; `/result` is read once at the end.
         let mut poll = PollPolicy::default()
@@ -181,7 +203,7 @@ impl Ctx {
             builder =
                 builder.retry_policy(RetryPolicy::default().max_attempts(r.saturating_add(1)));
         }
-        builder.build()
+        builder
     }
 
     /// The job journal.

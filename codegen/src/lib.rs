@@ -40,6 +40,7 @@ pub mod load;
 pub mod names;
 pub mod normalize;
 pub mod render;
+pub mod sync;
 pub mod synth;
 
 pub use diag::{Diagnostic, Diagnostics};

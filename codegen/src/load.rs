@@ -141,3 +141,9 @@ fn read_json(path: &Path, diags: &mut Diagnostics) -> Option<Value> {
         }
     }
 }
+
+/// The bytes of a file, or `None` when it cannot be read (absent): to tell whether a write
+/// would change it.
+pub fn read_bytes(path: &Path) -> Option<Vec<u8>> {
+    std::fs::read(path).ok()
+}

@@ -45,3 +45,67 @@ pub fn write_if_changed(path: &Path, contents: &str) -> std::io::Result<bool> {
     std::fs::rename(&tmp, path)?;
     Ok(true)
 }
+
+/// Replaces `path` with `contents` atomically: the bytes go to a new temporary file in the
+/// same folder, reach the disk, and are renamed over `path`. A failure at any step leaves
+/// the old file (or none) and no temporary file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut n = 0u32;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let result = file
+        .write_all(contents)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Removes the schema files of model `id` below `dir` (`input.json`, `output.json`) and the
+/// folders they leave empty; other files are kept. Returns the files removed.
+pub fn remove_model(dir: &Path, id: &str) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let folder = dir.join(id);
+    let mut removed = Vec::new();
+    for name in ["input.json", "output.json"] {
+        let path = folder.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Empty folders up to (not including) `dir`; `remove_dir` refuses a folder with files.
+    let mut current = folder.as_path();
+    while current != dir && current.starts_with(dir) {
+        if std::fs::remove_dir(current).is_err() {
+            break;
+        }
+        match current.parent() {
+            Some(p) => current = p,
+            None => break,
+        }
+    }
+    Ok(removed)
+}

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod fetch;
+
 // Generation builds and drops millions of small token trees; mimalloc makes it about a
 // quarter faster than the system allocator (see README, Performance).
 #[global_allocator]
@@ -50,6 +52,33 @@ enum Command {
         /// The schema folder to write into.
         #[arg(short, long, value_name = "DIR", default_value = "schemas")]
         output: PathBuf,
+    },
+    /// Bring a schema folder up to date with RunComfy's catalog: every model's
+    /// `<model_id>/input.json` (and `output.json` when the catalog gives one), written
+    /// byte-stable, with a report of what changed for users of the generated API.
+    /// Exit codes: 0 done, 1 a failure (nothing or only the good schemas written), 3 with
+    /// `--check` when the folder differs from the catalog.
+    Sync {
+        /// The environment variable holding the RunComfy API token.
+        #[arg(long, value_name = "NAME", default_value = "RUNCOMFY_TOKEN")]
+        token_env: String,
+        /// The API's base URL.
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "https://model-api.runcomfy.net"
+        )]
+        base_url: String,
+        /// Only these models: model ids, or vendors (the first segment of an id); repeatable.
+        /// Models outside are neither written nor removed.
+        #[arg(long, value_name = "VENDOR|MODEL_ID", num_args = 1..)]
+        only: Vec<String>,
+        /// The schema folder.
+        #[arg(short, long, value_name = "DIR", default_value = "schemas")]
+        output: PathBuf,
+        /// Write nothing; exit 3 when the folder differs from the catalog (a CI drift check).
+        #[arg(long)]
+        check: bool,
     },
     /// Compare two schema folders: what changed for users of the generated API (breaking,
     /// compatible, docs only, removed models), judged on the normalized schemas.
@@ -110,6 +139,19 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("{e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Sync {
+            token_env,
+            base_url,
+            only,
+            output,
+            check,
+        } => match sync(&token_env, &base_url, &only, &output, check) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
                 ExitCode::FAILURE
             }
         },
@@ -189,4 +231,85 @@ fn import(page: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<Strin
         eprintln!("wrote {}", path.display());
     }
     Ok(imported.model_id)
+}
+
+/// `sync`: fetches every page, then decides, reports and writes.
+fn sync(
+    token_env: &str,
+    base_url: &str,
+    only: &[String],
+    dir: &std::path::Path,
+    check: bool,
+) -> anyhow::Result<ExitCode> {
+    let token = match std::env::var(token_env) {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => anyhow::bail!(
+            "{token_env} is not set: the catalog needs a RunComfy API token in {token_env} \
+             (or name another variable with --token-env)"
+        ),
+    };
+    let source = fetch::Source {
+        base_url,
+        token: token.trim(),
+        token_env,
+    };
+    // Every page is read before anything is written: a failure halfway writes nothing.
+    let entries = fetch::catalog(&source)?;
+    let plan = runcomfy_codegen::sync::plan(dir, &entries, only);
+    let shown = dir.display();
+
+    for problem in plan.old_problems.items() {
+        eprintln!("warning: the schema in the folder does not generate: {problem}");
+    }
+    for s in &plan.skipped {
+        eprintln!("skipped {}: {}", s.id, s.reason);
+    }
+    print!("{}", plan.report.to_text());
+    let failed = !plan.failures.is_empty();
+    if failed {
+        eprint!("{}", plan.failures);
+        eprintln!(
+            "{} problems: those models were not written (their files are left as they were)",
+            plan.failures.items().len()
+        );
+    }
+    let code = if check {
+        for (path, _) in &plan.writes {
+            println!("would write {}", path.display());
+        }
+        for id in &plan.removed {
+            println!("would remove {}", dir.join(id).display());
+        }
+        if plan.is_up_to_date() {
+            println!(
+                "{shown}: up to date with the catalog ({} models)",
+                plan.models
+            );
+            ExitCode::SUCCESS
+        } else {
+            println!(
+                "{shown}: differs from the catalog ({} files to write, {} models to remove; --check writes nothing)",
+                plan.writes.len(),
+                plan.removed.len()
+            );
+            ExitCode::from(3)
+        }
+    } else if plan.is_up_to_date() {
+        println!(
+            "{shown}: up to date with the catalog ({} models), nothing written",
+            plan.models
+        );
+        ExitCode::SUCCESS
+    } else {
+        let applied = plan
+            .apply()
+            .map_err(|(path, e)| anyhow::anyhow!("{}: cannot write: {e}", path.display()))?;
+        println!(
+            "{shown}: {} files written, {} files removed",
+            applied.written.len(),
+            applied.removed.len()
+        );
+        ExitCode::SUCCESS
+    };
+    Ok(if failed { ExitCode::FAILURE } else { code })
 }

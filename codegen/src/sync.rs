@@ -3,7 +3,7 @@
 //! The command line fetches every page of `GET /v1/models?include_schema=true`; this module
 //! reads each page ([`parse_page`], [`Entry::from_catalog`]), decides what the folder should
 //! hold ([`plan`]: the files to write, the models removed, the models skipped or refused,
-//! and the change [`Report`](crate::diff::Report)), and applies it ([`Plan::apply`]).
+//! and the change [`Report`]), and applies it ([`Plan::apply`]).
 //!
 //! Files are written byte-stable ([`schema_text`]): keywords sorted, the order of names kept
 //! where it carries meaning (`properties`: struct fields and `Input::new`'s parameters;

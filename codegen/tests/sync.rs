@@ -19,6 +19,11 @@ struct Catalog {
 
 impl Catalog {
     fn start(models: Vec<ModelSpec>) -> Catalog {
+        Catalog::start_with(models, false)
+    }
+
+    /// A catalog of `models`, and of every model shipped in `runcomfy` when `shipped`.
+    fn start_with(models: Vec<ModelSpec>, shipped: bool) -> Catalog {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -27,6 +32,9 @@ impl Catalog {
         let server = rt
             .block_on(async {
                 let mut builder = FakeServer::builder().token(TOKEN);
+                if shipped {
+                    builder = builder.all_models();
+                }
                 for m in models {
                     builder = builder.add_model(m);
                 }
@@ -536,4 +544,21 @@ fn diff_prints_json_for_tools() {
     assert_eq!(report["models"][0]["id"], "acme/draw");
     assert_eq!(report["models"][0]["changes"][0]["class"], "breaking");
     assert_eq!(report["models"][0]["changes"][0]["path"], "input.duration");
+}
+
+#[test]
+fn the_shipped_schemas_come_back_from_the_catalog_unchanged() {
+    // The fake serves every shipped model as compact text, outputs unwrapped: the files
+    // differ in bytes from `schemas/`, but not in anything a user of the API sees.
+    let catalog = Catalog::start_with(Vec::new(), true);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("schemas");
+    let r = sync(&catalog, &dir, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.out());
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let report = runcomfy_codegen::diff::compare_dirs(&shipped, &dir).expect("both load");
+    assert!(report.is_empty(), "{}", report.to_text());
+    assert!(report.unchanged >= 40, "{}", report.to_text());
+    let checked = run(&["check", dir.to_str().expect("utf-8")], None);
+    assert_eq!(checked.code, Some(0), "{}", checked.out());
 }

@@ -145,6 +145,12 @@ impl PgStore {
         }
     }
 
+    /// Waits a little before the next attempt of a step the server aborted for a deadlock or
+    /// a serialization failure (the aborted transaction changed nothing, so it is run again).
+    async fn conflict_backoff(attempt: u32) {
+        tokio::time::sleep(Duration::from_millis(2 + 5 * u64::from(attempt))).await;
+    }
+
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Unavailable {
             location: self.printable.clone(),
@@ -195,24 +201,42 @@ impl PgStore {
 
     /// Runs one statement and returns its rows.
     async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
-        let client = self.client().await?;
-        let result = async {
-            let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
-            client.query(&stmt, params).await.map_err(|e| self.db(e))
+        let mut attempt = 0;
+        loop {
+            let client = self.client().await?;
+            let result = async {
+                let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
+                client.query(&stmt, params).await.map_err(|e| self.db(e))
+            }
+            .await;
+            match self.settle(client, result) {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    Self::conflict_backoff(attempt).await;
+                }
+                other => return other,
+            }
         }
-        .await;
-        self.settle(client, result)
     }
 
     /// Runs one statement and returns the rows it changed.
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let result = async {
-            let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
-            client.execute(&stmt, params).await.map_err(|e| self.db(e))
+        let mut attempt = 0;
+        loop {
+            let client = self.client().await?;
+            let result = async {
+                let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
+                client.execute(&stmt, params).await.map_err(|e| self.db(e))
+            }
+            .await;
+            match self.settle(client, result) {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    Self::conflict_backoff(attempt).await;
+                }
+                other => return other,
+            }
         }
-        .await;
-        self.settle(client, result)
     }
 
     async fn jobs(&self, sql: &str, params: Params<'_>) -> Result<Vec<JobRecord>, StoreError> {
@@ -337,8 +361,12 @@ impl PgStore {
         // 4. New rows, within the cap and the budget: counted by one claimer at a time.
         let wanted_new = (request.want - reattach.len()) as u64;
         let guarded = request.max_in_flight.is_some() || request.budget_usd.is_some();
-        let mut client = self.client().await?;
-        let result: Result<_, StoreError> = async {
+        // A transaction the server aborted (deadlock, serialization failure) took nothing:
+        // it is run again.
+        let mut attempt = 0;
+        let (taken, mut in_flight, capped, over_budget) = loop {
+            let mut client = self.client().await?;
+            let result: Result<_, StoreError> = async {
         let tx = client.transaction().await.map_err(db)?;
         if guarded {
             tx_execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
@@ -409,7 +437,14 @@ impl PgStore {
         Ok((taken, in_flight, capped, over_budget))
         }
         .await;
-        let (taken, mut in_flight, capped, over_budget) = self.settle(client, result)?;
+            match self.settle(client, result) {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    Self::conflict_backoff(attempt).await;
+                }
+                other => break other?,
+            }
+        };
         let more_queued: bool = match taken.last() {
             Some(row) => row.try_get(JOB_COLUMN_COUNT).map_err(db)?,
             None => false,
@@ -435,6 +470,19 @@ impl PgStore {
 
     /// Takes back the rows of a worker whose lease expired; returns how many became uncertain.
     async fn reap(&self, gone: &str, now: i64) -> Result<u64, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.reap_once(gone, now).await {
+                Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    Self::conflict_backoff(attempt).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn reap_once(&self, gone: &str, now: i64) -> Result<u64, StoreError> {
         let db = |e| self.db(e);
         let mut client = self.client().await?;
         let result: Result<_, StoreError> = async {
@@ -547,6 +595,22 @@ impl PgStore {
 }
 
 /// A driver error that shows the server's message (the driver's own says only "db error").
+/// How many times a step the server aborted for a deadlock or a serialization failure is
+/// run again before its error is returned.
+const CONFLICT_ATTEMPTS: u32 = 8;
+
+/// True when the server aborted the step's transaction for a deadlock (`40P01`) or a
+/// serialization failure (`40001`): nothing of it was committed, so running it again is safe.
+fn is_conflict(e: &StoreError) -> bool {
+    let StoreError::Database { source, .. } = e else {
+        return false;
+    };
+    source
+        .downcast_ref::<PgError>()
+        .and_then(|pg| pg.0.as_db_error())
+        .is_some_and(|db| matches!(db.code().code(), "40P01" | "40001"))
+}
+
 #[derive(Debug)]
 struct PgError(tokio_postgres::Error);
 

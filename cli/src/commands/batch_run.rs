@@ -29,6 +29,13 @@ const MAX_LINES: usize = 16;
 
 pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     let rows = std::mem::take(&mut plan.rows);
+    // The store records where each file was saved: an absolute path reads the same from any
+    // folder (`batch report`, another shell).
+    if plan.out.is_relative() {
+        if let Ok(cwd) = std::env::current_dir() {
+            plan.out = cwd.join(&plan.out);
+        }
+    }
     let store = open_store(ctx, plan.args.store.as_deref()).await?;
     let client = ctx.client_with_store(store.clone())?;
     let args = &plan.args;

@@ -844,6 +844,7 @@ async fn run_batch(
     let mut reattached = 0u64;
     let mut finished = 0u64;
     let mut last_progress: Option<Instant> = None;
+    let min_claim = (batch.concurrency / 4).max(1);
 
     loop {
         while let Ok(event) = event_rx.try_recv() {
@@ -852,7 +853,9 @@ async fn run_batch(
         let free = batch.concurrency.saturating_sub(tasks.len());
         let mut claimed_any = false;
         let mut throttled = None;
-        if stop.is_none() && free > 0 {
+        // Claims come in groups (a quarter of the slots, or whenever nothing runs): a claim
+        // is a transaction of its own, so one per ended row would cost a commit per row.
+        if stop.is_none() && free > 0 && (free >= min_claim || tasks.is_empty()) {
             throttled = sh.throttled_for();
             let left = batch.max_jobs.map(|m| m.saturating_sub(claimed_submits));
             if left == Some(0) {
@@ -923,11 +926,11 @@ async fn run_batch(
             }
         }
         let free = batch.concurrency.saturating_sub(tasks.len());
-        if claimed_any && free > 0 && stop.is_none() {
+        if claimed_any && free >= min_claim && stop.is_none() {
             continue;
         }
         let nap = throttled.map_or(idle, |t| t.min(idle.max(Duration::from_millis(1))));
-        let may_nap = tasks.is_empty() || (stop.is_none() && free > 0);
+        let may_nap = tasks.is_empty() || (stop.is_none() && free >= min_claim);
         tokio::select! {
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let end = match joined {

@@ -1,0 +1,350 @@
+//! The batch engine (issue 11): 10,000 rows of one model against the fake server on
+//! 127.0.0.1 at concurrency 64, in one run of one command:
+//!
+//! 1. the fake server's own capacity: the same jobs (a submit, then `/result` polls every 2 ms
+//!    until the end) through a bare `reqwest` client, 64 at a time;
+//! 2. the same jobs through `runcomfy::Client::run_json`, 64 at a time, without a store;
+//! 3. the same rows as a `runcomfy::batch` on a SQLite store (WAL, `synchronous = FULL`) in a
+//!    temporary folder, concurrency 64; and on PostgreSQL when `RUNCOMFY_TEST_PG_URL` is set.
+//!
+//! It prints jobs/s of each, the batch's jobs/s over the fake's capacity (target ≥ 0.8), the
+//! store's share of the batch's time (1 - no-store time / batch time; target ≤ 15%), and the
+//! peak heap of the client side (client runtime and store threads) per job in flight, counted
+//! by a global allocator that tags each allocation with the runtime that made it.
+//!
+//! `cargo bench -p runcomfy-bench --bench batch` (`ROWS=N` to change the row count).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runcomfy::store::NewRow;
+use runcomfy::PollPolicy;
+use runcomfy_fake::{FakeServer, Lifecycle};
+use serde_json::{json, Value};
+
+const MODEL: &str = "acme/echo-1/text-to-image";
+const SCHEMA: &str =
+    r#"{"type": "object", "required": ["prompt"], "properties": {"prompt": {"type": "string"}}}"#;
+const CONCURRENCY: usize = 64;
+const POLL: Duration = Duration::from_millis(2);
+
+// ---- a global allocator that counts live bytes per tag (0 other, 1 client, 2 server) ----
+
+const CLIENT: u8 = 1;
+const SERVER: u8 = 2;
+
+thread_local! {
+    static TAG: Cell<u8> = const { Cell::new(0) };
+}
+
+static LIVE: [AtomicIsize; 3] = [const { AtomicIsize::new(0) }; 3];
+static PEAK: [AtomicIsize; 3] = [const { AtomicIsize::new(0) }; 3];
+
+/// Each block gets a header (at least 16 bytes, a multiple of its alignment) whose last
+/// byte holds the tag of the thread that allocated it, so a free on another thread is
+/// charged to the right side.
+struct Tagged;
+
+fn header(layout: Layout) -> usize {
+    layout.align().max(16)
+}
+
+fn charge(tag: u8, bytes: isize) {
+    let i = usize::from(tag.min(2));
+    let now = LIVE[i].fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK[i].fetch_max(now, Ordering::Relaxed);
+}
+
+unsafe impl GlobalAlloc for Tagged {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let h = header(layout);
+        let Some(Ok(full)) = layout
+            .size()
+            .checked_add(h)
+            .map(|size| Layout::from_size_align(size, layout.align().max(16)))
+        else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: `full` has a non-zero size.
+        let base = unsafe { System.alloc(full) };
+        if base.is_null() {
+            return base;
+        }
+        let tag = TAG.try_with(Cell::get).unwrap_or(0);
+        // SAFETY: `base` points to `size + h` bytes; the tag byte is inside the header.
+        unsafe {
+            base.add(h - 1).write(tag);
+        }
+        charge(tag, layout.size() as isize);
+        // SAFETY: `h <= size + h`.
+        unsafe { base.add(h) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let h = header(layout);
+        // SAFETY: `ptr` came from `alloc` with the same layout, so the header precedes it.
+        let (base, tag) = unsafe { (ptr.sub(h), ptr.sub(1).read()) };
+        charge(tag, -(layout.size() as isize));
+        // SAFETY: the layout `alloc` used for `base`.
+        unsafe {
+            System.dealloc(
+                base,
+                Layout::from_size_align_unchecked(layout.size() + h, layout.align().max(16)),
+            )
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Tagged = Tagged;
+
+fn live(tag: u8) -> isize {
+    LIVE[usize::from(tag)].load(Ordering::Relaxed)
+}
+
+fn reset_peak(tag: u8) {
+    PEAK[usize::from(tag)].store(live(tag), Ordering::Relaxed);
+}
+
+fn peak(tag: u8) -> isize {
+    PEAK[usize::from(tag)].load(Ordering::Relaxed)
+}
+
+// ---- the workloads ----
+
+fn input(i: usize) -> Value {
+    json!({"prompt": format!("row {i}")})
+}
+
+/// The fake's capacity: submit, then poll `/result` every 2 ms until the job ends, through a
+/// bare HTTP client, `CONCURRENCY` jobs at a time.
+async fn bare(server: &FakeServer, jobs: usize) -> Duration {
+    let http = reqwest::Client::new();
+    let auth = format!("Bearer {}", server.token().unwrap_or_default());
+    let base = server.base_url().trim_end_matches('/').to_owned();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (http, auth, base, next) = (http.clone(), auth.clone(), base.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    return;
+                }
+                let answer: Value = http
+                    .post(format!("{base}/v1/models/{MODEL}"))
+                    .header("Authorization", &auth)
+                    .json(&input(i))
+                    .send()
+                    .await
+                    .expect("submit")
+                    .json()
+                    .await
+                    .expect("submit answer");
+                let id = answer["request_id"]
+                    .as_str()
+                    .expect("request id")
+                    .to_owned();
+                loop {
+                    tokio::time::sleep(POLL).await;
+                    let result: Value = http
+                        .get(format!("{base}/v1/requests/{id}/result?include_cost=true"))
+                        .header("Authorization", &auth)
+                        .send()
+                        .await
+                        .expect("result")
+                        .json()
+                        .await
+                        .expect("result answer");
+                    if matches!(result["status"].as_str(), Some("succeeded" | "completed")) {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("bare task");
+    }
+    started.elapsed()
+}
+
+fn policy() -> PollPolicy {
+    PollPolicy::default()
+        .delays(POLL, 1.0, POLL)
+        .jitter(0.0)
+        .include_cost(true)
+}
+
+/// The same jobs through the client, without a store.
+async fn no_store(server: &FakeServer, jobs: usize) -> Duration {
+    let client = server
+        .client_builder()
+        .poll_policy(policy())
+        .build()
+        .expect("client");
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (client, next) = (client.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= jobs {
+                    return;
+                }
+                client.run_json(MODEL, &input(i)).await.expect("run");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("run task");
+    }
+    started.elapsed()
+}
+
+/// The same rows as a batch on the store at `location`.
+async fn batch(server: &FakeServer, location: &str, name: &str, jobs: usize) -> (Duration, usize) {
+    let store = runcomfy::store::open(location).await.expect("store");
+    let client = server
+        .client_builder()
+        .poll_policy(policy())
+        .store(store)
+        .build()
+        .expect("client");
+    let rows: Vec<NewRow> = (0..jobs)
+        .map(|i| NewRow::new(i as u64 + 1, input(i)))
+        .collect();
+    let started = Instant::now();
+    let mut in_flight = 0usize;
+    let mut peak = 0usize;
+    let summary = client
+        .batch(MODEL, name)
+        .rows(rows)
+        .concurrency(CONCURRENCY)
+        .run_with(|e| match e {
+            runcomfy::batch::BatchEvent::Submitted { .. } => {
+                in_flight += 1;
+                peak = peak.max(in_flight);
+            }
+            runcomfy::batch::BatchEvent::Finished { .. } => in_flight = in_flight.saturating_sub(1),
+            _ => {}
+        })
+        .await
+        .expect("batch");
+    let took = started.elapsed();
+    assert_eq!(summary.status.succeeded, jobs as u64, "{summary:?}");
+    (took, peak)
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        // `cargo test --benches` runs bench targets too: this one is too heavy for that.
+        return;
+    }
+    let jobs: usize = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average: {}", load.trim());
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .on_thread_start(|| TAG.with(|t| t.set(SERVER)))
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    let server = server_rt
+        .block_on(
+            FakeServer::builder()
+                .model(MODEL, SCHEMA)
+                .lifecycle(Lifecycle::default())
+                .record_limit(100)
+                .start(),
+        )
+        .expect("fake server");
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .on_thread_start(|| TAG.with(|t| t.set(CLIENT)))
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let server = Arc::new(server);
+    let on_client = |f: std::pin::Pin<Box<dyn std::future::Future<Output = Duration> + Send>>| {
+        client_rt.block_on(client_rt.spawn(f)).expect("client task")
+    };
+    // Warm-up: connections, lazy statics.
+    {
+        let s = server.clone();
+        on_client(Box::pin(async move { bare(&s, 500).await }));
+        let s = server.clone();
+        on_client(Box::pin(async move { no_store(&s, 500).await }));
+    }
+    let s = server.clone();
+    let capacity = on_client(Box::pin(async move { bare(&s, jobs).await }));
+    let s = server.clone();
+    let plain = on_client(Box::pin(async move { no_store(&s, jobs).await }));
+
+    let sqlite = dir.path().join("jobs.db").display().to_string();
+    let client_before = live(CLIENT) + live(0);
+    reset_peak(CLIENT);
+    reset_peak(0);
+    let s = server.clone();
+    let location = sqlite.clone();
+    let (stored, peak_in_flight) = client_rt
+        .block_on(client_rt.spawn(async move { batch(&s, &location, "bench", jobs).await }))
+        .expect("batch task");
+    let heap = (peak(CLIENT) + peak(0) - client_before).max(0) as f64;
+
+    let rate = |d: Duration| jobs as f64 / d.as_secs_f64();
+    println!("{jobs} jobs, {CONCURRENCY} at a time, each a submit and /result polls every 2 ms until its end (3 polls):");
+    println!(
+        "  fake's capacity (bare reqwest): {:>8.3} s  {:>7.0} jobs/s",
+        capacity.as_secs_f64(),
+        rate(capacity)
+    );
+    println!(
+        "  client, no store:              {:>8.3} s  {:>7.0} jobs/s",
+        plain.as_secs_f64(),
+        rate(plain)
+    );
+    println!("  batch on SQLite:               {:>8.3} s  {:>7.0} jobs/s  (at most {peak_in_flight} in flight)", stored.as_secs_f64(), rate(stored));
+    println!(
+        "  batch memory: client-side heap peak +{:.0} bytes = {:.1} KiB per job in flight ({CONCURRENCY})",
+        heap,
+        heap / CONCURRENCY as f64 / 1024.0
+    );
+    println!(
+        "ratio batch/capacity (SQLite): {:.2} (target >= 0.8)",
+        rate(stored) / rate(capacity)
+    );
+    println!(
+        "store share of the batch's time (SQLite): {:.1}% (target <= 15%)",
+        100.0 * (1.0 - plain.as_secs_f64() / stored.as_secs_f64())
+    );
+    if let Ok(url) = std::env::var("RUNCOMFY_TEST_PG_URL") {
+        let s = server.clone();
+        let (pg, _) = client_rt
+            .block_on(client_rt.spawn(async move {
+                let name = format!("bench-{}", std::process::id());
+                batch(&s, &url, &name, jobs).await
+            }))
+            .expect("batch task");
+        println!(
+            "  batch on PostgreSQL:           {:>8.3} s  {:>7.0} jobs/s",
+            pg.as_secs_f64(),
+            rate(pg)
+        );
+        println!(
+            "ratio batch/capacity (PostgreSQL): {:.2}; store share {:.1}%",
+            rate(pg) / rate(capacity),
+            100.0 * (1.0 - plain.as_secs_f64() / pg.as_secs_f64())
+        );
+    }
+}

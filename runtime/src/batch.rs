@@ -501,17 +501,7 @@ async fn submit_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
     };
     let started = Instant::now();
     match sh.submit_api.submit(&sh.model_id, &body).await {
-        Ok(id) => {
-            if let Err(e) = sh.store.record_submitted(row.key, id.as_str()).await {
-                return RowEnd::StoreLost(store_error("the request id", Some(id.as_str()), e));
-            }
-            sh.submitted.fetch_add(1, Ordering::Relaxed);
-            sh.send(BatchEvent::Submitted {
-                line,
-                request_id: id.to_string(),
-            });
-            follow(&sh, row.key, line, id, Some(started)).await
-        }
+        Ok(id) => follow(&sh, row.key, line, id, Some(started)).await,
         Err(error) if error.may_have_submitted() => {
             let text = error_chain(&error);
             if let Err(e) = sh.store.record_uncertain(row.key, &text).await {
@@ -643,9 +633,45 @@ async fn follow(
     .with_history(sh.history);
     let mut lost = sh.lost.clone();
     let mut quiet = |_: &crate::wait::Progress| {};
-    let outcome = tokio::select! {
-        outcome = waiter.run(&mut quiet) => outcome,
-        _ = lease_lost(&mut lost) => return RowEnd::LeaseLost,
+    let waiting = async {
+        tokio::select! {
+            outcome = waiter.run(&mut quiet) => Some(outcome),
+            _ = lease_lost(&mut lost) => None,
+        }
+    };
+    // A fresh submit's request id is recorded while the first wait runs (it is committed
+    // before the end is recorded, and a failure stops the wait at once).
+    let recording = async {
+        if started.is_some() {
+            sh.store.record_submitted(key, id.as_str()).await?;
+            sh.submitted.fetch_add(1, Ordering::Relaxed);
+            sh.send(BatchEvent::Submitted {
+                line,
+                request_id: id.to_string(),
+            });
+        }
+        Ok::<(), StoreError>(())
+    };
+    tokio::pin!(waiting, recording);
+    let mut recorded = false;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut recording, if !recorded => match r {
+                Ok(()) => recorded = true,
+                Err(e) => {
+                    return RowEnd::StoreLost(store_error("the request id", Some(id.as_str()), e))
+                }
+            },
+            outcome = &mut waiting => break outcome,
+        }
+    };
+    if !recorded {
+        if let Err(e) = recording.await {
+            return RowEnd::StoreLost(store_error("the request id", Some(id.as_str()), e));
+        }
+    }
+    let Some(outcome) = outcome else {
+        return RowEnd::LeaseLost;
     };
     let run_time = started.map(|s| s.elapsed());
     let request_id = id.as_str();
@@ -845,25 +871,49 @@ async fn run_batch(
     let mut finished = 0u64;
     let mut last_progress: Option<Instant> = None;
     let min_claim = (batch.concurrency / 4).max(1);
+    // Claimed rows waiting for a slot (`true`: to re-attach).
+    let mut pending: std::collections::VecDeque<(JobRecord, bool)> =
+        std::collections::VecDeque::new();
 
     loop {
         while let Ok(event) = event_rx.try_recv() {
             on_event(event);
         }
-        let free = batch.concurrency.saturating_sub(tasks.len());
+        // Rows of a lost lease or store are dropped unsent; after a budget or job-cap stop
+        // the rows already claimed (within the limit) still go.
+        if matches!(stop, Some(StopReason::LeaseLost | StopReason::StoreLost(_))) {
+            pending.clear();
+        }
+        while tasks.len() < batch.concurrency {
+            let Some((row, again)) = pending.pop_front() else {
+                break;
+            };
+            if again {
+                tasks.spawn(reattach_row(sh.clone(), row));
+            } else {
+                tasks.spawn(submit_row(sh.clone(), row));
+            }
+        }
+        // Claims come in groups and run ahead by a quarter of the slots: a claim is a
+        // transaction of its own, so one per ended row would cost a commit per row, and a
+        // slot waiting for the next claim would stand idle.
+        let wants_rows = |stop: &Option<StopReason>, busy: usize, buffered: usize| {
+            stop.is_none()
+                && buffered < min_claim
+                && busy + buffered < batch.concurrency + min_claim
+        };
         let mut claimed_any = false;
         let mut throttled = None;
-        // Claims come in groups (a quarter of the slots, or whenever nothing runs): a claim
-        // is a transaction of its own, so one per ended row would cost a commit per row.
-        if stop.is_none() && free > 0 && (free >= min_claim || tasks.is_empty()) {
+        if wants_rows(&stop, tasks.len(), pending.len()) {
             throttled = sh.throttled_for();
             let left = batch.max_jobs.map(|m| m.saturating_sub(claimed_submits));
             if left == Some(0) {
                 stop_submitting(&mut stop, StopReason::MaxJobs, &mut on_event);
             } else if throttled.is_none() {
+                let room = batch.concurrency + min_claim - tasks.len() - pending.len();
                 let want = match left {
-                    Some(left) => free.min(usize::try_from(left).unwrap_or(usize::MAX)),
-                    None => free,
+                    Some(left) => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
+                    None => room,
                 };
                 let mut request = ClaimRequest::new(info.id, worker.clone(), lease, want);
                 request.max_in_flight = batch.max_in_flight;
@@ -892,12 +942,12 @@ async fn run_batch(
                         for row in claim.reattach {
                             reattached += 1;
                             claimed_any = true;
-                            tasks.spawn(reattach_row(sh.clone(), row));
+                            pending.push_back((row, true));
                         }
                         for row in claim.submit {
                             claimed_submits += 1;
                             claimed_any = true;
-                            tasks.spawn(submit_row(sh.clone(), row));
+                            pending.push_back((row, false));
                         }
                         if claim.over_budget {
                             stop_submitting(&mut stop, StopReason::Budget, &mut on_event);
@@ -910,7 +960,10 @@ async fn run_batch(
                 }
             }
         }
-        if tasks.is_empty() && !claimed_any {
+        if claimed_any {
+            continue;
+        }
+        if tasks.is_empty() && pending.is_empty() {
             if stop.is_some() {
                 break;
             }
@@ -925,12 +978,8 @@ async fn run_batch(
                 }
             }
         }
-        let free = batch.concurrency.saturating_sub(tasks.len());
-        if claimed_any && free >= min_claim && stop.is_none() {
-            continue;
-        }
         let nap = throttled.map_or(idle, |t| t.min(idle.max(Duration::from_millis(1))));
-        let may_nap = tasks.is_empty() || (stop.is_none() && free >= min_claim);
+        let may_nap = tasks.is_empty() || wants_rows(&stop, tasks.len(), pending.len());
         tokio::select! {
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let end = match joined {

@@ -897,10 +897,9 @@ async fn run_batch(
         // Claims come in groups and run ahead by a quarter of the slots: a claim is a
         // transaction of its own, so one per ended row would cost a commit per row, and a
         // slot waiting for the next claim would stand idle.
+        // A claim asks for a group at least: once running and buffered rows fit the slots.
         let wants_rows = |stop: &Option<StopReason>, busy: usize, buffered: usize| {
-            stop.is_none()
-                && buffered < min_claim
-                && busy + buffered < batch.concurrency + min_claim
+            stop.is_none() && busy + buffered <= batch.concurrency
         };
         let mut claimed_any = false;
         let mut throttled = None;

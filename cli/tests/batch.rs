@@ -612,3 +612,34 @@ fn a_real_batch_report_renders_its_images() {
         "{seen}"
     );
 }
+
+#[test]
+fn a_terminal_shows_one_bar_and_a_line_per_active_job() {
+    let (env, _) = pics_env();
+    env.server.set_lifecycle(runcomfy_fake::Lifecycle::timed(
+        Duration::ZERO,
+        Duration::from_millis(700),
+    ));
+    let db = env.path("jobs.db").display().to_string();
+    let rows = pic_rows(&env, 4);
+    let mut cmd = env.std_cmd();
+    cmd.env("RUNCOMFY_POLL_INTERVAL_MS", "40")
+        .args(["batch", PICS, "--unchecked", "--input"])
+        .arg(&rows)
+        .args(["--out", "out", "--store", &db, "--concurrency", "2"]);
+    let (status, out) = common::run_in_pty(cmd);
+    let text = String::from_utf8_lossy(&out);
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains('\x1b'),
+        "a terminal gets a live display: {text:?}"
+    );
+    assert!(
+        text.contains("row 1 running fake-"),
+        "a line per active job: {text:?}"
+    );
+    assert!(text.contains("/4 done"), "the bar's totals: {text:?}");
+    assert!(text.contains("running, "), "{text:?}");
+    assert!(text.contains("ETA"), "{text:?}");
+    assert!(text.contains("4 rows: 4 succeeded"), "{text:?}");
+}

@@ -319,7 +319,7 @@ impl Batch {
     }
 
     /// Saves each succeeded row's output files into `dir/<line>/` (with
-    /// [`download::Downloader`](crate::download::Downloader)), recording each in the store;
+    /// [`download::Downloader`]), recording each in the store;
     /// a row is `succeeded` only once all are saved. Default: outputs are not saved.
     pub fn outputs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.outputs_dir = Some(dir.into());

@@ -75,6 +75,8 @@ pub struct PollPolicy {
     include_cost: bool,
     /// Run times to expect instead of the job store's history of the model.
     learned: Option<Learned>,
+    /// Follow the job store's history of the model when there is one.
+    use_history: bool,
 }
 
 impl Default for PollPolicy {
@@ -93,12 +95,13 @@ impl Default for PollPolicy {
             via: PollVia::Result,
             include_cost: false,
             learned: None,
+            use_history: true,
         }
     }
 }
 
 /// How long a model's jobs usually run, from its history: the job store's
-/// [`duration_stats`](runcomfy_store_doc) of the model, or set by hand with
+/// [`duration_stats`][runcomfy_store_doc] of the model, or set by hand with
 /// [`PollPolicy::learned`]. A wait that knows it polls first near the typical end, then
 /// tighter ([`PollPolicy::learned_delay`]).
 ///
@@ -207,6 +210,15 @@ impl PollPolicy {
     /// client has a store.
     pub fn learned(mut self, learned: Option<Learned>) -> Self {
         self.learned = learned;
+        self
+    }
+
+    /// Sets whether a wait from its submit follows the job store's history of the model
+    /// (default `true`). Turn it off to keep exactly the schedule of [`delays`](Self::delays)
+    /// (a fixed poll interval asked for by a person, say); [`learned`](Self::learned) still
+    /// applies when set.
+    pub fn use_history(mut self, yes: bool) -> Self {
+        self.use_history = yes;
         self
     }
 
@@ -411,7 +423,11 @@ impl Waiter {
         if let Some(model_id) = model_id {
             span.record("model_id", model_id);
         }
-        let history = policy.learned.map(Some);
+        let history = match (policy.learned, policy.use_history) {
+            (Some(learned), _) => Some(Some(learned)),
+            (None, false) => Some(None),
+            (None, true) => None,
+        };
         Waiter {
             api,
             recorder,
@@ -576,7 +592,7 @@ impl Waiter {
 
     /// Uses `history` (the model's run times, or `None` for none) instead of asking the store.
     pub(crate) fn with_history(mut self, history: Option<Learned>) -> Self {
-        if self.policy.learned.is_none() {
+        if self.policy.learned.is_none() && self.policy.use_history {
             self.history = Some(history);
         }
         self

@@ -297,4 +297,16 @@ async fn a_run_learns_its_schedule_from_the_store() {
             .samples,
         6
     );
+
+    // A policy told not to use the history keeps its own schedule (every 50 ms here).
+    server.clear_requests();
+    let fixed = c.with_poll_policy(
+        runcomfy::PollPolicy::default()
+            .delays(Duration::from_millis(50), 1.0, Duration::from_millis(50))
+            .deadline(Some(Duration::from_secs(20)))
+            .use_history(false),
+    );
+    fixed.run::<Echo>(&EchoInput::new("a drum")).await.unwrap();
+    let polls = server.count(Route::Result);
+    assert!(polls > 8, "{polls} polls");
 }

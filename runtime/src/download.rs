@@ -640,6 +640,30 @@ fn create_part(dir: &Path, name: &str) -> Result<(PartFile, File), (PathBuf, io:
     }
 }
 
+/// The files a save of `url` into `dir` may already have published: `NAME`, `NAME-1`,
+/// `NAME-2`, ... up to the first name that does not exist, leaving out empty files (a
+/// claim that was never filled).
+///
+/// A file is published only once complete, so a process killed after publishing a file and
+/// before recording it finds the file here and can record it instead of saving it again
+/// (the batch engine does this for the rows it re-attaches).
+pub fn published_candidates(url: &Url, dir: &Path) -> Vec<PathBuf> {
+    let name = file_name(url);
+    let mut found = Vec::new();
+    for n in 0..MAX_NAMES {
+        let candidate = match n {
+            0 => dir.join(&name),
+            n => dir.join(with_suffix(&name, n)),
+        };
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(meta) if meta.is_file() && meta.len() > 0 => found.push(candidate),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    found
+}
+
 /// Publishes the complete `part` in `dir` under `name`, or `name-1`, `name-2`, ...: the
 /// first that does not exist, claimed atomically so no file is ever replaced. Returns the
 /// final path.
@@ -795,6 +819,21 @@ fn content_range(response: &reqwest::Response) -> Option<(u64, Option<u64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn published_candidates_are_the_complete_files_a_save_could_have_made() {
+        let dir = std::env::temp_dir().join(format!("runcomfy-published-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let url = Url::parse("https://cdn.example/a/clip.mp4?sig=x").expect("a test url");
+        assert!(published_candidates(&url, &dir).is_empty());
+        std::fs::write(dir.join("clip.mp4"), b"one").expect("write");
+        std::fs::write(dir.join("clip-1.mp4"), b"").expect("write"); // an unfilled claim
+        std::fs::write(dir.join("clip-2.mp4"), b"two").expect("write");
+        std::fs::write(dir.join("clip-4.mp4"), b"after a gap").expect("write");
+        let found = published_candidates(&url, &dir);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(found, vec![dir.join("clip.mp4"), dir.join("clip-2.mp4")]);
+    }
 
     fn name(s: &str) -> String {
         file_name(&Url::parse(s).expect("a test url"))

@@ -591,6 +591,7 @@ impl Waiter {
     }
 
     /// Uses `history` (the model's run times, or `None` for none) instead of asking the store.
+    #[cfg(feature = "store")]
     pub(crate) fn with_history(mut self, history: Option<Learned>) -> Self {
         if self.policy.learned.is_none() && self.policy.use_history {
             self.history = Some(history);

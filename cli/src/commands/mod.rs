@@ -191,7 +191,8 @@ impl Ctx {
             .via(PollVia::Status);
         if let Some(ms) = g.poll_interval {
             let d = Duration::from_millis(ms.max(1));
-            poll = poll.delays(d, 1.0, d).jitter(0.0);
+            // A fixed interval asked for: the store's history of the model does not move it.
+            poll = poll.delays(d, 1.0, d).jitter(0.0).use_history(false);
         }
         if let Some(t) = g.timeout {
             poll = poll.deadline(if t.is_zero() { None } else { Some(t) });

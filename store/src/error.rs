@@ -28,7 +28,7 @@ pub enum StoreError {
     },
     /// The database could not be reached, at start or mid-run. Nothing that needed it was
     /// recorded: a caller must not send a submit whose intent this error refused.
-    #[error("store {location} is unavailable: {source}")]
+    #[error("store {location} is unavailable")]
     Unavailable {
         /// The location (redacted).
         location: String,
@@ -37,7 +37,7 @@ pub enum StoreError {
         source: BoxError,
     },
     /// A database operation failed.
-    #[error("store {location}: {source}")]
+    #[error("store {location}: a database operation failed")]
     Database {
         /// The location (redacted).
         location: String,

@@ -199,17 +199,17 @@ impl PgStore {
         self.settle(client, result)
     }
 
-    /// Runs one statement and returns its rows.
-    async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
+    /// Runs `step` again, after a short pause, while the server aborts it as a conflict
+    /// (deadlock, serialization failure: it changed nothing), at most [`CONFLICT_ATTEMPTS`]
+    /// more times.
+    async fn retry_conflicts<T, F, Fut>(mut step: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
         let mut attempt = 0;
         loop {
-            let client = self.client().await?;
-            let result = async {
-                let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
-                client.query(&stmt, params).await.map_err(|e| self.db(e))
-            }
-            .await;
-            match self.settle(client, result) {
+            match step().await {
                 Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
                     attempt += 1;
                     Self::conflict_backoff(attempt).await;
@@ -219,24 +219,32 @@ impl PgStore {
         }
     }
 
+    /// Runs one statement and returns its rows.
+    async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
+        Self::retry_conflicts(|| async {
+            let client = self.client().await?;
+            let result = async {
+                let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
+                client.query(&stmt, params).await.map_err(|e| self.db(e))
+            }
+            .await;
+            self.settle(client, result)
+        })
+        .await
+    }
+
     /// Runs one statement and returns the rows it changed.
     async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
-        let mut attempt = 0;
-        loop {
+        Self::retry_conflicts(|| async {
             let client = self.client().await?;
             let result = async {
                 let stmt = client.prepare_cached(sql).await.map_err(|e| self.db(e))?;
                 client.execute(&stmt, params).await.map_err(|e| self.db(e))
             }
             .await;
-            match self.settle(client, result) {
-                Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
-                    attempt += 1;
-                    Self::conflict_backoff(attempt).await;
-                }
-                other => return other,
-            }
-        }
+            self.settle(client, result)
+        })
+        .await
     }
 
     async fn jobs(&self, sql: &str, params: Params<'_>) -> Result<Vec<JobRecord>, StoreError> {
@@ -363,8 +371,7 @@ impl PgStore {
         let guarded = request.max_in_flight.is_some() || request.budget_usd.is_some();
         // A transaction the server aborted (deadlock, serialization failure) took nothing:
         // it is run again.
-        let mut attempt = 0;
-        let (taken, mut in_flight, capped, over_budget) = loop {
+        let (taken, mut in_flight, capped, over_budget) = Self::retry_conflicts(|| async {
             let mut client = self.client().await?;
             let result: Result<_, StoreError> = async {
         let tx = client.transaction().await.map_err(db)?;
@@ -437,14 +444,9 @@ impl PgStore {
         Ok((taken, in_flight, capped, over_budget))
         }
         .await;
-            match self.settle(client, result) {
-                Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
-                    attempt += 1;
-                    Self::conflict_backoff(attempt).await;
-                }
-                other => break other?,
-            }
-        };
+            self.settle(client, result)
+        })
+        .await?;
         let more_queued: bool = match taken.last() {
             Some(row) => row.try_get(JOB_COLUMN_COUNT).map_err(db)?,
             None => false,
@@ -470,16 +472,7 @@ impl PgStore {
 
     /// Takes back the rows of a worker whose lease expired; returns how many became uncertain.
     async fn reap(&self, gone: &str, now: i64) -> Result<u64, StoreError> {
-        let mut attempt = 0;
-        loop {
-            match self.reap_once(gone, now).await {
-                Err(e) if is_conflict(&e) && attempt < CONFLICT_ATTEMPTS => {
-                    attempt += 1;
-                    Self::conflict_backoff(attempt).await;
-                }
-                other => return other,
-            }
-        }
+        Self::retry_conflicts(|| self.reap_once(gone, now)).await
     }
 
     async fn reap_once(&self, gone: &str, now: i64) -> Result<u64, StoreError> {

@@ -14,9 +14,7 @@
 //!
 //! `cargo bench -p runcomfy-bench --bench batch` (`ROWS=N` to change the row count).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,87 +29,10 @@ const SCHEMA: &str =
 const CONCURRENCY: usize = 64;
 const POLL: Duration = Duration::from_millis(2);
 
-// ---- a global allocator that counts live bytes per tag (0 other, 1 client, 2 server) ----
-
-const CLIENT: u8 = 1;
-const SERVER: u8 = 2;
-
-thread_local! {
-    static TAG: Cell<u8> = const { Cell::new(0) };
-}
-
-static LIVE: [AtomicIsize; 3] = [const { AtomicIsize::new(0) }; 3];
-static PEAK: [AtomicIsize; 3] = [const { AtomicIsize::new(0) }; 3];
-
-/// Each block gets a header (at least 16 bytes, a multiple of its alignment) whose last
-/// byte holds the tag of the thread that allocated it, so a free on another thread is
-/// charged to the right side.
-struct Tagged;
-
-fn header(layout: Layout) -> usize {
-    layout.align().max(16)
-}
-
-fn charge(tag: u8, bytes: isize) {
-    let i = usize::from(tag.min(2));
-    let now = LIVE[i].fetch_add(bytes, Ordering::Relaxed) + bytes;
-    PEAK[i].fetch_max(now, Ordering::Relaxed);
-}
-
-unsafe impl GlobalAlloc for Tagged {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let h = header(layout);
-        let Some(Ok(full)) = layout
-            .size()
-            .checked_add(h)
-            .map(|size| Layout::from_size_align(size, layout.align().max(16)))
-        else {
-            return std::ptr::null_mut();
-        };
-        // SAFETY: `full` has a non-zero size.
-        let base = unsafe { System.alloc(full) };
-        if base.is_null() {
-            return base;
-        }
-        let tag = TAG.try_with(Cell::get).unwrap_or(0);
-        // SAFETY: `base` points to `size + h` bytes; the tag byte is inside the header.
-        unsafe {
-            base.add(h - 1).write(tag);
-        }
-        charge(tag, layout.size() as isize);
-        // SAFETY: `h <= size + h`.
-        unsafe { base.add(h) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let h = header(layout);
-        // SAFETY: `ptr` came from `alloc` with the same layout, so the header precedes it.
-        let (base, tag) = unsafe { (ptr.sub(h), ptr.sub(1).read()) };
-        charge(tag, -(layout.size() as isize));
-        // SAFETY: the layout `alloc` used for `base`.
-        unsafe {
-            System.dealloc(
-                base,
-                Layout::from_size_align_unchecked(layout.size() + h, layout.align().max(16)),
-            )
-        }
-    }
-}
+use runcomfy_bench::tagged_alloc::{live, peak, reset_peak, tag_thread, Tagged, CLIENT, SERVER};
 
 #[global_allocator]
 static ALLOC: Tagged = Tagged;
-
-fn live(tag: u8) -> isize {
-    LIVE[usize::from(tag)].load(Ordering::Relaxed)
-}
-
-fn reset_peak(tag: u8) {
-    PEAK[usize::from(tag)].store(live(tag), Ordering::Relaxed);
-}
-
-fn peak(tag: u8) -> isize {
-    PEAK[usize::from(tag)].load(Ordering::Relaxed)
-}
 
 // ---- the workloads ----
 
@@ -269,7 +190,7 @@ fn main() {
     println!("load average: {}", load.trim());
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .on_thread_start(|| TAG.with(|t| t.set(SERVER)))
+        .on_thread_start(|| tag_thread(SERVER))
         .enable_all()
         .build()
         .expect("server runtime");
@@ -283,7 +204,7 @@ fn main() {
         )
         .expect("fake server");
     let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .on_thread_start(|| TAG.with(|t| t.set(CLIENT)))
+        .on_thread_start(|| tag_thread(CLIENT))
         .enable_all()
         .build()
         .expect("client runtime");

@@ -3,5 +3,6 @@
 //! stripped variants of our output to attribute compile time.
 
 pub mod crates;
+pub mod tagged_alloc;
 pub mod typify_gen;
 pub mod variants;

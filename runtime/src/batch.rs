@@ -55,7 +55,7 @@
 //! new submits; the rows already submitted are still followed to their end. A store lost
 //! mid-batch ends the run with [`Error::Store`] once nothing more can be recorded.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -761,17 +761,11 @@ async fn save_and_report(
         let dir = dir.join(line.to_string());
         for url in urls {
             // A worker killed between publishing a file and recording it left the complete
-            // file under the name a save would take: record it, never download it twice.
-            let published = download::published_candidates(&url, &dir)
-                .into_iter()
-                .find(|p| !files.contains(p));
-            let saved = match published {
-                Some(path) => Ok(path),
-                None => match downloader.save(&url, &dir).await {
-                    Ok(saved) => Ok(same_as_published(&url, &dir, saved.path, &files).await),
-                    Err(e) => Err(e),
-                },
-            };
+            // file under the name a save would take: it is recorded, never fetched twice.
+            let saved = downloader
+                .save_once(&url, &dir, &files, download::Folder::Own)
+                .await
+                .map(|saved| saved.path);
             match saved {
                 Ok(path) => {
                     match sh.store.record_output_saved(key, url.as_str(), &path).await {
@@ -802,56 +796,6 @@ async fn save_and_report(
         error,
     });
     RowEnd::Ended
-}
-
-/// After saving `url` to `path`: when a worker whose lease expired while it still worked
-/// saved the same bytes under another of the names a save of `url` takes, keeps one copy.
-/// The lowest such name is kept (never removed by anyone), so two workers racing on one row
-/// end with one file between them and never with none.
-async fn same_as_published(url: &Url, dir: &Path, path: PathBuf, recorded: &[PathBuf]) -> PathBuf {
-    let (url, dir, recorded) = (url.clone(), dir.to_owned(), recorded.to_vec());
-    let kept = path.clone();
-    tokio::task::spawn_blocking(move || {
-        let candidates = download::published_candidates(&url, &dir);
-        let Some(own) = candidates.iter().position(|c| *c == path) else {
-            return path;
-        };
-        for other in &candidates[..own] {
-            if !recorded.contains(other) && same_bytes(other, &path) {
-                if std::fs::remove_file(&path).is_ok() {
-                    return other.clone();
-                }
-                break;
-            }
-        }
-        path
-    })
-    .await
-    .unwrap_or(kept)
-}
-
-/// Whether two files hold the same bytes (false when either cannot be read).
-fn same_bytes(a: &Path, b: &Path) -> bool {
-    fn compare(a: &Path, b: &Path) -> std::io::Result<bool> {
-        use std::io::Read;
-        if std::fs::metadata(a)?.len() != std::fs::metadata(b)?.len() {
-            return Ok(false);
-        }
-        let mut fa = std::io::BufReader::new(std::fs::File::open(a)?);
-        let mut fb = std::io::BufReader::new(std::fs::File::open(b)?);
-        let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
-        loop {
-            let n = fa.read(&mut ba)?;
-            if n == 0 {
-                return Ok(fb.read(&mut bb[..1])? == 0);
-            }
-            fb.read_exact(&mut bb[..n])?;
-            if ba[..n] != bb[..n] {
-                return Ok(false);
-            }
-        }
-    }
-    compare(a, b).unwrap_or(false)
 }
 
 /// The run: see [`Batch::run`].

@@ -434,6 +434,85 @@ impl Downloader {
         }
     }
 
+    /// Saves `url` into `dir` once, given the paths already recorded for the job's other
+    /// outputs (`recorded`): a process killed between publishing a file and recording it,
+    /// or two savers racing on one job, never leave a second copy (`clip-1.mp4`) behind.
+    ///
+    /// - [`Folder::Own`] (the folder holds only this job's outputs): a complete file already
+    ///   published under a name a save of `url` takes ([`published_candidates`]) and not in
+    ///   `recorded` is this job's, left by a saver that did not record it: it is returned
+    ///   without fetching anything (and no event is reported).
+    /// - Either folder, after a fetch: when an earlier name a save of `url` takes holds the
+    ///   same bytes and is not in `recorded`, the new copy is removed and that one returned.
+    ///   The lowest such name is kept (never removed by anyone), so two savers racing end
+    ///   with one file between them and never with none.
+    ///
+    /// ```no_run
+    /// use runcomfy::download::{Downloader, Folder};
+    /// # async fn demo(url: url::Url) -> Result<(), runcomfy::download::DownloadError> {
+    /// let recorded = Vec::new(); // the paths your store holds for the job's outputs
+    /// let saved = Downloader::new()?
+    ///     .save_once(&url, "out".as_ref(), &recorded, Folder::Shared)
+    ///     .await?;
+    /// println!("{}", saved.path.display()); // record it now
+    /// # Ok(()) }
+    /// ```
+    pub async fn save_once(
+        &self,
+        url: &Url,
+        dir: &Path,
+        recorded: &[PathBuf],
+        folder: Folder,
+    ) -> Result<SavedFile, DownloadError> {
+        self.save_once_with(url, dir, recorded, folder, |_| {})
+            .await
+    }
+
+    /// [`save_once`](Self::save_once), telling `on_event` what the download does.
+    pub async fn save_once_with(
+        &self,
+        url: &Url,
+        dir: &Path,
+        recorded: &[PathBuf],
+        folder: Folder,
+        mut on_event: impl FnMut(Event<'_>) + Send,
+    ) -> Result<SavedFile, DownloadError> {
+        if folder == Folder::Own {
+            let found = {
+                let (url, dir, recorded) = (url.clone(), dir.to_owned(), recorded.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    published_candidates(&url, &dir)
+                        .into_iter()
+                        .find(|p| !recorded.contains(p))
+                        .and_then(|p| {
+                            let bytes = std::fs::metadata(&p).ok()?.len();
+                            Some((p, bytes))
+                        })
+                })
+                .await
+                .ok()
+                .flatten()
+            };
+            if let Some((path, bytes)) = found {
+                return Ok(SavedFile {
+                    url: url.clone(),
+                    path,
+                    bytes,
+                });
+            }
+        }
+        let saved = match self.save_inner(url, dir, &mut on_event).await {
+            Ok(saved) => saved,
+            Err(e) => {
+                on_event(Event::Failed);
+                return Err(e);
+            }
+        };
+        let saved = keep_one_copy(saved, dir, recorded).await;
+        on_event(Event::Saved(&saved));
+        Ok(saved)
+    }
+
     async fn save_inner(
         &self,
         url: &Url,
@@ -640,13 +719,77 @@ fn create_part(dir: &Path, name: &str) -> Result<(PartFile, File), (PathBuf, io:
     }
 }
 
+/// Whose files a folder holds, for [`Downloader::save_once`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Folder {
+    /// Only one job's outputs (a batch row's `DIR/<line>/`): a complete file published
+    /// under a name a save of the URL takes, and not recorded, is that job's.
+    Own,
+    /// Outputs of many jobs (`runcomfy run --out DIR`): a file is never taken without
+    /// fetching the URL; a fetched copy identical to an earlier unrecorded one is dropped.
+    Shared,
+}
+
+/// After `saved` was published: when another saver (a killed process of the same job, or a
+/// racing one) published the same bytes under an earlier name a save of the URL takes, and
+/// that name is not in `recorded`, removes the new copy and returns the earlier one.
+async fn keep_one_copy(saved: SavedFile, dir: &Path, recorded: &[PathBuf]) -> SavedFile {
+    let (dir, recorded) = (dir.to_owned(), recorded.to_vec());
+    let fallback = saved.clone();
+    tokio::task::spawn_blocking(move || {
+        let candidates = published_candidates(&saved.url, &dir);
+        let Some(own) = candidates.iter().position(|c| *c == saved.path) else {
+            return saved;
+        };
+        for other in &candidates[..own] {
+            if !recorded.contains(other) && same_bytes(other, &saved.path) {
+                if std::fs::remove_file(&saved.path).is_ok() {
+                    return SavedFile {
+                        path: other.clone(),
+                        ..saved
+                    };
+                }
+                break;
+            }
+        }
+        saved
+    })
+    .await
+    .unwrap_or(fallback)
+}
+
+/// Whether two files hold the same bytes (false when either cannot be read).
+fn same_bytes(a: &Path, b: &Path) -> bool {
+    fn compare(a: &Path, b: &Path) -> io::Result<bool> {
+        use std::io::Read;
+        if std::fs::metadata(a)?.len() != std::fs::metadata(b)?.len() {
+            return Ok(false);
+        }
+        let mut fa = io::BufReader::new(File::open(a)?);
+        let mut fb = io::BufReader::new(File::open(b)?);
+        let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+        loop {
+            let n = fa.read(&mut ba)?;
+            if n == 0 {
+                return Ok(fb.read(&mut bb[..1])? == 0);
+            }
+            fb.read_exact(&mut bb[..n])?;
+            if ba[..n] != bb[..n] {
+                return Ok(false);
+            }
+        }
+    }
+    compare(a, b).unwrap_or(false)
+}
+
 /// The files a save of `url` into `dir` may already have published: `NAME`, `NAME-1`,
 /// `NAME-2`, ... up to the first name that does not exist, leaving out empty files (a
 /// claim that was never filled).
 ///
 /// A file is published only once complete, so a process killed after publishing a file and
 /// before recording it finds the file here and can record it instead of saving it again
-/// (the batch engine does this for the rows it re-attaches).
+/// ([`Downloader::save_once`] does this).
 pub fn published_candidates(url: &Url, dir: &Path) -> Vec<PathBuf> {
     let name = file_name(url);
     let mut found = Vec::new();

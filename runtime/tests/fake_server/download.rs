@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use runcomfy::download::{DownloadError, Downloader};
+use runcomfy::download::{DownloadError, Downloader, Folder};
 use runcomfy::Url;
 use runcomfy_fake::{FakeServer, Fault, Lifecycle, Route};
 use serde_json::json;
@@ -177,6 +177,73 @@ async fn two_saves_of_one_name_keep_both_files() {
         std::fs::read(dir.path().join("clip-2.mp4")).unwrap(),
         b"mine"
     );
+}
+
+#[tokio::test]
+async fn a_file_published_and_not_recorded_is_never_saved_twice() {
+    let (server, id) = files().await;
+    let url = file_url(&server, &id, "clip.mp4");
+    let want = server.output_bytes(&id, "clip.mp4").unwrap();
+    let d = downloader();
+
+    // A folder of one job: the file a killed saver published is taken without a fetch.
+    let own = tempfile::tempdir().unwrap();
+    let first = d.save(&url, own.path()).await.unwrap();
+    let fetches = server.count(Route::File);
+    let again = d
+        .save_once(&url, own.path(), &[], Folder::Own)
+        .await
+        .unwrap();
+    assert_eq!(again.path, first.path);
+    assert_eq!(server.count(Route::File), fetches, "nothing fetched");
+    // Once recorded, it is another output's file: the next save of the name fetches.
+    let second = d
+        .save_once(
+            &url,
+            own.path(),
+            std::slice::from_ref(&first.path),
+            Folder::Own,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.path, own.path().join("clip-1.mp4"));
+    assert_eq!(names(own.path()), ["clip-1.mp4", "clip.mp4"]);
+
+    // A shared folder: fetched, and the identical earlier copy kept instead of a second one.
+    let shared = tempfile::tempdir().unwrap();
+    let first = d.save(&url, shared.path()).await.unwrap();
+    let fetches = server.count(Route::File);
+    let again = d
+        .save_once(&url, shared.path(), &[], Folder::Shared)
+        .await
+        .unwrap();
+    assert_eq!(again.path, first.path);
+    assert!(
+        server.count(Route::File) > fetches,
+        "a shared folder's file is fetched"
+    );
+    assert_eq!(names(shared.path()), ["clip.mp4"]);
+    assert_eq!(std::fs::read(&again.path).unwrap(), want);
+    // Another file under the name (other bytes) is left alone: both are kept.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("clip.mp4"), b"someone else's").unwrap();
+    let saved = d
+        .save_once(&url, other.path(), &[], Folder::Shared)
+        .await
+        .unwrap();
+    assert_eq!(saved.path, other.path().join("clip-1.mp4"));
+    assert_eq!(names(other.path()), ["clip-1.mp4", "clip.mp4"]);
+    // An identical earlier copy that is recorded (another output of the job) is kept apart.
+    let kept = d
+        .save_once(
+            &url,
+            shared.path(),
+            std::slice::from_ref(&first.path),
+            Folder::Shared,
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept.path, shared.path().join("clip-1.mp4"));
 }
 
 #[tokio::test]

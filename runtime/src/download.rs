@@ -449,7 +449,7 @@ impl Downloader {
     ///
     /// ```no_run
     /// use runcomfy::download::{Downloader, Folder};
-    /// # async fn demo(url: url::Url) -> Result<(), runcomfy::download::DownloadError> {
+    /// # async fn demo(url: runcomfy::Url) -> Result<(), runcomfy::download::DownloadError> {
     /// let recorded = Vec::new(); // the paths your store holds for the job's outputs
     /// let saved = Downloader::new()?
     ///     .save_once(&url, "out".as_ref(), &recorded, Folder::Shared)

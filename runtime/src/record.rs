@@ -256,20 +256,38 @@ async fn finish_recorded(
     end: End<'_>,
     run_time: Option<Duration>,
 ) -> Result<(), Error> {
-    let Some(finish) = finish_of(&end, run_time) else {
+    let Some(mut finish) = finish_of(&end, run_time) else {
         return Ok(());
     };
-    let key = match key {
-        Some(key) => key,
+    let succeeded = matches!(finish.outcome, runcomfy_store::Outcome::Succeeded(_));
+    let (key, record) = match key {
+        Some(key) if succeeded => (
+            key,
+            store
+                .job(key)
+                .await
+                .map_err(store_error("the outcome", Some(id)))?,
+        ),
+        Some(key) => (key, None),
         None => match store
             .job_by_request_id(id.as_str())
             .await
             .map_err(store_error("the outcome", Some(id)))?
         {
-            Some(record) => record.key,
+            Some(record) => (record.key, Some(record)),
             None => return Ok(()),
         },
     };
+    // Outputs wanted in a folder (`record_outputs_wanted`): the job is done once they are saved.
+    if let (runcomfy_store::Outcome::Succeeded(output), Some(_)) = (
+        &finish.outcome,
+        record.as_ref().and_then(|r| r.outputs_dir.as_ref()),
+    ) {
+        finish.wanted_outputs = crate::download::output_urls(output)
+            .into_iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+    }
     store
         .record_finished(key, &finish)
         .await

@@ -113,6 +113,13 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// a job that already ended changes nothing and returns its state.
     async fn record_finished(&self, key: JobKey, finish: &Finish) -> Result<State, StoreError>;
 
+    /// Records that a single job's outputs are wanted in the folder `dir` (any state; a later
+    /// call replaces the folder). Call it before the job's end is recorded: from then on, the
+    /// end of a job that succeeded is recorded [`wanting`](Finish::wanting) its output files
+    /// (the `runcomfy` client does this), so the job stays `saving`, listed by
+    /// [`unfinished`](JobStore::unfinished), until each is saved.
+    async fn record_outputs_wanted(&self, key: JobKey, dir: &Path) -> Result<(), StoreError>;
+
     /// Records that output `url` of a job was saved to `path`; when it was the last wanted
     /// output, the job becomes `succeeded`. Returns the job's state. Idempotent.
     async fn record_output_saved(

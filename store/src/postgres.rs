@@ -667,6 +667,7 @@ fn raw_job(row: &Row) -> Result<RawJob, tokio_postgres::Error> {
         submitted_at: row.try_get(14)?,
         finished_at: row.try_get(15)?,
         run_ms: row.try_get(16)?,
+        outputs_dir: row.try_get(17)?,
     })
 }
 
@@ -824,6 +825,21 @@ impl JobStore for PgStore {
                 state,
                 action: "record the end of a job not submitted",
             }),
+        }
+    }
+
+    async fn record_outputs_wanted(&self, key: JobKey, dir: &Path) -> Result<(), StoreError> {
+        let dir = dir.to_string_lossy().into_owned();
+        let done = self
+            .execute(
+                "UPDATE runcomfy_jobs SET outputs_dir = $2, updated_at = $3 WHERE id = $1",
+                &[&key.0, &dir, &self.now()],
+            )
+            .await?;
+        if done == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::UnknownJob(key))
         }
     }
 

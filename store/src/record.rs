@@ -14,17 +14,17 @@ use crate::types::{
 /// The columns every job query selects, in [`RawJob`]'s order.
 pub(crate) const JOB_COLUMNS: &str = "id, batch_id, line, model_id, input, input_sha256, state, \
      request_id, worker_id, output, error, cost_usd, estimated_cost_usd, created_at, \
-     submitted_at, finished_at, run_ms";
+     submitted_at, finished_at, run_ms, outputs_dir";
 
 /// How many columns [`JOB_COLUMNS`] has.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) const JOB_COLUMN_COUNT: usize = 17;
+pub(crate) const JOB_COLUMN_COUNT: usize = 18;
 
 /// [`JOB_COLUMNS`] as typed NULLs (PostgreSQL), for a `UNION` row that carries no job.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) const NULL_COLUMNS: &str = "NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, \
      NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text, \
-     NULL::float8, NULL::float8, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint";
+     NULL::float8, NULL::float8, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::text";
 
 /// One job row as the database returns it.
 pub(crate) struct RawJob {
@@ -45,6 +45,7 @@ pub(crate) struct RawJob {
     pub submitted_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub run_ms: Option<i64>,
+    pub outputs_dir: Option<String>,
 }
 
 impl RawJob {
@@ -98,6 +99,7 @@ impl RawJob {
             run_time: self
                 .run_ms
                 .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+            outputs_dir: self.outputs_dir.map(std::path::PathBuf::from),
         })
     }
 }

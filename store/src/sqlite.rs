@@ -286,6 +286,7 @@ fn raw_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawJob> {
         submitted_at: row.get(14)?,
         finished_at: row.get(15)?,
         run_ms: row.get(16)?,
+        outputs_dir: row.get(17)?,
     })
 }
 
@@ -580,6 +581,21 @@ impl JobStore for SqliteStore {
                 set_charge(conn, ctx, key, b.batch_id, b.charged, cost)?;
             }
             Ok(state)
+        })
+        .await
+    }
+
+    async fn record_outputs_wanted(&self, key: JobKey, dir: &Path) -> Result<(), StoreError> {
+        let dir = dir.to_string_lossy().into_owned();
+        self.call(move |conn, ctx| {
+            brief(conn, ctx, key)?;
+            execute(
+                conn,
+                ctx,
+                "UPDATE runcomfy_jobs SET outputs_dir = ?2, updated_at = ?3 WHERE id = ?1",
+                params![key.0, dir, ctx.now()],
+            )?;
+            Ok(())
         })
         .await
     }

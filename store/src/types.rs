@@ -245,6 +245,9 @@ pub struct JobRecord {
     pub finished_at: Option<SystemTime>,
     /// How long it ran, when watched live.
     pub run_time: Option<Duration>,
+    /// The folder its outputs are wanted in
+    /// ([`record_outputs_wanted`](crate::JobStore::record_outputs_wanted)), for a single job.
+    pub outputs_dir: Option<PathBuf>,
 }
 
 /// One output of a job and where it was saved.

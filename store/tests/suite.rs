@@ -46,6 +46,23 @@ impl Env {
         open_with(&self.location, OpenOptions::default().clock(clock)).await
     }
 
+    /// Runs SQL statements behind the store's back.
+    async fn exec(&self, sql: &str) {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            Raw::Postgres(url) => {
+                let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                client.batch_execute(sql).await.unwrap();
+            }
+        }
+    }
+
     /// Writes a schema version into the database behind the store's back.
     async fn set_schema_version(&self, version: i64) {
         match &self.raw {
@@ -178,6 +195,7 @@ suite!(
     schema_newer_than_known_refused,
     batch_rows_and_status,
     unfinished_lists_single_jobs_only,
+    outputs_folder_and_its_migration,
 );
 
 async fn single_job_lifecycle(env: Env) {
@@ -957,7 +975,7 @@ async fn schema_newer_than_known_refused(env: Env) {
             err,
             StoreError::SchemaTooNew {
                 found: 99,
-                known: 1,
+                known: 2,
                 ..
             }
         ),
@@ -1158,4 +1176,55 @@ async fn connection_lost_mid_batch_surfaces_and_records_nothing() {
         .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
         .await
         .unwrap();
+}
+
+async fn outputs_folder_and_its_migration(env: Env) {
+    let store = env.open().await;
+    let key = store.record_intent(MODEL, &json!({"p": 1})).await.unwrap();
+    assert_eq!(store.job(key).await.unwrap().unwrap().outputs_dir, None);
+    store
+        .record_outputs_wanted(key, Path::new("renders/cats"))
+        .await
+        .unwrap();
+    store.record_submitted(key, "req-dir").await.unwrap();
+    let job = store.job(key).await.unwrap().unwrap();
+    assert_eq!(job.outputs_dir, Some(PathBuf::from("renders/cats")));
+    // Listings carry it too, and a later call replaces it.
+    assert_eq!(
+        store.unfinished().await.unwrap()[0].outputs_dir,
+        Some(PathBuf::from("renders/cats"))
+    );
+    store
+        .record_outputs_wanted(key, Path::new("elsewhere"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.job(key).await.unwrap().unwrap().outputs_dir,
+        Some(PathBuf::from("elsewhere"))
+    );
+    let err = store
+        .record_outputs_wanted(runcomfy_store::JobKey(key.0 + 1000), Path::new("x"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownJob(_)), "{err}");
+    drop(store);
+
+    // A database of the first layout (no folder column) is migrated at open, its jobs kept.
+    env.exec(
+        "ALTER TABLE runcomfy_jobs DROP COLUMN outputs_dir; \
+         DELETE FROM runcomfy_schema WHERE version = 2",
+    )
+    .await;
+    let store = env.open().await;
+    let job = store.job(key).await.unwrap().unwrap();
+    assert_eq!(job.request_id.as_deref(), Some("req-dir"));
+    assert_eq!(job.outputs_dir, None);
+    store
+        .record_outputs_wanted(key, Path::new("again"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.job(key).await.unwrap().unwrap().outputs_dir,
+        Some(PathBuf::from("again"))
+    );
 }

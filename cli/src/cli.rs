@@ -13,13 +13,13 @@ const ENVIRONMENT: &str = "\
 Environment:
   RUNCOMFY_TOKEN              the API token (required to send anything; never printed)
   RUNCOMFY_BASE_URL           the API (default https://model-api.runcomfy.net)
-  RUNCOMFY_JOURNAL_DIR        the job journal's folder (default: <data dir>/runcomfy)
-  RUNCOMFY_STORE              the job store of `batch`: a SQLite file or postgres:// URL
+  RUNCOMFY_JOURNAL_DIR        the data folder: the default job store jobs.db (default: <data dir>/runcomfy)
+  RUNCOMFY_STORE              the job store: a SQLite file or postgres:// URL (same as --store)
   RUNCOMFY_POLL_INTERVAL_MS   same as --poll-interval
   RUNCOMFY_TIMEOUT            same as --timeout
   RUNCOMFY_RETRIES            same as --retries";
 
-/// Run RunComfy models: flags generated from each model's schema, a crash-safe job journal,
+/// Run RunComfy models: flags generated from each model's schema, a crash-safe job store,
 /// progress, downloads.
 #[derive(Parser)]
 #[command(name = "runcomfy", version, about, after_help = help_footer())]
@@ -107,6 +107,7 @@ const VALUE_OPTIONS: &[&str] = &[
     "--poll-interval",
     "--timeout",
     "--retries",
+    "--store",
 ];
 
 /// The words after `run`, when the command is `run`.

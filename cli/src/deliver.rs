@@ -1,7 +1,8 @@
-//! The end of `run` and `resume`: wait for a recorded job, record how it ended, then print
-//! its outputs or save them (`--out`). Saving is journaled: the wanted folder before the
-//! wait, each file as it is published, and the end only once every file is saved, so an
-//! interrupted or failed download leaves the job unfinished for `resume`.
+//! The end of `run` and `resume`: wait for a job of the store, then print its outputs or save
+//! them (`--out`). The wanted folder is recorded in the store before the wait, so the client
+//! records a success wanting every output file, each saved file is recorded as it is
+//! published, and the job becomes `succeeded` only once the last one is: an interrupted or
+//! failed download leaves the job unfinished for `resume`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,11 +11,12 @@ use anyhow::Context as _;
 use serde_json::json;
 use url::Url;
 
-use runcomfy::journal::Journal;
-use runcomfy::Client;
+use runcomfy::{Client, RequestHandle};
+use runcomfy_store::{JobKey, SharedStore};
 
 use crate::commands::{Ctx, Phase};
 use crate::download;
+use crate::journal::same_file_url;
 use crate::ui::{out, Mode};
 
 /// Where outputs go.
@@ -29,44 +31,48 @@ pub struct OutArgs {
     pub max_download_mb: u64,
 }
 
-/// A recorded job to finish.
+/// A job of the store to finish.
 pub struct Target<'a> {
-    /// The local job id.
-    pub job: &'a str,
+    /// The job's key in the store.
+    pub key: JobKey,
     /// The request id.
     pub request_id: &'a str,
     /// Where to save the outputs; `None` prints them.
     pub out: Option<&'a Path>,
-    /// Outputs already saved by an earlier run: `(url, path)`.
-    pub saved: &'a [(String, PathBuf)],
 }
 
-/// Waits for a recorded job, records its end, then prints or saves its outputs.
+/// Records that `key`'s outputs are wanted in `dir` (before the wait: from then on the job is
+/// done only once they are saved).
+pub async fn want_outputs(store: &SharedStore, key: JobKey, dir: &Path) -> anyhow::Result<()> {
+    store
+        .record_outputs_wanted(key, dir)
+        .await
+        .with_context(|| format!("cannot record the output folder {}", dir.display()))
+}
+
+/// Waits for a job of the store (the client records its end), then prints or saves its
+/// outputs.
 pub async fn finish(
     ctx: &Ctx,
     client: &Client,
-    journal: &Journal,
+    store: &SharedStore,
     target: Target<'_>,
     max_download_mb: u64,
 ) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     let Target {
-        job,
+        key,
         request_id,
         out: out_dir,
-        saved,
     } = target;
     if let Some(dir) = out_dir {
-        // Before the wait: from now on the job is done only once its outputs are saved.
-        journal.record_outputs_wanted(job, dir)?;
+        want_outputs(store, key, dir).await?;
     }
     ctx.set_phase(Phase::Waiting {
         request_id: request_id.to_owned(),
     });
-    let waited = journal
-        .wait(client, job, request_id, |p| ui.progress(p))
-        .await;
-    let result = match waited {
+    let handle = RequestHandle::attach(request_id)?;
+    let result = match handle.wait_with_progress(client, |p| ui.progress(p)).await {
         Ok(r) => {
             ui.finish_wait(r.state.as_str());
             r
@@ -98,16 +104,29 @@ pub async fn finish(
         ui.note("the output holds no file URL; nothing to download");
         ctx.print_value(&output);
     }
-    // Files an earlier run saved are kept, not fetched again.
+    // What the store knows: wanted outputs (no path yet) and files an earlier run saved.
+    let known = store
+        .outputs(key)
+        .await
+        .context("cannot read the job's outputs from the store")?;
+    let recorded: Vec<PathBuf> = known.iter().filter_map(|o| o.path.clone()).collect();
     let mut paths: Vec<(usize, PathBuf)> = Vec::new();
-    let mut missing: Vec<(usize, Url)> = Vec::new();
+    let mut missing: Vec<(usize, Url, String)> = Vec::new();
     for (i, url) in urls.into_iter().enumerate() {
-        match already_saved(saved, &url) {
+        // Signed URLs change their query between answers: the URL without it names the file,
+        // and the store's own spelling of it is the one recorded.
+        let stored = known
+            .iter()
+            .find(|o| Url::parse(&o.url).is_ok_and(|u| same_file_url(&u, &url)));
+        match stored.and_then(|o| o.path.clone()).filter(|p| p.is_file()) {
             Some(path) => {
                 ui.note(&format!("already saved: {}", path.display()));
                 paths.push((i, path));
             }
-            None => missing.push((i, url)),
+            None => {
+                let as_recorded = stored.map_or_else(|| url.to_string(), |o| o.url.clone());
+                missing.push((i, url, as_recorded));
+            }
         }
     }
     let mut downloader = download::Downloader::new(download::Options {
@@ -115,12 +134,17 @@ pub async fn finish(
         retries: 4,
         stall: Duration::from_secs(60),
     })?;
-    let fetch: Vec<Url> = missing.iter().map(|(_, u)| u.clone()).collect();
+    let fetch: Vec<(Url, String)> = missing
+        .iter()
+        .map(|(_, u, r)| (u.clone(), r.clone()))
+        .collect();
     let fetched = downloader
-        .download_all(&fetch, dir, ui, |url, path| {
-            journal
-                .record_saved(job, url.as_str(), path)
+        .download_all(&fetch, dir, &recorded, ui, |recorded_url, path| async move {
+            store
+                .record_output_saved(key, &recorded_url, &path)
+                .await
                 .with_context(|| format!("{} was saved but not recorded", path.display()))
+                .map(|_| ())
         })
         .await
         .with_context(|| {
@@ -129,58 +153,13 @@ pub async fn finish(
                 dir.display()
             )
         })?;
-    paths.extend(missing.into_iter().map(|(i, _)| i).zip(fetched));
+    paths.extend(missing.into_iter().map(|(i, _, _)| i).zip(fetched));
     paths.sort_by_key(|(i, _)| *i);
-    let paths: Vec<PathBuf> = paths.into_iter().map(|(_, p)| p).collect();
-    journal.record_downloaded(job, &paths)?;
     ctx.set_phase(Phase::Idle);
     if ui.mode() != Mode::Json {
-        for p in &paths {
+        for (_, p) in &paths {
             out(&p.display().to_string());
         }
     }
     Ok(())
-}
-
-/// The file an earlier run saved `url` to, when it is still there. Signed URLs change their
-/// query between answers: the URL without its query names the file.
-fn already_saved(saved: &[(String, PathBuf)], url: &Url) -> Option<PathBuf> {
-    let key = |u: &Url| {
-        let mut u = u.clone();
-        u.set_query(None);
-        u.set_fragment(None);
-        u
-    };
-    let wanted = key(url);
-    saved
-        .iter()
-        .rev()
-        .filter(|(u, _)| Url::parse(u).is_ok_and(|u| key(&u) == wanted))
-        .map(|(_, p)| p)
-        .find(|p| p.is_file())
-        .cloned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn saved_files_are_found_by_url_without_query() {
-        let dir = tempfile::tempdir().unwrap();
-        let kept = dir.path().join("a.mp4");
-        std::fs::write(&kept, b"x").unwrap();
-        let saved = vec![
-            ("https://cdn/a.mp4?sig=old".to_owned(), kept.clone()),
-            ("https://cdn/b.mp4".to_owned(), dir.path().join("gone.mp4")),
-        ];
-        let u = |s: &str| Url::parse(s).unwrap();
-        assert_eq!(
-            already_saved(&saved, &u("https://cdn/a.mp4?sig=new")),
-            Some(kept)
-        );
-        // Recorded, but the file is gone: fetched again.
-        assert_eq!(already_saved(&saved, &u("https://cdn/b.mp4")), None);
-        assert_eq!(already_saved(&saved, &u("https://cdn/c.mp4")), None);
-    }
 }

@@ -1,5 +1,5 @@
 //! `--out DIR`: every output URL saved into DIR by the library's
-//! [`runcomfy::download::Downloader`] (a `.part` file unique per download, published under a
+//! [`runcomfy::download::Downloader::save_once`] (a folder shared with other jobs; a `.part` file unique per download, published under a
 //! name claimed atomically without ever replacing a file, resumed with `Range`, size-capped,
 //! its own token-less HTTP client), with the CLI's progress bars, notes and events.
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use runcomfy::download::{DownloadError, Event};
+use runcomfy::download::{DownloadError, Event, Folder};
 use serde_json::json;
 use url::Url;
 
@@ -42,23 +42,32 @@ impl Downloader {
         Ok(Downloader { inner })
     }
 
-    /// Downloads every URL into `dir`, calling `on_saved` as each file is published; returns
-    /// the final paths, in order.
-    pub async fn download_all(
+    /// Downloads every URL into `dir` (a folder other jobs may share), awaiting
+    /// `on_saved(recorded_url, path)` as each file is published; returns the final paths, in
+    /// order. Each `(url, recorded_url)` pair is fetched from `url` and recorded under
+    /// `recorded_url`. `recorded`: the paths the store holds for the job's outputs; a file an
+    /// earlier run of the job published without recording it is kept instead of a second copy.
+    pub async fn download_all<F, Fut>(
         &mut self,
-        urls: &[Url],
+        urls: &[(Url, String)],
         dir: &Path,
+        recorded: &[PathBuf],
         ui: &Ui,
-        mut on_saved: impl FnMut(&Url, &Path) -> anyhow::Result<()>,
-    ) -> anyhow::Result<Vec<PathBuf>> {
+        mut on_saved: F,
+    ) -> anyhow::Result<Vec<PathBuf>>
+    where
+        F: FnMut(String, PathBuf) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the output folder", dir.display()))?;
+        let mut recorded = recorded.to_vec();
         let mut paths = Vec::new();
-        for url in urls {
+        for (url, recorded_url) in urls {
             let mut bar = None;
             let saved = self
                 .inner
-                .save_with(url, dir, |event| match event {
+                .save_once_with(url, dir, &recorded, Folder::Shared, |event| match event {
                     Event::Started { name, total, from } => {
                         if bar.is_none() {
                             bar = ui.download_bar(name, total);
@@ -98,7 +107,8 @@ impl Downloader {
                 Err(e) => return Err(anyhow::Error::from(e).context("download failed")),
             };
             let (dest, bytes) = (saved.path, saved.bytes);
-            on_saved(url, &dest)?;
+            on_saved(recorded_url.clone(), dest.clone()).await?;
+            recorded.push(dest.clone());
             ui.event(
                 json!({"event": "downloaded", "url": url.as_str(), "path": dest, "bytes": bytes}),
             );

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use runcomfy::journal::JournalError;
 use runcomfy::{ApiError, ApiErrorCode, Error};
 
 use serde_json::json;
@@ -96,11 +95,6 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
         if let Some(x) = cause.downcast_ref::<Error>() {
             return api_code(x);
         }
-        if let Some(j) = cause.downcast_ref::<JournalError>() {
-            if let Some(x) = j.api() {
-                return api_code(x);
-            }
-        }
     }
     OTHER
 }
@@ -128,7 +122,7 @@ pub fn report(ui: &Ui, e: &anyhow::Error, code: u8) {
 }
 
 /// An error and its causes on one line, each cause once: errors that already show their
-/// source in their own text (`journal x: disk full` with the source `disk full`) do not
+/// source in their own text (`store x: disk full` with the source `disk full`) do not
 /// repeat it.
 pub fn message(e: &anyhow::Error) -> String {
     let mut text = String::new();
@@ -150,10 +144,6 @@ fn request_id_of(e: &anyhow::Error) -> Option<String> {
     e.chain().find_map(|c| {
         c.downcast_ref::<Error>()
             .and_then(|x| x.request_id())
-            .or_else(|| {
-                c.downcast_ref::<JournalError>()
-                    .and_then(|j| j.request_id())
-            })
             .map(str::to_owned)
     })
 }
@@ -210,23 +200,22 @@ mod tests {
         );
         assert_eq!(code_of(&anyhow::anyhow!("disk full")), OTHER);
         assert_eq!(code_of(&anyhow::Error::from(missing_token())), AUTH);
-        let j = JournalError::Api(Error::JobFailed {
+        let j = anyhow::Error::from(Error::JobFailed {
             request_id: "r".into(),
             error: serde_json::Value::Null,
-        });
-        assert_eq!(code_of(&anyhow::Error::from(j)), JOB);
+        })
+        .context("while waiting");
+        assert_eq!(code_of(&j), JOB);
     }
 
     #[test]
     fn messages_name_each_cause_once() {
-        let io = JournalError::Io {
-            path: "/j/journal.jsonl".into(),
-            source: std::io::Error::other("no space left on device"),
-        };
-        let e = anyhow::Error::from(io).context("cannot record the job");
+        let e = anyhow::anyhow!("no space left on device")
+            .context("store /j/jobs.db: no space left on device")
+            .context("cannot record the job");
         assert_eq!(
             message(&e),
-            "cannot record the job: journal /j/journal.jsonl: no space left on device"
+            "cannot record the job: store /j/jobs.db: no space left on device"
         );
         let e = anyhow::anyhow!("the file host answered 404").context("download of x failed");
         assert_eq!(

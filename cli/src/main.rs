@@ -1,7 +1,7 @@
 //! `runcomfy`: run RunComfy models from the command line.
 //!
 //! `runcomfy run MODEL --flag value ...` validates the input through the generated model,
-//! records the submit in the job journal before sending it, records the request id the moment
+//! records the submit in the job store before sending it, records the request id the moment
 //! it returns, waits with a progress display, and prints or downloads the outputs. See
 //! `cli/README.md` and `runcomfy --help`.
 //!
@@ -16,6 +16,7 @@ mod deliver;
 mod download;
 mod exit;
 mod flags;
+mod journal;
 mod known;
 mod notices;
 mod report;

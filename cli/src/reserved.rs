@@ -17,4 +17,5 @@ pub const RESERVED: &[&str] = &[
     "help",
     "version",
     "model",
+    "store",
 ];

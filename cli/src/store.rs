@@ -1,18 +1,45 @@
 //! Which job store a command opens: `--store`, else `RUNCOMFY_STORE`, else the SQLite file
-//! `jobs.db` in the CLI's data folder. Locations print without their password.
+//! `jobs.db` in the CLI's data folder. Locations print without their password. The
+//! single-job commands import an old journal's unfinished jobs on first use (`journal`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use runcomfy_store::{Location, STORE_ENV};
+use runcomfy_store::{Location, SharedStore, STORE_ENV};
+
+use crate::journal;
+use crate::ui::Ui;
 
 /// The file name of the default store in the data folder.
 pub const DEFAULT_FILE: &str = "jobs.db";
 
-/// The CLI's data folder: `$RUNCOMFY_JOURNAL_DIR`, else `<user data folder>/runcomfy`.
+/// The environment variable naming the data folder (the default store's, the old journal's).
+pub const DATA_DIR_ENV: &str = "RUNCOMFY_JOURNAL_DIR";
+
+/// The CLI's data folder: `$RUNCOMFY_JOURNAL_DIR`, else `<user data folder>/runcomfy`
+/// (`~/.local/share/runcomfy` on Linux).
 pub fn data_dir() -> anyhow::Result<PathBuf> {
-    runcomfy::journal::Journal::default_dir()
-        .context("no data folder for the job store: set RUNCOMFY_STORE or RUNCOMFY_JOURNAL_DIR")
+    match std::env::var_os(DATA_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => dirs::data_dir().map(|d| d.join("runcomfy")).context(
+            "no data folder for the job store: set RUNCOMFY_STORE or RUNCOMFY_JOURNAL_DIR",
+        ),
+    }
+}
+
+/// Opens the store of the single-job commands (`run`, `resume`, `jobs`, `cancel`): the
+/// location as [`location`] says, then, once, the unfinished jobs of an old journal in the
+/// data folder imported into it.
+pub async fn open_jobs(ui: &Ui, flag: Option<&str>) -> anyhow::Result<SharedStore> {
+    let location = location(flag)?;
+    let shown = shown(&location);
+    let store = runcomfy_store::open(&location)
+        .await
+        .with_context(|| format!("cannot open the job store {shown}"))?;
+    if let Ok(dir) = data_dir() {
+        journal::import_once(ui, store.as_ref(), &dir).await?;
+    }
+    Ok(store)
 }
 
 /// The store location a command uses: `--store`, else `RUNCOMFY_STORE`, else the default file.

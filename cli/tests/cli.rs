@@ -1,5 +1,5 @@
 //! The `runcomfy` binary against the in-process fake server: runs with downloads, every exit
-//! code, validation before sending, progress on a terminal and off it, the journal, and a
+//! code, validation before sending, progress on a terminal and off it, the job store, and a
 //! run killed with SIGKILL then resumed without a second submit.
 
 mod common;
@@ -108,32 +108,17 @@ fn run_downloads_every_output_resuming_a_broken_transfer() {
             .any(|(_, v)| v.contains(runcomfy_fake::FAKE_TOKEN)));
     }
 
-    // The journal knows the whole story.
-    let events: Vec<String> = env
-        .journal_records()
-        .iter()
-        .map(|r| r["event"].as_str().unwrap_or("").to_owned())
-        .collect();
-    assert_eq!(
-        events,
-        [
-            "submitting",
-            "submitted",
-            "outputs_wanted",
-            "ended",
-            "saved",
-            "saved",
-            "downloaded"
-        ]
-    );
-    let records = env.journal_records();
-    assert_eq!(records[0]["model_id"], I2V);
-    assert_eq!(
-        records[0]["input_sha256"],
-        runcomfy::journal::sha256_hex(&env.server.requests()[0].body)
-    );
-    assert_eq!(records[3]["state"], "succeeded");
-    assert_eq!(records[2]["dir"], json!(out));
+    // The store knows the whole story: model, input, request id, folder, a success recorded
+    // only once both files were saved.
+    let jobs = env.jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    assert_eq!(job["model_id"], I2V);
+    let sent: Value = serde_json::from_slice(&env.server.requests()[0].body).unwrap();
+    assert_eq!(job["input_sha256"], runcomfy_store::input_sha256(&sent));
+    assert_eq!(job["state"], "succeeded");
+    assert!(job["request_id"].as_str().unwrap().starts_with("fake-"));
+    assert_eq!(job["outputs_dir"], json!(out));
 }
 
 #[test]
@@ -325,10 +310,10 @@ fn authentication_failures_exit_3() {
     assert!(!stderr_of(&a).contains("wrong-secret-token"));
     assert!(!stdout_of(&a).contains("wrong-secret-token"));
     assert_eq!(env.server.job_count(), 0);
-    // The journal shows the refused submit.
-    let last = env.journal_records().pop().unwrap();
-    assert_eq!(last["event"], "submit_failed");
-    assert_eq!(last["may_exist"], false);
+    // The store shows the refused submit.
+    let last = env.jobs().pop().unwrap();
+    assert_eq!(last["state"], "refused");
+    assert_eq!(last["request_id"], Value::Null);
 }
 
 #[test]
@@ -449,12 +434,7 @@ fn failed_and_cancelled_jobs_exit_5() {
         .assert()
         .code(5)
         .stderr(predicate::str::contains("cancelled"));
-    let states: Vec<Value> = env
-        .journal_records()
-        .into_iter()
-        .filter(|r| r["event"] == "ended")
-        .map(|r| r["state"].clone())
-        .collect();
+    let states: Vec<Value> = env.jobs().into_iter().map(|j| j["state"].clone()).collect();
     assert_eq!(states, ["failed", "cancelled"]);
 }
 
@@ -472,7 +452,7 @@ fn deadline_exits_6_and_leaves_the_job_resumable() {
     let stderr = stderr_of(&a);
     assert!(stderr.contains("deadline passed"), "{stderr}");
     assert!(stderr.contains("runcomfy resume fake-"), "{stderr}");
-    // Not cancelled (no --cancel-on-timeout): the job stays in the journal as unfinished.
+    // Not cancelled (no --cancel-on-timeout): the job stays in the store as unfinished.
     assert_eq!(env.server.count(Route::Cancel), 0);
     let a = env
         .cmd()
@@ -637,15 +617,9 @@ fn killed_run_is_resumed_without_a_second_submit() {
         .spawn()
         .unwrap();
     let recorded = wait_until(Duration::from_secs(20), || {
-        env.journal_records()
-            .iter()
-            .any(|r| r["event"] == "submitted")
+        env.jobs().iter().any(|j| j["state"] == "submitted")
     });
-    assert!(
-        recorded,
-        "no request id in the journal: {}",
-        env.journal_text()
-    );
+    assert!(recorded, "no request id in the store: {:?}", env.jobs());
     // It is still waiting: kill it where it stands.
     assert!(child.try_wait().unwrap().is_none());
     child.kill().unwrap(); // SIGKILL
@@ -653,13 +627,13 @@ fn killed_run_is_resumed_without_a_second_submit() {
     assert!(!status.success());
     assert_eq!(env.server.submits(), 1);
     let request_id = env
-        .journal_records()
+        .jobs()
         .iter()
-        .find(|r| r["event"] == "submitted")
-        .and_then(|r| r["request_id"].as_str().map(str::to_owned))
+        .find(|j| j["state"] == "submitted")
+        .and_then(|j| j["request_id"].as_str().map(str::to_owned))
         .unwrap();
 
-    // The journal lists it as unfinished.
+    // The store lists it as unfinished.
     env.cmd()
         .arg("jobs")
         .assert()
@@ -846,4 +820,72 @@ fn help_shows_exit_codes_and_model_flags() {
     assert!(prompt.contains("(required)"), "{prompt}");
     assert!(!prompt.contains("[default:"), "{prompt}");
     assert_eq!(env.server.count(Route::Any), 0);
+}
+
+#[test]
+fn run_and_resume_on_a_postgres_store() {
+    let url = match std::env::var("RUNCOMFY_TEST_PG_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("RUNCOMFY_TEST_PG_URL is not set under CI: eval \"$(scripts/pg-test-server start)\"")
+        }
+        _ => {
+            eprintln!("SKIPPED: RUNCOMFY_TEST_PG_URL is not set (eval \"$(scripts/pg-test-server start)\")");
+            return;
+        }
+    };
+    let env = Env::with(|b| b.manual_clock());
+    let video = b"the video from postgres".to_vec();
+    let file = env.files.add("pg.mp4", video.clone());
+    env.server.script_next(
+        Lifecycle::new()
+            .queued(1, Span::Time(Duration::from_secs(60)))
+            .then_succeed_with(json!({ "video": file })),
+    );
+    let out = env.path("out");
+    // Submitted and left: the store (by --store) holds its request id and folder.
+    let a = env
+        .cmd()
+        .args(i2v_args())
+        .args(["--no-wait", "--store", &url, "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let request_id = stdout_of(&a).trim().to_owned();
+    assert!(!env.store_file().exists(), "nothing in the default store");
+    let listed = |args: &[&str]| -> Vec<Value> {
+        let a = env
+            .cmd()
+            .env("RUNCOMFY_STORE", &url)
+            .args(["jobs", "--json"])
+            .args(args)
+            .assert()
+            .success();
+        stdout_of(&a)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|j| j["request_id"] == json!(request_id))
+            .collect()
+    };
+    let left = listed(&["--unfinished"]);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["outputs_dir"], json!(out));
+
+    // `resume` (the store by RUNCOMFY_STORE) waits, saves into the recorded folder, and the
+    // job is done; nothing was sent twice.
+    env.server.advance(Duration::from_secs(61));
+    let a = env
+        .cmd()
+        .env("RUNCOMFY_STORE", &url)
+        .args(["resume", &request_id])
+        .assert()
+        .success();
+    assert_eq!(
+        stdout_of(&a).trim(),
+        out.join("pg.mp4").display().to_string()
+    );
+    assert_eq!(std::fs::read(out.join("pg.mp4")).unwrap(), video);
+    assert!(listed(&["--unfinished"]).is_empty());
+    assert_eq!(listed(&["--all"])[0]["state"], "succeeded");
+    assert_eq!(env.server.submits(), 1);
 }

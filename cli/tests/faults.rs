@@ -162,7 +162,7 @@ fn a_failed_download_leaves_the_job_unfinished_and_resume_saves_it() {
     // The paid job is not hidden: it is unfinished, its outputs unsaved.
     let left = unfinished(&env);
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(left[0]["state"], "unsaved");
+    assert_eq!(left[0]["state"], "saving");
 
     // The file appears; `resume` (without --out: the folder the run wanted) saves it.
     env.files.add("clip.mp4", video.clone());
@@ -220,7 +220,7 @@ fn ctrl_c_says_what_is_true_and_leaves_the_job_to_resume() {
     let waiting = wait_until(Duration::from_secs(20), || {
         env.server.count(Route::Status) > 0
     });
-    assert!(waiting, "{}", env.journal_text());
+    assert!(waiting, "{:?}", env.jobs());
     interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130));
@@ -275,7 +275,7 @@ fn ctrl_c_says_what_is_true_and_leaves_the_job_to_resume() {
     );
     let left = unfinished(&env);
     assert_eq!(left.len(), 1, "{left:?}");
-    assert_eq!(left[0]["state"], "unsaved");
+    assert_eq!(left[0]["state"], "saving");
     env.files.release("slow.mp4");
     let o = env.std_cmd().arg("resume").output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -288,48 +288,210 @@ fn ctrl_c_says_what_is_true_and_leaves_the_job_to_resume() {
     assert_eq!(env.server.submits(), 2);
 }
 
-#[test]
-fn a_damaged_journal_line_hides_no_later_record() {
-    let env = Env::new();
-    let mut ids = Vec::new();
-    for n in 0..2 {
-        env.server.script_next(
-            Lifecycle::new()
-                .queued(1, Span::Polls(1))
-                .then_succeed_with(json!({"video": format!("https://cdn.example/{n}.mp4")})),
-        );
-        let o = env
-            .std_cmd()
-            .args(i2v_args())
-            .arg("--no-wait")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        ids.push(text(&o.stdout).trim().to_owned());
+/// One line of an old journal.
+fn journal_line(job: &str, event: Value) -> String {
+    let mut record = json!({"v": 1, "at": "2026-01-01T00:00:00Z", "job": job});
+    for (k, v) in event.as_object().unwrap() {
+        record[k] = v.clone();
     }
-    let path = env.journal.path().join("journal.jsonl");
-    let journal = std::fs::read_to_string(&path).unwrap();
-    let mut lines: Vec<String> = journal.lines().map(str::to_owned).collect();
-    assert_eq!(lines.len(), 4, "{journal}");
-    // The first job's submit record is damaged in the middle of the file, and the second
-    // job's is glued behind a torn write.
-    lines[0] = lines[0].replacen("model_id", "mo\u{0}del_id\"", 1);
-    lines[2] = format!("{{\"v\":1,\"at\":\"2025-01-0{}", lines[2]);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    record.to_string()
+}
 
-    let listed: Vec<String> = unfinished(&env)
-        .iter()
-        .map(|e| e["request_id"].as_str().unwrap_or("").to_owned())
+#[test]
+fn an_old_journal_is_imported_once_with_damaged_lines_hiding_nothing() {
+    let env = Env::new();
+    // Three paid jobs the old journal followed: two not seen ending, one succeeded with its
+    // video not saved yet. And one submit never answered.
+    let running: Vec<String> = (0..2)
+        .map(|n| {
+            env.server.create_job(
+                I2V,
+                json!({"prompt": n}),
+                Lifecycle::new()
+                    .then_succeed_with(json!({"video": format!("https://cdn.example/{n}.mp4")})),
+            )
+        })
         .collect();
-    assert_eq!(listed, ids, "every request id is recovered");
+    let video = bytes(5, 30_000);
+    let video_url = env.files.add("old.mp4", video.clone());
+    let done = env.server.create_job(
+        I2V,
+        json!({"prompt": "done"}),
+        Lifecycle::new().then_succeed_with(json!({ "video": video_url })),
+    );
+    let out = env.path("old-out");
+    let mut lines = vec![
+        journal_line(
+            "j1",
+            json!({"event": "submitting", "model_id": I2V, "input_sha256": "aa"}),
+        ),
+        journal_line(
+            "j1",
+            json!({"event": "submitted", "request_id": running[0]}),
+        ),
+        journal_line(
+            "j2",
+            json!({"event": "submitting", "model_id": I2V, "input_sha256": "bb"}),
+        ),
+        journal_line(
+            "j2",
+            json!({"event": "submitted", "request_id": running[1]}),
+        ),
+        journal_line(
+            "j3",
+            json!({"event": "submitting", "model_id": I2V, "input_sha256": "cc"}),
+        ),
+        journal_line("j3", json!({"event": "submitted", "request_id": done})),
+        journal_line("j3", json!({"event": "outputs_wanted", "dir": out})),
+        journal_line(
+            "j3",
+            json!({"event": "ended", "state": "succeeded", "output": {"video": video_url}}),
+        ),
+        journal_line(
+            "j4",
+            json!({"event": "submitting", "model_id": I2V, "input_sha256": "dd"}),
+        ),
+        journal_line(
+            "j4",
+            json!({"event": "submit_failed", "may_exist": true, "error": "timed out"}),
+        ),
+        journal_line(
+            "j5",
+            json!({"event": "submitting", "model_id": I2V, "input_sha256": "ee"}),
+        ),
+        journal_line(
+            "j5",
+            json!({"event": "submit_failed", "may_exist": false, "error": "422"}),
+        ),
+    ];
+    // The first job's submit record is damaged in the middle of the file, and the second
+    // job's request id is glued behind a torn write.
+    lines[0] = lines[0].replacen("model_id", "mo\u{0}del_id\"", 1);
+    lines[3] = format!("{{\"v\":1,\"at\":\"2025-01-0{}", lines[3]);
+    let journal = env.data.path().join("journal.jsonl");
+    std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
+
+    // The first command imports, says so in one line, and renames the journal aside.
+    let o = env.std_cmd().arg("jobs").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    let said: Vec<&str> = stderr.lines().filter(|l| l.contains("imported")).collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(
+        said[0].contains("imported 4 unfinished job(s) (1 uncertain)"),
+        "{stderr}"
+    );
+    assert!(!journal.exists());
+    assert!(env.data.path().join("journal.jsonl.imported").exists());
+    let jobs = env.jobs();
+    let states: Vec<(&str, &str)> = jobs
+        .iter()
+        .map(|j| {
+            (
+                j["request_id"].as_str().unwrap_or("-"),
+                j["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (running[0].as_str(), "submitted"),
+            (running[1].as_str(), "submitted"),
+            (done.as_str(), "saving"),
+            ("-", "uncertain"),
+        ],
+        "every request id is recovered, the refused submit is left out: {jobs:?}"
+    );
+    // The first job's model was on its damaged line: its request id is what counts.
+    let models: Vec<&Value> = jobs.iter().map(|j| &j["model_id"]).collect();
+    assert_eq!(
+        models,
+        [&json!("unknown"), &json!(I2V), &json!(I2V), &json!(I2V)]
+    );
+    assert_eq!(jobs[2]["outputs_dir"], json!(out));
+    assert!(
+        jobs[3]["error"].as_str().unwrap().contains("timed out"),
+        "{jobs:?}"
+    );
+
+    // `resume` finishes the three paid jobs, never sends anything, and leaves the uncertain
+    // one listed; nothing is imported twice.
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(!stderr.contains("imported"), "{stderr}");
+    assert!(
+        stderr.contains("1 job(s) may have been submitted"),
+        "{stderr}"
+    );
+    assert_eq!(
+        text(&o.stdout),
+        format!(
+            "https://cdn.example/0.mp4\nhttps://cdn.example/1.mp4\n{}\n",
+            out.join("old.mp4").display()
+        )
+    );
+    assert_eq!(std::fs::read(out.join("old.mp4")).unwrap(), video);
+    assert!(unfinished(&env).is_empty());
+    assert_eq!(env.server.submits(), 0, "nothing is ever submitted again");
+    let states: Vec<Value> = env.jobs().iter().map(|j| j["state"].clone()).collect();
+    assert_eq!(states, ["succeeded", "succeeded", "succeeded", "uncertain"]);
+}
+
+#[test]
+fn a_kill_between_publishing_and_recording_leaves_one_copy() {
+    let env = Env::new();
+    let video = bytes(6, 300_000);
+    let url = env.files.add("final.mp4", video.clone());
+    env.files.hold("final.mp4");
+    env.server
+        .script_next(Lifecycle::new().then_succeed_with(json!({ "video": url })));
+    let out = env.path("out");
+    let mut child = env
+        .std_cmd()
+        .args(i2v_args())
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let saving = wait_until(Duration::from_secs(20), || {
+        std::fs::read_dir(&out).is_ok_and(|d| {
+            d.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        })
+    });
+    assert!(saving, "{:?}", names_in(&out));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The moment a kill can come after the file is published and before the store records
+    // it: the complete file is under its name, the job is still saving.
+    for e in std::fs::read_dir(&out).unwrap().filter_map(Result::ok) {
+        std::fs::remove_file(e.path()).unwrap();
+    }
+    std::fs::write(out.join("final.mp4"), &video).unwrap();
+    let left = unfinished(&env);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["state"], "saving");
+
+    env.files.release("final.mp4");
     let o = env.std_cmd().arg("resume").output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
-        text(&o.stdout),
-        "https://cdn.example/0.mp4\nhttps://cdn.example/1.mp4\n"
+        text(&o.stdout).trim(),
+        out.join("final.mp4").display().to_string()
     );
+    assert_eq!(
+        names_in(&out),
+        BTreeSet::from(["final.mp4".to_owned()]),
+        "no second copy"
+    );
+    assert_eq!(std::fs::read(out.join("final.mp4")).unwrap(), video);
     assert!(unfinished(&env).is_empty());
-    assert_eq!(env.server.submits(), 2);
+    assert_eq!(env.jobs()[0]["state"], "succeeded");
+    assert_eq!(env.server.submits(), 1);
 }
 
 #[test]
@@ -434,7 +596,7 @@ fn ctrl_c_during_the_submit_waits_for_the_request_id() {
         "{stderr}"
     );
     assert!(stderr.contains("goes on at RunComfy"), "{stderr}");
-    // The request id reached the journal: the job is resumable, not uncertain.
+    // The request id reached the store: the job is resumable, not uncertain.
     let left = unfinished(&env);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["state"], "submitted");

@@ -82,9 +82,6 @@ pub use types::{
 pub use wait::Simulation;
 pub use wait::{Event, Learned, PollPolicy, PollVia, Progress};
 
-#[cfg(feature = "journal")]
-pub mod journal;
-
 /// The job store (the `runcomfy-store` crate, feature `store`): open one and hand it to
 /// [`ClientBuilder::store`].
 #[cfg(feature = "store")]

@@ -42,16 +42,9 @@ const LAYERS: &[&str] = &[
     "batch",
 ];
 
-/// Modules above every layer: users of the layered ones (the crate root, the optional journal
-/// and fake server, the generated models).
-const ABOVE: &[&str] = &[
-    "lib",
-    "journal",
-    "fake",
-    "fake::lifecycle",
-    "models",
-    "__codegen",
-];
+/// Modules above every layer: users of the layered ones (the crate root, the optional fake
+/// server, the generated models).
+const ABOVE: &[&str] = &["lib", "fake", "fake::lifecycle", "models", "__codegen"];
 
 fn rank(module: &str) -> Option<usize> {
     LAYERS.iter().position(|m| *m == module)

@@ -1,9 +1,9 @@
 //! `runcomfy cancel REQUEST_ID`: cancel a queued job and print the outcome; a confirmed
-//! cancel is recorded in the journal, so `resume` skips the job.
+//! cancel is recorded in the job store, so `resume` skips the job.
 
 use serde_json::json;
 
-use runcomfy::journal::Journal;
+use runcomfy_store::{Finish, Outcome};
 
 use super::Ctx;
 
@@ -12,22 +12,32 @@ use super::Ctx;
 pub struct Args {
     /// The request id.
     request_id: String,
+    /// The job store: a postgres:// URL or a SQLite file (default: RUNCOMFY_STORE, else
+    /// jobs.db in the data folder).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let request_id = &args.request_id;
     let cancellation = ctx.client(false)?.cancel(request_id).await?;
     if cancellation.outcome == runcomfy::CancelOutcome::Cancelled {
-        // Best effort: the journal learns the job ended, so `resume` skips it.
-        if let Ok(journal) = Journal::open_default() {
-            if let Ok(Some(entry)) = journal.find(request_id) {
-                let _ = journal.record_outcome(
-                    &entry.job_id,
-                    &Err(runcomfy::Error::Cancelled {
-                        request_id: request_id.to_owned(),
-                    }),
-                );
+        // The store learns the job ended, so `resume` skips it. The cancel happened: a store
+        // that cannot say so is a warning, not a failure.
+        let recorded = async {
+            let store = crate::store::open_jobs(&ctx.ui, args.store.as_deref()).await?;
+            if let Some(job) = store.job_by_request_id(request_id).await? {
+                store
+                    .record_finished(job.key, &Finish::new(Outcome::Cancelled))
+                    .await?;
             }
+            anyhow::Ok(())
+        };
+        if let Err(e) = recorded.await {
+            ctx.ui.warn(&format!(
+                "job {request_id} is cancelled, but the job store could not record it: {}",
+                crate::exit::message(&e)
+            ));
         }
     }
     ctx.print_value(&json!({

@@ -1,71 +1,99 @@
-//! `runcomfy jobs [--unfinished]`: the journal's jobs and their states, without network.
+//! `runcomfy jobs [--all] [--unfinished]`: the store's single jobs and their states, without
+//! network.
+
+use std::time::SystemTime;
 
 use serde_json::json;
 
-use runcomfy::journal::EntryState;
+use runcomfy_store::{JobRecord, State};
 
 use crate::ui::{out, Mode};
 
 use super::Ctx;
 
-/// List the jobs recorded in the journal.
+/// How many jobs `runcomfy jobs` lists without `--all`.
+const RECENT: usize = 50;
+
+/// List the jobs recorded in the job store.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Only jobs that have a request id and were not seen ending.
+    /// Every single job of the store (default: the 50 most recent, and every unfinished or
+    /// uncertain one).
+    #[arg(long, conflicts_with = "unfinished")]
+    all: bool,
+    /// Only jobs to resume: a request id and not seen ending, or outputs not all saved.
     #[arg(long)]
     unfinished: bool,
+    /// The job store: a postgres:// URL or a SQLite file (default: RUNCOMFY_STORE, else
+    /// jobs.db in the data folder).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
 }
 
-pub fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let ui = &ctx.ui;
-    let journal = ctx.journal()?;
-    let entries = if args.unfinished {
-        journal.unfinished()?
+    let store = crate::store::open_jobs(ui, args.store.as_deref()).await?;
+    let unfinished = store.unfinished().await?;
+    let uncertain = store.uncertain().await?;
+    let mut jobs: Vec<JobRecord> = if args.unfinished {
+        unfinished
     } else {
-        journal.entries()?
+        let limit = if args.all { usize::MAX } else { RECENT };
+        let mut jobs = store.recent_jobs(limit).await?;
+        for r in unfinished.into_iter().chain(uncertain.iter().cloned()) {
+            if !jobs.iter().any(|j| j.key == r.key) {
+                jobs.push(r);
+            }
+        }
+        jobs
     };
+    // Oldest first, as a log reads.
+    jobs.sort_by_key(|j| j.key);
     if ui.mode() == Mode::Json {
-        for e in &entries {
+        for j in &jobs {
             out(&json!({
-                "job": e.job_id,
-                "created_at": e.created_at,
-                "updated_at": e.updated_at,
-                "state": e.state.as_str(),
-                "request_id": e.request_id,
-                "model_id": e.model_id,
-                "input_sha256": e.input_sha256,
-                "paths": e.paths,
-                "error": e.error,
+                "job": j.key.0,
+                "created_at": time(j.created_at),
+                "finished_at": j.finished_at.map(time),
+                "state": j.state.as_str(),
+                "request_id": j.request_id,
+                "model_id": j.model_id,
+                "input_sha256": j.input_sha256,
+                "outputs_dir": j.outputs_dir,
+                "output": j.output,
+                "error": j.error,
+                "cost_usd": j.cost_usd,
             })
             .to_string());
         }
         return Ok(());
     }
-    if entries.is_empty() {
-        ui.note(&format!("no jobs in {}", journal.path().display()));
+    if jobs.is_empty() {
+        ui.note(&format!("no jobs in {}", store.location()));
         return Ok(());
     }
     out(&format!(
-        "{:<22} {:<20} {:<10} {:<36} MODEL",
+        "{:<8} {:<20} {:<10} {:<36} MODEL",
         "JOB", "CREATED", "STATE", "REQUEST ID"
     ));
-    for e in &entries {
+    for j in &jobs {
         out(&format!(
-            "{:<22} {:<20} {:<10} {:<36} {}",
-            e.job_id,
-            e.created_at,
-            e.state.as_str(),
-            e.request_id.as_deref().unwrap_or("-"),
-            e.model_id
+            "{:<8} {:<20} {:<10} {:<36} {}",
+            j.key.0,
+            time(j.created_at),
+            j.state.as_str(),
+            j.request_id.as_deref().unwrap_or("-"),
+            j.model_id
         ));
     }
-    let lost: Vec<&str> = entries
+    let lost: Vec<String> = jobs
         .iter()
-        .filter(|e| {
-            matches!(e.state, EntryState::Submitting | EntryState::Uncertain)
-                && e.request_id.is_none()
-        })
-        .map(|e| e.job_id.as_str())
+        .filter(|j| matches!(j.state, State::Submitting | State::Uncertain))
+        .map(|j| j.key.0.to_string())
         .collect();
     if !lost.is_empty() {
         ui.note(&format!(

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::{ArgMatches, Subcommand};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use runcomfy::journal::Journal;
 use runcomfy::{Client, PollPolicy, PollVia, RetryPolicy};
 
 use crate::cli::Global;
@@ -34,10 +32,10 @@ pub enum Command {
     /// Validate an input, submit it, wait, and print or download the outputs.
     #[command(after_help = run::AFTER_HELP)]
     Run(run::Args),
-    /// Re-attach to unfinished jobs of the journal (or to REQUEST_ID), wait, and fetch or
+    /// Re-attach to unfinished jobs of the job store (or to REQUEST_ID), wait, and fetch or
     /// download their results. Never submits again.
     Resume(resume::Args),
-    /// List the jobs recorded in the journal and their states.
+    /// List the jobs recorded in the job store and their states.
     Jobs(jobs::Args),
     /// Print a job's status.
     Status(status::Args),
@@ -62,7 +60,7 @@ impl Command {
                 run::exec(ctx, args, &run_matches.unwrap_or_default()).await
             }
             Command::Resume(args) => resume::exec(ctx, args).await,
-            Command::Jobs(args) => jobs::exec(ctx, args),
+            Command::Jobs(args) => jobs::exec(ctx, args).await,
             Command::Status(args) => status::exec(ctx, args).await,
             Command::Result(args) => result::exec(ctx, args).await,
             Command::Cancel(args) => cancel::exec(ctx, args).await,
@@ -140,7 +138,7 @@ impl Ctx {
         match self.phase() {
             Phase::Idle => "interrupted".to_owned(),
             Phase::Preparing => "interrupted before anything was submitted".to_owned(),
-            Phase::Submitting => "interrupted during the submit: the job may exist at RunComfy (and be paid) without a recorded request id; `runcomfy jobs` flags it: check your RunComfy account before submitting again".to_owned(),
+            Phase::Submitting => "interrupted during the submit: the job may exist at RunComfy (and be paid) without a recorded request id; `runcomfy jobs` lists it as uncertain: check your RunComfy account before submitting again".to_owned(),
             Phase::Waiting { request_id } => format!(
                 "interrupted: job {request_id} goes on at RunComfy; `runcomfy resume {request_id}` waits for it and fetches its outputs"
             ),
@@ -176,7 +174,21 @@ impl Ctx {
     /// A client that records every submit in `store`; without a token, an error that says
     /// how to set one.
     pub fn client_with_store(&self, store: runcomfy_store::SharedStore) -> anyhow::Result<Client> {
-        match self.client_builder(false).store(store).build() {
+        self.client_with(Some(store), false)
+    }
+
+    /// A client with the command's settings, writing through `store` when given; without a
+    /// token, an error that says how to set one.
+    pub fn client_with(
+        &self,
+        store: Option<runcomfy_store::SharedStore>,
+        cancel_on_timeout: bool,
+    ) -> anyhow::Result<Client> {
+        let mut builder = self.client_builder(cancel_on_timeout);
+        if let Some(store) = store {
+            builder = builder.store(store);
+        }
+        match builder.build() {
             Ok(c) => Ok(c),
             Err(runcomfy::Error::MissingToken { .. }) => Err(exit::missing_token().into()),
             Err(e) => Err(e.into()),
@@ -205,11 +217,6 @@ impl Ctx {
                 builder.retry_policy(RetryPolicy::default().max_attempts(r.saturating_add(1)));
         }
         builder
-    }
-
-    /// The job journal.
-    pub fn journal(&self) -> anyhow::Result<Journal> {
-        Journal::open_default().context("cannot open the job journal (set RUNCOMFY_JOURNAL_DIR)")
     }
 
     /// Prints a JSON value: one line in JSON mode, pretty otherwise.

@@ -1,5 +1,7 @@
-//! `runcomfy run MODEL`: merge and check the input, record it, submit, record the request
-//! id, then wait and deliver the outputs (`crate::deliver`).
+//! `runcomfy run MODEL`: merge and check the input, then submit through a client built with
+//! the job store (intent recorded before the POST, request id the moment it returns, a
+//! failed submit `refused` or `uncertain`), then wait and deliver the outputs
+//! (`crate::deliver`).
 
 use std::path::PathBuf;
 
@@ -41,6 +43,10 @@ pub struct Args {
     /// Cancel the job when --timeout passes (default: leave it running, to `resume` later).
     #[arg(long)]
     cancel_on_timeout: bool,
+    /// The job store: a postgres:// URL or a SQLite file (default: RUNCOMFY_STORE, else
+    /// jobs.db in the data folder).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     #[command(flatten)]
     out: OutArgs,
 }
@@ -78,15 +84,21 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
         }
         return Ok(());
     }
-    let client = ctx.client(args.cancel_on_timeout)?;
-    let journal = ctx.journal()?;
+    let store = crate::store::open_jobs(ui, args.store.as_deref()).await?;
+    let client = ctx.client_with(Some(store.clone()), args.cancel_on_timeout)?;
     ctx.set_phase(Phase::Submitting);
-    let (job, handle) = journal.submit_json(&client, &args.model, &body).await?;
+    let handle = client.submit_json(&args.model, &body).await?;
+    let key = handle
+        .store_key()
+        .ok_or_else(|| anyhow::anyhow!("the job store returned no key for the submit"))?;
     ctx.set_phase(Phase::Waiting {
         request_id: handle.request_id().to_owned(),
     });
-    ui.submitted(handle.request_id(), &job, &args.model, false);
+    ui.submitted(handle.request_id(), &key.0.to_string(), &args.model, false);
     if args.no_wait {
+        if let Some(dir) = args.out.out.as_deref() {
+            deliver::want_outputs(&store, key, dir).await?;
+        }
         ui.finish_wait("submitted");
         if ui.mode() != Mode::Json {
             out(handle.request_id());
@@ -94,10 +106,9 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
         return Ok(());
     }
     let target = Target {
-        job: &job,
+        key,
         request_id: handle.request_id(),
         out: args.out.out.as_deref(),
-        saved: &[],
     };
-    deliver::finish(ctx, &client, &journal, target, args.out.max_download_mb).await
+    deliver::finish(ctx, &client, &store, target, args.out.max_download_mb).await
 }

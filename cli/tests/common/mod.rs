@@ -30,7 +30,7 @@ pub struct Env {
     pub rt: tokio::runtime::Runtime,
     pub server: FakeServer,
     pub files: FileServer,
-    pub journal: tempfile::TempDir,
+    pub data: tempfile::TempDir,
     pub work: tempfile::TempDir,
 }
 
@@ -56,7 +56,7 @@ impl Env {
             rt,
             server,
             files,
-            journal: tempfile::tempdir().unwrap(),
+            data: tempfile::tempdir().unwrap(),
             work: tempfile::tempdir().unwrap(),
         }
     }
@@ -75,7 +75,7 @@ impl Env {
         }
         c.env("RUNCOMFY_BASE_URL", self.server.base_url())
             .env("RUNCOMFY_TOKEN", FAKE_TOKEN)
-            .env("RUNCOMFY_JOURNAL_DIR", self.journal.path())
+            .env("RUNCOMFY_JOURNAL_DIR", self.data.path())
             .env("RUNCOMFY_POLL_INTERVAL_MS", "5")
             .env("RUNCOMFY_TIMEOUT", "20s")
             .env("RUNCOMFY_RETRIES", "1")
@@ -99,17 +99,28 @@ impl Env {
         c
     }
 
-    /// The journal file's text.
-    pub fn journal_text(&self) -> String {
-        std::fs::read_to_string(self.journal.path().join("journal.jsonl")).unwrap_or_default()
+    /// Every single job of the store, as `runcomfy jobs --all --json` lists them (oldest
+    /// first).
+    pub fn jobs(&self) -> Vec<serde_json::Value> {
+        let out = self
+            .std_cmd()
+            .args(["jobs", "--all", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 
-    /// The journal's records, as JSON.
-    pub fn journal_records(&self) -> Vec<serde_json::Value> {
-        self.journal_text()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+    /// The default store's file (`jobs.db` in the data folder).
+    pub fn store_file(&self) -> PathBuf {
+        self.data.path().join("jobs.db")
     }
 
     /// A path in the work folder.

@@ -5,7 +5,7 @@
 //! failed download leaves the job unfinished for `resume`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::json;
@@ -35,8 +35,11 @@ pub struct OutArgs {
 pub struct Target<'a> {
     /// The job's key in the store.
     pub key: JobKey,
-    /// The request id.
-    pub request_id: &'a str,
+    /// The job (from the submit, or attached by its request id).
+    pub handle: &'a RequestHandle,
+    /// When this command submitted it (its wait then starts as a run's does and records
+    /// the run time); `None` for a job re-attached.
+    pub submitted: Option<Instant>,
     /// Where to save the outputs; `None` prints them.
     pub out: Option<&'a Path>,
 }
@@ -62,17 +65,22 @@ pub async fn finish(
     let ui = &ctx.ui;
     let Target {
         key,
-        request_id,
+        handle,
+        submitted,
         out: out_dir,
     } = target;
+    let request_id = handle.request_id();
     if let Some(dir) = out_dir {
         want_outputs(store, key, dir).await?;
     }
     ctx.set_phase(Phase::Waiting {
         request_id: request_id.to_owned(),
     });
-    let handle = RequestHandle::attach(request_id)?;
-    let result = match handle.wait_with_progress(client, |p| ui.progress(p)).await {
+    let waited = match submitted {
+        Some(at) => handle.wait_submitted(client, at, |p| ui.progress(p)).await,
+        None => handle.wait_with_progress(client, |p| ui.progress(p)).await,
+    };
+    let result = match waited {
         Ok(r) => {
             ui.finish_wait(r.state.as_str());
             r

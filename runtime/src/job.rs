@@ -307,6 +307,38 @@ impl RequestHandle {
             .await
     }
 
+    /// Waits for a job this program submitted at `submitted` (taken just before the submit),
+    /// as a `run` does: the first poll comes after the policy's first delay (or near the
+    /// model's learned run time) rather than at once, and with a store the job's run time
+    /// from `submitted` joins the model's history. For a program that submits, records
+    /// something of its own ([`store_key`](Self::store_key)), then waits.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: runcomfy::Client) -> Result<(), runcomfy::Error> {
+    /// let submitted = std::time::Instant::now();
+    /// let handle = client.submit_json("acme/echo/text-to-image", &serde_json::json!({"prompt": "a cat"})).await?;
+    /// // ... record what this program needs about the job ...
+    /// let result = handle.wait_submitted(&client, submitted, |_| {}).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_submitted(
+        &self,
+        client: &Client,
+        submitted: std::time::Instant,
+        mut on_progress: impl FnMut(&Progress) + Send,
+    ) -> Result<JobResult, Error> {
+        client
+            .waiter(
+                &self.request_id,
+                self.key,
+                self.model_id(),
+                false,
+                Instant::from_std(submitted),
+            )
+            .run(&mut on_progress)
+            .await
+    }
+
     /// Waits as a stream: progress events, then the result.
     pub fn events(
         &self,

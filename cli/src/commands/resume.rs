@@ -125,9 +125,11 @@ pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         ui.submitted(&t.request_id, &t.key.0.to_string(), model, true);
         // `--out` wins; else the folder the outputs were wanted in when the job ran.
         let out = args.out.out.as_deref().or(t.out_dir.as_deref());
+        let handle = runcomfy::RequestHandle::attach(&t.request_id)?;
         let target = Target {
             key: t.key,
-            request_id: &t.request_id,
+            handle: &handle,
+            submitted: None,
             out,
         };
         let done = deliver::finish(ctx, &client, &store, target, args.out.max_download_mb).await;

@@ -87,6 +87,7 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
     let store = crate::store::open_jobs(ui, args.store.as_deref()).await?;
     let client = ctx.client_with(Some(store.clone()), args.cancel_on_timeout)?;
     ctx.set_phase(Phase::Submitting);
+    let submitted = std::time::Instant::now();
     let handle = client.submit_json(&args.model, &body).await?;
     let key = handle
         .store_key()
@@ -107,7 +108,8 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
     }
     let target = Target {
         key,
-        request_id: handle.request_id(),
+        handle: &handle,
+        submitted: Some(submitted),
         out: args.out.out.as_deref(),
     };
     deliver::finish(ctx, &client, &store, target, args.out.max_download_mb).await

@@ -310,3 +310,62 @@ async fn a_run_learns_its_schedule_from_the_store() {
     let polls = server.count(Route::Result);
     assert!(polls > 8, "{polls} polls");
 }
+
+#[tokio::test]
+async fn outputs_wanted_in_a_folder_keep_a_success_saving_until_each_is_saved() {
+    let server = common::builder()
+        .lifecycle(
+            Lifecycle::new()
+                .running(Span::Polls(1))
+                .then_succeed_with(json!({"image": "https://cdn.example/a.png", "seed": 3})),
+        )
+        .start()
+        .await
+        .unwrap();
+    let (store, _dir) = sqlite_store().await;
+    let c = client(&server, &store);
+    let submitted = std::time::Instant::now();
+    let handle = c
+        .submit_json(ECHO_ID, &json!({"prompt": "a fox"}))
+        .await
+        .unwrap();
+    let key = handle.store_key().unwrap();
+    store
+        .record_outputs_wanted(key, std::path::Path::new("out"))
+        .await
+        .unwrap();
+    let result = handle.wait_submitted(&c, submitted, |_| {}).await.unwrap();
+    assert!(result.output.is_some());
+    let record = store.job(key).await.unwrap().unwrap();
+    // Succeeded at RunComfy, not done here: its file is wanted and not saved.
+    assert_eq!(record.state, State::Saving);
+    assert_eq!(record.outputs_dir, Some(std::path::PathBuf::from("out")));
+    assert_eq!(store.unfinished().await.unwrap().len(), 1);
+    let outputs = store.outputs(key).await.unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(outputs[0].url, "https://cdn.example/a.png");
+    // Watched from its submit: the run time joins the model's history.
+    assert!(record.run_time.is_some());
+    let state = store
+        .record_output_saved(
+            key,
+            "https://cdn.example/a.png",
+            std::path::Path::new("out/a.png"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(state, State::Succeeded);
+
+    // Without a folder, the same success is done at once.
+    let other = c
+        .submit_json(ECHO_ID, &json!({"prompt": "a hen"}))
+        .await
+        .unwrap();
+    other.wait(&c).await.unwrap();
+    let record = store
+        .job(other.store_key().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.state, State::Succeeded);
+}

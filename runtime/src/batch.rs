@@ -55,13 +55,15 @@
 //! new submits; the rows already submitted are still followed to their end. A store lost
 //! mid-batch ends the run with [`Error::Store`] once nothing more can be recorded.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use runcomfy_store::{
-    BatchId, BatchStatus, ClaimRequest, Finish, JobKey, JobRecord, Lease, NewRow, Outcome,
+    BatchId, BatchStatus, Claim, ClaimRequest, Finish, JobKey, JobRecord, Lease, NewRow, Outcome,
     RowFilter, SharedStore, State, StoreError,
 };
 use serde_json::Value;
@@ -387,6 +389,9 @@ enum RowEnd {
     LeaseLost,
     /// The store failed: stop submitting, end with this error.
     StoreLost(Error),
+    /// The row's wait ended with nothing to save: its slot is free, and this records its end
+    /// (the engine runs it beside the rows and awaits it before the run ends).
+    Recording(Pin<Box<dyn Future<Output = RowEnd> + Send>>),
 }
 
 /// What the heartbeat task reports.
@@ -619,7 +624,7 @@ async fn reattach_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
 /// Waits for a submitted row's job, records its end and saves its outputs. `started`: when
 /// it was submitted by this run (its run time then feeds the model's history).
 async fn follow(
-    sh: &Shared,
+    sh: &Arc<Shared>,
     key: JobKey,
     line: u64,
     id: RequestId,
@@ -706,27 +711,20 @@ async fn follow(
         (Some(output), Some(_)) => download::output_urls(output),
         _ => Vec::new(),
     };
+    if urls.is_empty() {
+        // Nothing to save: the slot frees now and the end is recorded beside the next rows
+        // (one group commit with their `submitting`). Until it is committed the store still
+        // counts the row in flight, and a kill leaves it `submitted`: re-attached next run.
+        let recording = record_end(sh.clone(), key, line, id.to_string(), finish, output);
+        return RowEnd::Recording(Box::pin(recording));
+    }
     finish.wanted_outputs = urls.iter().map(|u| u.as_str().to_owned()).collect();
     let state = match sh.store.record_finished(key, &finish).await {
         Ok(state) => state,
         Err(e) => return RowEnd::StoreLost(store_error("the outcome", Some(request_id), e)),
     };
     if state != State::Saving {
-        let error = match &finish.outcome {
-            Outcome::Succeeded(_) => None,
-            Outcome::Failed(e) => Some(e.to_string()),
-            Outcome::Cancelled => Some("cancelled".to_owned()),
-            Outcome::Expired(e) => Some(e.to_string()),
-            _ => None,
-        };
-        sh.send(BatchEvent::Finished {
-            line,
-            state,
-            output,
-            files: Vec::new(),
-            cost_usd: finish.cost_usd,
-            error,
-        });
+        report_end(sh, line, state, output, &finish);
         return RowEnd::Ended;
     }
     save_and_report(
@@ -741,6 +739,43 @@ async fn follow(
         Vec::new(),
     )
     .await
+}
+
+/// Records the end of a row with nothing to save, and reports it.
+async fn record_end(
+    sh: Arc<Shared>,
+    key: JobKey,
+    line: u64,
+    request_id: String,
+    finish: Finish,
+    output: Option<Value>,
+) -> RowEnd {
+    match sh.store.record_finished(key, &finish).await {
+        Ok(state) => {
+            report_end(&sh, line, state, output, &finish);
+            RowEnd::Ended
+        }
+        Err(e) => RowEnd::StoreLost(store_error("the outcome", Some(&request_id), e)),
+    }
+}
+
+/// Reports a row whose end is recorded and that has nothing (more) to save.
+fn report_end(sh: &Shared, line: u64, state: State, output: Option<Value>, finish: &Finish) {
+    let error = match &finish.outcome {
+        Outcome::Succeeded(_) => None,
+        Outcome::Failed(e) => Some(e.to_string()),
+        Outcome::Cancelled => Some("cancelled".to_owned()),
+        Outcome::Expired(e) => Some(e.to_string()),
+        _ => None,
+    };
+    sh.send(BatchEvent::Finished {
+        line,
+        state,
+        output,
+        files: Vec::new(),
+        cost_usd: finish.cost_usd,
+        error,
+    });
 }
 
 /// Saves `urls` into `dir/<line>/`, records each, and reports the row's end.
@@ -871,6 +906,8 @@ async fn run_batch(
     let (beat_tx, mut beat_rx) = mpsc::unbounded_channel();
     let mut heartbeat: Option<tokio::task::JoinHandle<()>> = None;
     let mut tasks: JoinSet<RowEnd> = JoinSet::new();
+    // Ends of rows being recorded after their slot freed (`RowEnd::Recording`).
+    let mut recordings: JoinSet<RowEnd> = JoinSet::new();
     let mut stop: Option<StopReason> = None;
     let mut failure: Option<Error> = None;
     let mut claimed_submits = 0u64;
@@ -881,6 +918,11 @@ async fn run_batch(
     // Claimed rows waiting for a slot (`true`: to re-attach).
     let mut pending: std::collections::VecDeque<(JobRecord, bool)> =
         std::collections::VecDeque::new();
+    // The claim and the totals being read: the loop goes on starting rows meanwhile.
+    let mut claiming: Option<StoreCall<Claim>> = None;
+    let mut progress: Option<StoreCall<BatchStatus>> = None;
+    // After a claim that found nothing: no new claim before this (or before a row ends).
+    let mut claim_after: Option<Instant> = None;
 
     loop {
         while let Ok(event) = event_rx.try_recv() {
@@ -891,7 +933,12 @@ async fn run_batch(
         if matches!(stop, Some(StopReason::LeaseLost | StopReason::StoreLost(_))) {
             pending.clear();
         }
-        while tasks.len() < batch.concurrency {
+        // A slot is a row submitting, waiting or saving; ends being recorded hold none (up
+        // to `concurrency` of them, so a slow store still slows the rows).
+        let busy = |tasks: &JoinSet<RowEnd>, recordings: &JoinSet<RowEnd>| {
+            tasks.len() + recordings.len().saturating_sub(batch.concurrency)
+        };
+        while busy(&tasks, &recordings) < batch.concurrency {
             let Some((row, again)) = pending.pop_front() else {
                 break;
             };
@@ -903,20 +950,22 @@ async fn run_batch(
         }
         // Claims come in groups and run ahead by a quarter of the slots: a claim is a
         // transaction of its own, so one per ended row would cost a commit per row, and a
-        // slot waiting for the next claim would stand idle.
+        // slot waiting for the next claim would stand idle. A claim runs beside the rows
+        // (the loop keeps starting rows while it commits).
         // A claim asks for a group at least: once running and buffered rows fit the slots.
         let wants_rows = |stop: &Option<StopReason>, busy: usize, buffered: usize| {
             stop.is_none() && busy + buffered <= batch.concurrency
         };
-        let mut claimed_any = false;
         let mut throttled = None;
-        if wants_rows(&stop, tasks.len(), pending.len()) {
+        let may_claim = claiming.is_none() && claim_after.is_none_or(|t| Instant::now() >= t);
+        if may_claim && wants_rows(&stop, busy(&tasks, &recordings), pending.len()) {
             throttled = sh.throttled_for();
             let left = batch.max_jobs.map(|m| m.saturating_sub(claimed_submits));
             if left == Some(0) {
                 stop_submitting(&mut stop, StopReason::MaxJobs, &mut on_event);
             } else if throttled.is_none() {
-                let room = batch.concurrency + min_claim - tasks.len() - pending.len();
+                let room =
+                    batch.concurrency + min_claim - busy(&tasks, &recordings) - pending.len();
                 let want = match left {
                     Some(left) => room.min(usize::try_from(left).unwrap_or(usize::MAX)),
                     None => room,
@@ -924,7 +973,40 @@ async fn run_batch(
                 let mut request = ClaimRequest::new(info.id, worker.clone(), lease, want);
                 request.max_in_flight = batch.max_in_flight;
                 request.budget_usd = batch.budget_usd;
-                match store.claim(&request).await {
+                let store = store.clone();
+                claiming = Some(Box::pin(async move { store.claim(&request).await }));
+            }
+        }
+        let idle_now =
+            tasks.is_empty() && recordings.is_empty() && pending.is_empty() && claiming.is_none();
+        if idle_now {
+            if stop.is_some() {
+                break;
+            }
+            // Nothing of ours: done, or rows are held by other workers (live, or dead with a
+            // lease still running) or capped: wait for them.
+            match store.batch_status(&batch.name).await {
+                Ok(status) if status.is_done() => break,
+                Ok(_) => {}
+                Err(e) => {
+                    failure.get_or_insert(store_error("the batch's totals", None, e));
+                    break;
+                }
+            }
+        }
+        let nap = match (throttled, claim_after) {
+            (Some(t), _) => t.min(idle.max(Duration::from_millis(1))),
+            (None, Some(after)) => after.saturating_duration_since(Instant::now()),
+            (None, None) => idle,
+        };
+        let may_nap = idle_now
+            || (claiming.is_none() && wants_rows(&stop, busy(&tasks, &recordings), pending.len()));
+        let mut ended = None;
+        tokio::select! {
+            claimed = async { Some(claiming.as_mut()?.await) }, if claiming.is_some() => {
+                claiming = None;
+                let Some(claimed) = claimed else { continue };
+                match claimed {
                     Err(e) => {
                         stop_submitting(
                             &mut stop,
@@ -945,14 +1027,14 @@ async fn run_batch(
                         if let Some(until) = claim.throttle_until {
                             sh.throttle_until(until);
                         }
+                        let found = claim.reattach.len() + claim.submit.len();
+                        claim_after = (found == 0).then(|| Instant::now() + idle);
                         for row in claim.reattach {
                             reattached += 1;
-                            claimed_any = true;
                             pending.push_back((row, true));
                         }
                         for row in claim.submit {
                             claimed_submits += 1;
-                            claimed_any = true;
                             pending.push_back((row, false));
                         }
                         if claim.over_budget {
@@ -965,57 +1047,12 @@ async fn run_batch(
                     }
                 }
             }
-        }
-        if claimed_any {
-            continue;
-        }
-        if tasks.is_empty() && pending.is_empty() {
-            if stop.is_some() {
-                break;
-            }
-            // Nothing of ours: done, or rows are held by other workers (live, or dead with a
-            // lease still running) or capped: wait for them.
-            match store.batch_status(&batch.name).await {
-                Ok(status) if status.is_done() => break,
-                Ok(_) => {}
-                Err(e) => {
-                    failure.get_or_insert(store_error("the batch's totals", None, e));
-                    break;
-                }
-            }
-        }
-        let nap = throttled.map_or(idle, |t| t.min(idle.max(Duration::from_millis(1))));
-        let may_nap = tasks.is_empty() || wants_rows(&stop, tasks.len(), pending.len());
-        tokio::select! {
-            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                let end = match joined {
-                    Ok(end) => end,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a row's task ended abnormally");
-                        continue;
-                    }
-                };
-                while let Ok(event) = event_rx.try_recv() {
-                    on_event(event);
-                }
-                match end {
-                    RowEnd::Ended => finished += 1,
-                    RowEnd::Uncertain | RowEnd::Released | RowEnd::Left => {}
-                    RowEnd::LeaseLost => {
-                        let _ = lost_tx.send(true);
-                        stop_submitting(&mut stop, StopReason::LeaseLost, &mut on_event);
-                    }
-                    RowEnd::StoreLost(e) => {
-                        stop_submitting(&mut stop, StopReason::StoreLost(e.to_string()), &mut on_event);
-                        failure.get_or_insert(e);
-                    }
-                }
-                let due = last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
-                if due || tasks.is_empty() {
-                    last_progress = Some(Instant::now());
-                    if let Ok(status) = store.batch_status(&batch.name).await {
-                        on_event(BatchEvent::Progress(status));
-                    }
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => ended = Some(joined),
+            Some(joined) = recordings.join_next(), if !recordings.is_empty() => ended = Some(joined),
+            status = async { Some(progress.as_mut()?.await) }, if progress.is_some() => {
+                progress = None;
+                if let Some(Ok(status)) = status {
+                    on_event(BatchEvent::Progress(status));
                 }
             }
             Some(event) = event_rx.recv() => on_event(event),
@@ -1029,7 +1066,46 @@ async fn run_batch(
                     failure.get_or_insert(store_error("the lease", None, e));
                 }
             },
-            _ = tokio::time::sleep(nap), if may_nap => {}
+            _ = tokio::time::sleep(nap), if may_nap => claim_after = None,
+        }
+        let Some(joined) = ended else { continue };
+        let end = match joined {
+            Ok(end) => end,
+            Err(e) => {
+                tracing::warn!(error = %e, "a row's task ended abnormally");
+                continue;
+            }
+        };
+        // A row ended: the next claim may find rows again.
+        claim_after = None;
+        while let Ok(event) = event_rx.try_recv() {
+            on_event(event);
+        }
+        match end {
+            RowEnd::Recording(recording) => {
+                recordings.spawn(recording);
+                continue;
+            }
+            RowEnd::Ended => finished += 1,
+            RowEnd::Uncertain | RowEnd::Released | RowEnd::Left => {}
+            RowEnd::LeaseLost => {
+                let _ = lost_tx.send(true);
+                stop_submitting(&mut stop, StopReason::LeaseLost, &mut on_event);
+            }
+            RowEnd::StoreLost(e) => {
+                stop_submitting(
+                    &mut stop,
+                    StopReason::StoreLost(e.to_string()),
+                    &mut on_event,
+                );
+                failure.get_or_insert(e);
+            }
+        }
+        let due = last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+        if progress.is_none() && (due || (tasks.is_empty() && recordings.is_empty())) {
+            last_progress = Some(Instant::now());
+            let (store, name) = (store.clone(), batch.name.clone());
+            progress = Some(Box::pin(async move { store.batch_status(&name).await }));
         }
     }
     if let Some(heartbeat) = heartbeat {
@@ -1076,6 +1152,9 @@ fn stop_submitting(
         on_event(BatchEvent::StoppedSubmitting { reason });
     }
 }
+
+/// A store call the engine's loop polls beside its rows.
+type StoreCall<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send>>;
 
 /// The least time between two [`BatchEvent::Progress`] events while rows end.
 const PROGRESS_EVERY: Duration = Duration::from_millis(200);

@@ -288,21 +288,28 @@ pre{margin:0;white-space:pre-wrap;word-break:break-all;max-width:32em;font-size:
 ";
 
 /// Counts media that loaded or failed into `data-media-loaded` / `data-media-failed` on the
-/// root element (a headless browser reads them back); installed before any element exists.
+/// root element, and per kind into `data-{img,video,audio}-{total,loaded}` (a headless browser
+/// reads them back); installed before any element exists. A video counts as loaded only once
+/// its metadata is in and it has a picture size (`videoWidth` > 0), an audio once it has a
+/// duration.
 const SCRIPT: &str = "
 (function(){
-var d=document.documentElement,seen=new WeakSet(),loaded=0,failed=0;
+var d=document.documentElement,seen=new WeakSet(),loaded=0,failed=0,kinds={IMG:0,VIDEO:0,AUDIO:0};
+function put(){d.setAttribute('data-media-loaded',loaded);d.setAttribute('data-media-failed',failed);
+for(var k in kinds)d.setAttribute('data-'+k.toLowerCase()+'-loaded',kinds[k])}
 function count(e,ok){var t=e.target;if(!t||!t.tagName)return;var n=t.tagName;
 if(n==='SOURCE'){t=t.parentElement;n=t?t.tagName:''}
-if(n!=='IMG'&&n!=='VIDEO'&&n!=='AUDIO')return;if(seen.has(t))return;seen.add(t);
-if(ok)loaded++;else failed++;d.setAttribute('data-media-loaded',loaded);d.setAttribute('data-media-failed',failed)}
+if(!Object.prototype.hasOwnProperty.call(kinds,n))return;if(seen.has(t))return;seen.add(t);
+if(ok&&n==='VIDEO'&&!(t.readyState>=1&&t.videoWidth>0))ok=false;
+if(ok&&n==='AUDIO'&&!(t.readyState>=1&&t.duration>0))ok=false;
+if(ok){loaded++;kinds[n]++}else failed++;put()}
 document.addEventListener('load',function(e){count(e,true)},true);
 document.addEventListener('loadedmetadata',function(e){count(e,true)},true);
 document.addEventListener('error',function(e){count(e,false)},true);
 document.addEventListener('DOMContentLoaded',function(){
-d.setAttribute('data-media-total',document.querySelectorAll('.media img,.media video,.media audio').length);
-d.setAttribute('data-media-loaded',loaded);d.setAttribute('data-media-failed',failed);
-d.setAttribute('data-rendered','1')});
+var all=0;for(var k in kinds){var n=document.querySelectorAll('.media '+k.toLowerCase()).length;all+=n;
+d.setAttribute('data-'+k.toLowerCase()+'-total',n)}
+d.setAttribute('data-media-total',all);put();d.setAttribute('data-rendered','1')});
 })();
 ";
 

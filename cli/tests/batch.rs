@@ -359,7 +359,7 @@ fn report_is_a_self_contained_page_that_renders_in_a_browser() {
         return;
     };
     assert!(
-        seen.contains("rendered=1 media=2 loaded=2 failed=0"),
+        seen.contains("rendered=1 media=2 loaded=2 failed=0 img=1/1 video=0/0 audio=1/1"),
         "{seen}"
     );
     let png = std::fs::read(&shot).unwrap();
@@ -550,6 +550,14 @@ fn job_cap_and_budget_stop_submitting_and_a_rerun_finishes() {
     let done = events.iter().find(|e| e["event"] == "batch_done").unwrap();
     assert_eq!(done["exit_code"], 0);
     assert_eq!(done["totals"]["succeeded"], 5);
+    // What this run's store calls cost: the one row it sent, marked, recorded and saved.
+    let store = &done["store"];
+    assert_eq!(store["rows_settled"], 1, "{store}");
+    for op in ["mark_submitting", "record_submitted", "record_finished", "record_output_saved"] {
+        assert_eq!(store["operations"][op]["calls"], 1, "{op}: {store}");
+    }
+    assert!(store["operations"]["claim"]["calls"].as_u64() >= Some(1), "{store}");
+    assert!(store["row_store_seconds"].as_f64() <= store["row_seconds"].as_f64(), "{store}");
     assert_eq!(env.server.submits(), 5);
     assert!(jobs_per_input(&env).iter().all(|n| *n == 1));
 }
@@ -608,7 +616,53 @@ fn a_real_batch_report_renders_its_images() {
         return;
     };
     assert!(
-        seen.contains("rendered=1 media=3 loaded=3 failed=0"),
+        seen.contains("rendered=1 media=3 loaded=3 failed=0 img=3/3 video=0/0 audio=0/0"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn a_real_batch_report_plays_its_videos() {
+    // A video model whose every job outputs a real WebM clip and a WAV sound track.
+    let clip = "acme/clip/text-to-video";
+    let env = Env::new();
+    let video = env.files.add("clip.webm", media::WEBM.to_vec());
+    let sound = env.files.add("track.wav", media::wav());
+    env.server
+        .set_model(
+            runcomfy_fake::ModelSpec::new(clip, common::EXTRA_SCHEMA)
+                .output(json!({"video": video, "audio": sound}))
+                .price(0.1, "output"),
+        )
+        .unwrap();
+    let rows = write_rows(
+        &env,
+        "clips.jsonl",
+        &[json!({"prompt": "one"}).to_string(), json!({"prompt": "two"}).to_string()],
+    );
+    let db = env.path("jobs.db").display().to_string();
+    env.cmd()
+        .args(["batch", clip, "--unchecked", "--input"])
+        .arg(&rows)
+        .args(["--out", "out", "--store", &db])
+        .assert()
+        .success();
+    for line in ["1", "2"] {
+        let dir = env.path("out").join(line);
+        assert_eq!(std::fs::read(dir.join("clip.webm")).unwrap(), media::WEBM);
+    }
+    let page = std::fs::read_to_string(env.path("out/index.html")).unwrap();
+    assert!(
+        page.contains("<video controls preload=\"metadata\" src=\"1/clip.webm\""),
+        "{page}"
+    );
+    let shot = env.path("clips.png");
+    let Some(seen) = check_in_browser(&env.path("out/index.html"), &shot) else {
+        return;
+    };
+    // Each video loaded with a picture size, each sound with a duration.
+    assert!(
+        seen.contains("rendered=1 media=4 loaded=4 failed=0 img=0/0 video=2/2 audio=2/2"),
         "{seen}"
     );
 }

@@ -50,6 +50,7 @@ mod hash;
 mod location;
 mod migrate;
 mod record;
+mod timed;
 mod types;
 
 #[cfg(feature = "postgres")]
@@ -68,6 +69,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, StoreError};
 pub use hash::input_sha256;
 pub use location::{redact, Location, Secret};
+pub use timed::{OpTiming, StoreTimings, TimedStore};
 pub use types::{
     BatchId, BatchInfo, BatchStatus, Claim, ClaimRequest, DurationStats, Finish, JobKey, JobRecord,
     Lease, NewRow, Outcome, RowFilter, SavedOutput, State, DURATION_SAMPLE,

@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use runcomfy::batch::{BatchEvent, BatchSummary};
-use runcomfy_store::{BatchStatus, RowFilter, SharedStore, State};
+use runcomfy_store::{BatchStatus, RowFilter, SharedStore, State, StoreTimings, TimedStore};
 
 use crate::exit::{self, Reported};
 use crate::ui::{err, out, Mode, Ui};
@@ -36,7 +36,12 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
             plan.out = cwd.join(&plan.out);
         }
     }
-    let store = open_store(ctx, plan.args.store.as_deref()).await?;
+    // Every store call is timed (a few clock reads per database round trip): the `--json`
+    // summary tells how long the rows waited on the store.
+    let timed = Arc::new(TimedStore::new(
+        open_store(ctx, plan.args.store.as_deref()).await?,
+    ));
+    let store: SharedStore = timed.clone();
     let client = ctx.client_with_store(store.clone())?;
     let args = &plan.args;
     let mut resubmit = Vec::new();
@@ -93,7 +98,7 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     let status = write_report(&*store, &plan.name, &plan.out, &plan.refused).await;
     let summary = result?;
     let status = status?;
-    finish(ctx, &plan, &summary, &status)
+    finish(ctx, &plan, &summary, &status, &timed.timings())
 }
 
 /// Rewrites the report every [`REPORT_EVERY`] until aborted.
@@ -143,6 +148,7 @@ fn finish(
     plan: &Plan,
     summary: &BatchSummary,
     status: &BatchStatus,
+    timings: &StoreTimings,
 ) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     let code = exit_code(status);
@@ -162,6 +168,7 @@ fn finish(
             "manifest": plan.out.join(crate::report::MANIFEST),
             "index": index,
             "exit_code": code,
+            "store": timings_json(timings),
         }));
     } else {
         if ui.mode() != Mode::Quiet {
@@ -189,6 +196,34 @@ fn finish(
     } else {
         Err(Reported(code).into())
     }
+}
+
+/// What this process's store calls cost, for the `--json` summary: the wall time of every
+/// call, the rows' lives and the part of them spent waiting on the store, calls per settled
+/// row, and each operation's calls and seconds.
+fn timings_json(t: &StoreTimings) -> serde_json::Value {
+    let operations: serde_json::Map<String, serde_json::Value> = t
+        .operations
+        .iter()
+        .map(|o| {
+            (
+                o.name.to_owned(),
+                json!({"calls": o.calls, "seconds": o.seconds}),
+            )
+        })
+        .collect();
+    json!({
+        "seconds": t.elapsed_seconds,
+        "calls": t.calls,
+        "store_seconds": t.store_seconds,
+        "rows_claimed": t.rows_claimed,
+        "rows_settled": t.rows_settled,
+        "row_seconds": t.row_seconds,
+        "row_store_seconds": t.row_store_seconds,
+        "row_store_share": t.row_store_share(),
+        "calls_per_row": t.calls_per_row(),
+        "operations": operations,
+    })
 }
 
 /// What a batch shows while it runs.

@@ -99,3 +99,9 @@ pub fn wav() -> Vec<u8> {
     out.extend(samples);
     out
 }
+
+/// One second of ffmpeg's synthetic test pattern, 64 × 64 at 10 frames per second, VP8 in
+/// WebM (4 KB): a video every Chromium plays. Made once with
+/// `ffmpeg -f lavfi -i testsrc=size=64x64:rate=10:duration=1 -c:v libvpx -b:v 50k -pix_fmt yuv420p -an -fflags +bitexact -flags:v +bitexact clip.webm`
+/// and committed, so the tests need no ffmpeg.
+pub const WEBM: &[u8] = include_bytes!("clip.webm");

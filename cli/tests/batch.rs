@@ -553,11 +553,22 @@ fn job_cap_and_budget_stop_submitting_and_a_rerun_finishes() {
     // What this run's store calls cost: the one row it sent, marked, recorded and saved.
     let store = &done["store"];
     assert_eq!(store["rows_settled"], 1, "{store}");
-    for op in ["mark_submitting", "record_submitted", "record_finished", "record_output_saved"] {
+    for op in [
+        "mark_submitting",
+        "record_submitted",
+        "record_finished",
+        "record_output_saved",
+    ] {
         assert_eq!(store["operations"][op]["calls"], 1, "{op}: {store}");
     }
-    assert!(store["operations"]["claim"]["calls"].as_u64() >= Some(1), "{store}");
-    assert!(store["row_store_seconds"].as_f64() <= store["row_seconds"].as_f64(), "{store}");
+    assert!(
+        store["operations"]["claim"]["calls"].as_u64() >= Some(1),
+        "{store}"
+    );
+    assert!(
+        store["row_store_seconds"].as_f64() <= store["row_seconds"].as_f64(),
+        "{store}"
+    );
     assert_eq!(env.server.submits(), 5);
     assert!(jobs_per_input(&env).iter().all(|n| *n == 1));
 }
@@ -638,7 +649,10 @@ fn a_real_batch_report_plays_its_videos() {
     let rows = write_rows(
         &env,
         "clips.jsonl",
-        &[json!({"prompt": "one"}).to_string(), json!({"prompt": "two"}).to_string()],
+        &[
+            json!({"prompt": "one"}).to_string(),
+            json!({"prompt": "two"}).to_string(),
+        ],
     );
     let db = env.path("jobs.db").display().to_string();
     env.cmd()

@@ -21,18 +21,19 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::types::{
-    BatchId, BatchInfo, BatchStatus, Claim, ClaimRequest, DurationStats, Finish, JobKey,
-    JobRecord, Lease, NewRow, RowFilter, SavedOutput, State,
+    BatchId, BatchInfo, BatchStatus, Claim, ClaimRequest, DurationStats, Finish, JobKey, JobRecord,
+    Lease, NewRow, RowFilter, SavedOutput, State,
 };
 use crate::{JobStore, Location, SharedStore, StoreError};
 
 /// The operations of [`JobStore`], in trait order (the index of each counter).
-const OPS: [&str; 25] = [
+const OPS: [&str; 26] = [
     "record_intent",
     "record_submitted",
     "record_uncertain",
     "record_refused",
     "record_finished",
+    "record_outputs_wanted",
     "record_output_saved",
     "job",
     "job_by_request_id",
@@ -328,6 +329,16 @@ impl JobStore for TimedStore {
         .await
     }
 
+    async fn record_outputs_wanted(&self, key: JobKey, dir: &Path) -> Result<(), StoreError> {
+        self.timed(
+            "record_outputs_wanted",
+            Some(key),
+            self.inner.record_outputs_wanted(key, dir),
+            never,
+        )
+        .await
+    }
+
     async fn record_output_saved(
         &self,
         key: JobKey,
@@ -426,8 +437,13 @@ impl JobStore for TimedStore {
     }
 
     async fn heartbeat(&self, worker: &str, lease: Duration) -> Result<Lease, StoreError> {
-        self.timed("heartbeat", None, self.inner.heartbeat(worker, lease), never)
-            .await
+        self.timed(
+            "heartbeat",
+            None,
+            self.inner.heartbeat(worker, lease),
+            never,
+        )
+        .await
     }
 
     async fn mark_submitting(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {

@@ -7,10 +7,16 @@
 //! 3. the same rows as a `runcomfy::batch` on a SQLite store (WAL, `synchronous = FULL`) in a
 //!    temporary folder, concurrency 64; and on PostgreSQL when `RUNCOMFY_TEST_PG_URL` is set.
 //!
+//! The two baselines run before and after the batch (capacity, no store, batch, no store,
+//! capacity), each counted over both of its runs, so a load that drifts weighs on all alike.
+//!
 //! It prints jobs/s of each, the batch's jobs/s over the fake's capacity (target ≥ 0.8), the
-//! store's share of the batch's time (1 - no-store time / batch time; target ≤ 15%), and the
-//! peak heap of the client side (client runtime and store threads) per job in flight, counted
-//! by a global allocator that tags each allocation with the runtime that made it.
+//! store's share of the batch's time (1 - no-store time / batch time; target ≤ 15%), the
+//! time the batch took to write its rows into the store (counted in its time), the process's
+//! CPU time per job of each (client and server: they share the machine's cores) and the
+//! store thread's part of the batch's, and the peak heap of the client side (client runtime
+//! and store threads) per job in flight, counted by a global allocator that tags each
+//! allocation with the runtime that made it.
 //!
 //! `cargo bench -p runcomfy-bench --bench batch` (`ROWS=N` to change the row count).
 
@@ -130,13 +136,60 @@ async fn no_store(server: &FakeServer, jobs: usize) -> Duration {
     started.elapsed()
 }
 
+/// What a batch run measured.
+struct BatchRun {
+    /// From the call to its end, opening (writing the rows into the store) included.
+    took: Duration,
+    /// Opening: from the call to the `Opened` event.
+    opening: Duration,
+    /// The most rows submitted and not yet reported ended at once.
+    most: usize,
+    /// Client-side heap peak over the opened batch.
+    heap: isize,
+    /// CPU time of the store's thread (SQLite), read before the store closes.
+    store_cpu: Option<Duration>,
+}
+
+/// CPU time of the process so far (every thread, ended ones included), from `/proc`.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the name and state.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time of the live threads whose name starts with `prefix` (`/proc/self/task/*/schedstat`).
+fn threads_cpu(prefix: &str) -> Option<Duration> {
+    let mut total = None;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let sched = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        if let Some(ns) = sched
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            *total.get_or_insert(Duration::ZERO) += Duration::from_nanos(ns);
+        }
+    }
+    total
+}
+
 /// The same rows as a batch on the store at `location`.
-async fn batch(
-    server: &FakeServer,
-    location: &str,
-    name: &str,
-    jobs: usize,
-) -> (Duration, usize, isize) {
+async fn batch(server: &FakeServer, location: &str, name: &str, jobs: usize) -> BatchRun {
     let store = runcomfy::store::open(location).await.expect("store");
     let client = server
         .client_builder()
@@ -151,6 +204,7 @@ async fn batch(
     let mut in_flight = 0usize;
     let mut most = 0usize;
     let mut opened = 0isize;
+    let mut opening = Duration::ZERO;
     let summary = client
         .batch(MODEL, name)
         .rows(rows)
@@ -158,6 +212,7 @@ async fn batch(
         .run_with(|e| match e {
             // The heap is measured from here: the rows are in the store, none is in flight.
             runcomfy::batch::BatchEvent::Opened { .. } => {
+                opening = started.elapsed();
                 opened = live(CLIENT) + live(0);
                 reset_peak(CLIENT);
                 reset_peak(0);
@@ -172,9 +227,16 @@ async fn batch(
         .await
         .expect("batch");
     let took = started.elapsed();
+    let store_cpu = threads_cpu("runcomfy-store");
     assert_eq!(summary.status.succeeded, jobs as u64, "{summary:?}");
     let heap = (peak(CLIENT) + peak(0) - opened).max(0);
-    (took, most, heap)
+    BatchRun {
+        took,
+        opening,
+        most,
+        heap,
+        store_cpu,
+    }
 }
 
 fn main() {
@@ -225,32 +287,68 @@ fn main() {
         let s = server.clone();
         on_client(Box::pin(async move { no_store(&s, 500).await }));
     }
-    let s = server.clone();
-    let capacity = on_client(Box::pin(async move { bare(&s, jobs).await }));
-    let s = server.clone();
-    let plain = on_client(Box::pin(async move { no_store(&s, jobs).await }));
+    // The baselines are measured before and after the batch (capacity, no store, batch, no
+    // store, capacity) and each is the total of its two runs: a load that drifts during the
+    // run weighs on the baselines and the batch alike.
+    let timed = |f: &dyn Fn() -> Duration| {
+        let cpu = process_cpu();
+        let took = f();
+        (took, process_cpu().saturating_sub(cpu))
+    };
+    let run_bare = || {
+        let s = server.clone();
+        on_client(Box::pin(async move { bare(&s, jobs).await }))
+    };
+    let run_plain = || {
+        let s = server.clone();
+        on_client(Box::pin(async move { no_store(&s, jobs).await }))
+    };
+    let capacity_1 = timed(&run_bare);
+    let plain_1 = timed(&run_plain);
 
     let sqlite = dir.path().join("jobs.db").display().to_string();
+    let cpu_before = process_cpu();
     let s = server.clone();
     let location = sqlite.clone();
-    let (stored, peak_in_flight, heap) = client_rt
+    let run = client_rt
         .block_on(client_rt.spawn(async move { batch(&s, &location, "bench", jobs).await }))
         .expect("batch task");
-    let heap = heap as f64;
+    let batch_cpu = process_cpu().saturating_sub(cpu_before);
+    let stored = run.took;
+    let heap = run.heap as f64;
 
-    let rate = |d: Duration| jobs as f64 / d.as_secs_f64();
+    let plain_2 = timed(&run_plain);
+    let capacity_2 = timed(&run_bare);
+    let capacity = capacity_1.0 + capacity_2.0;
+    let plain = plain_1.0 + plain_2.0;
+
+    let rate = |d: Duration, n: usize| n as f64 / d.as_secs_f64();
+    let per_job = |cpu: Duration, n: usize| 1e6 * cpu.as_secs_f64() / n as f64;
     println!("{jobs} jobs, {CONCURRENCY} at a time, each a submit and /result polls every 2 ms until its end (3 polls):");
     println!(
-        "  fake's capacity (bare reqwest): {:>8.3} s  {:>7.0} jobs/s",
-        capacity.as_secs_f64(),
-        rate(capacity)
+        "  fake's capacity (bare reqwest): {:>7.0} jobs/s  (before {:.0}, after {:.0}); process CPU {:.0} us per job",
+        rate(capacity, 2 * jobs),
+        rate(capacity_1.0, jobs),
+        rate(capacity_2.0, jobs),
+        per_job(capacity_1.1 + capacity_2.1, 2 * jobs)
     );
     println!(
-        "  client, no store:              {:>8.3} s  {:>7.0} jobs/s",
-        plain.as_secs_f64(),
-        rate(plain)
+        "  client, no store:              {:>7.0} jobs/s  (before {:.0}, after {:.0}); process CPU {:.0} us per job",
+        rate(plain, 2 * jobs),
+        rate(plain_1.0, jobs),
+        rate(plain_2.0, jobs),
+        per_job(plain_1.1 + plain_2.1, 2 * jobs)
     );
-    println!("  batch on SQLite:               {:>8.3} s  {:>7.0} jobs/s  (at most {peak_in_flight} in flight)", stored.as_secs_f64(), rate(stored));
+    println!(
+        "  batch on SQLite:               {:>7.0} jobs/s  ({:.3} s, of which {:.3} s writing the rows into the store; at most {} reported in flight); process CPU {:.0} us per job, of which the store's thread {}",
+        rate(stored, jobs),
+        stored.as_secs_f64(),
+        run.opening.as_secs_f64(),
+        run.most,
+        per_job(batch_cpu, jobs),
+        run.store_cpu
+            .map_or("unknown".to_owned(), |c| format!("{:.0} us", per_job(c, jobs)))
+    );
     println!(
         "  batch memory: client-side heap peak +{:.0} bytes over the opened batch = {:.1} KiB per job in flight ({CONCURRENCY})",
         heap,
@@ -258,29 +356,30 @@ fn main() {
     );
     println!(
         "ratio batch/capacity (SQLite): {:.2} (target >= 0.8)",
-        rate(stored) / rate(capacity)
+        rate(stored, jobs) / rate(capacity, 2 * jobs)
     );
     println!(
         "store share of the batch's time (SQLite): {:.1}% (target <= 15%)",
-        100.0 * (1.0 - plain.as_secs_f64() / stored.as_secs_f64())
+        100.0 * (1.0 - (plain.as_secs_f64() / 2.0) / stored.as_secs_f64())
     );
     if let Ok(url) = std::env::var("RUNCOMFY_TEST_PG_URL") {
         let s = server.clone();
-        let (pg, _, _) = client_rt
+        let pg = client_rt
             .block_on(client_rt.spawn(async move {
                 let name = format!("bench-{}", std::process::id());
                 batch(&s, &url, &name, jobs).await
             }))
-            .expect("batch task");
+            .expect("batch task")
+            .took;
         println!(
-            "  batch on PostgreSQL:           {:>8.3} s  {:>7.0} jobs/s",
-            pg.as_secs_f64(),
-            rate(pg)
+            "  batch on PostgreSQL:           {:>7.0} jobs/s  ({:.3} s)",
+            rate(pg, jobs),
+            pg.as_secs_f64()
         );
         println!(
             "ratio batch/capacity (PostgreSQL): {:.2}; store share {:.1}%",
-            rate(pg) / rate(capacity),
-            100.0 * (1.0 - plain.as_secs_f64() / pg.as_secs_f64())
+            rate(pg, jobs) / rate(capacity, 2 * jobs),
+            100.0 * (1.0 - (plain.as_secs_f64() / 2.0) / pg.as_secs_f64())
         );
     }
 }

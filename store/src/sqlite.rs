@@ -38,6 +38,9 @@ use crate::{JobStore, OpenOptions};
 /// How long a writer waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many prepared statements the connection keeps.
+const STATEMENT_CACHE: usize = 128;
+
 /// The most operations committed together.
 const MAX_GROUP: usize = 256;
 
@@ -122,10 +125,29 @@ impl SqliteStore {
         R: Send + 'static,
         F: FnOnce(&Connection, &Ctx) -> Result<R, StoreError> + Send + 'static,
     {
+        self.call_in(true, f).await
+    }
+
+    /// [`call`](Self::call) for an operation whose only write is one statement (SQLite undoes
+    /// a failed statement by itself): no savepoint around it.
+    async fn call_one_write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &Ctx) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.call_in(false, f).await
+    }
+
+    async fn call_in<R, F>(&self, savepoint: bool, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &Ctx) -> Result<R, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
         let op: Op = Box::new(move |conn, ctx| {
             let result = match conn {
-                Ok(conn) => in_savepoint(conn, ctx, f),
+                Ok(conn) if savepoint => in_savepoint(conn, ctx, f),
+                Ok(conn) => f(conn, ctx),
                 Err(message) => Err(unavailable(ctx, message)),
             };
             let location = ctx.location.clone();
@@ -182,6 +204,9 @@ fn open_connection(path: &Path, ctx: &Ctx) -> Result<Connection, StoreError> {
     }
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(|e| fail(Box::new(e)))?;
+    // Every statement of the hot paths stays prepared (the default cache of 16 is smaller
+    // than a claim and a row's steps together, so statements were parsed again and again).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     migrate_db(&conn, ctx)?;
     Ok(conn)
 }
@@ -230,7 +255,7 @@ fn serve(conn: Connection, ctx: Ctx, receiver: mpsc::Receiver<Op>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = run(&conn, "BEGIN IMMEDIATE") {
             let message = e.to_string();
             for op in ops {
                 op(Err(&message), &ctx)(Err(&message));
@@ -238,8 +263,8 @@ fn serve(conn: Connection, ctx: Ctx, receiver: mpsc::Receiver<Op>) {
             continue;
         }
         let delivers: Vec<Deliver> = ops.into_iter().map(|op| op(Ok(&conn), &ctx)).collect();
-        let commit = conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
+        let commit = run(&conn, "COMMIT").map_err(|e| {
+            let _ = run(&conn, "ROLLBACK");
             e.to_string()
         });
         for deliver in delivers {
@@ -254,17 +279,22 @@ fn in_savepoint<R>(
     ctx: &Ctx,
     f: impl FnOnce(&Connection, &Ctx) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT op").map_err(|e| ctx.db(e))?;
+    run(conn, "SAVEPOINT op").map_err(|e| ctx.db(e))?;
     let result = f(conn, ctx);
     let end = if result.is_ok() {
-        "RELEASE op"
+        run(conn, "RELEASE op")
     } else {
-        "ROLLBACK TO op; RELEASE op"
+        run(conn, "ROLLBACK TO op").and_then(|()| run(conn, "RELEASE op"))
     };
-    match conn.execute_batch(end) {
+    match end {
         Ok(()) => result,
         Err(e) => Err(result.err().unwrap_or_else(|| ctx.db(e))),
     }
+}
+
+/// Runs one statement without parameters, prepared once (transaction and savepoint steps).
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn raw_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawJob> {
@@ -447,20 +477,22 @@ impl JobStore for SqliteStore {
 
     async fn record_submitted(&self, key: JobKey, request_id: &str) -> Result<(), StoreError> {
         let request_id = request_id.to_owned();
-        self.call(move |conn, ctx| {
+        self.call_one_write(move |conn, ctx| {
+            // The usual case in one statement; the others are told apart below.
+            let done = execute(
+                conn,
+                ctx,
+                "UPDATE runcomfy_jobs SET state = 'submitted', request_id = ?2, error = NULL, \
+                 submitted_at = ?3, updated_at = ?3 \
+                 WHERE id = ?1 AND request_id IS NULL AND state IN ('submitting', 'uncertain')",
+                params![key.0, request_id, ctx.now()],
+            )?;
+            if done == 1 {
+                return Ok(());
+            }
             let b = brief(conn, ctx, key)?;
             match (&b.request_id, b.state) {
                 (Some(known), _) if *known == request_id => Ok(()),
-                (None, State::Submitting | State::Uncertain) => {
-                    execute(
-                        conn,
-                        ctx,
-                        "UPDATE runcomfy_jobs SET state = 'submitted', request_id = ?2, error = NULL, \
-                         submitted_at = ?3, updated_at = ?3 WHERE id = ?1",
-                        params![key.0, request_id, ctx.now()],
-                    )?;
-                    Ok(())
-                }
                 _ => Err(StoreError::InvalidState {
                     key,
                     state: b.state,
@@ -843,7 +875,7 @@ impl JobStore for SqliteStore {
 
     async fn mark_submitting(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {
         let worker = worker.to_owned();
-        self.call(move |conn, ctx| {
+        self.call_one_write(move |conn, ctx| {
             let done = execute(
                 conn,
                 ctx,

@@ -452,6 +452,43 @@ mod tests {
     }
 
     #[test]
+    fn an_import_cut_short_is_finished_without_duplicates() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = runcomfy_store::open(&dir.path().join("jobs.db").display().to_string())
+                .await
+                .unwrap();
+            let at = "2026-01-01T00:00:00Z";
+            let text: String = [
+                json!({"v":1,"at":at,"job":"a","event":"submitting","model_id":"m/a","input_sha256":"h"}),
+                json!({"v":1,"at":at,"job":"a","event":"submitted","request_id":"ra"}),
+                json!({"v":1,"at":at,"job":"b","event":"submitting","model_id":"m/b","input_sha256":"h"}),
+                json!({"v":1,"at":at,"job":"b","event":"submit_failed","may_exist":true,"error":"timed out"}),
+            ]
+            .into_iter()
+            .map(line)
+            .collect();
+            let journal = dir.path().join(FILE_NAME);
+            let ui = Ui::new(false, true);
+            // Imported, then (as after a kill before the rename) the same file again.
+            for _ in 0..2 {
+                std::fs::write(&journal, &text).unwrap();
+                import_once(&ui, store.as_ref(), dir.path()).await.unwrap();
+                assert!(!journal.exists());
+            }
+            assert_eq!(store.unfinished().await.unwrap().len(), 1);
+            assert_eq!(store.uncertain().await.unwrap().len(), 1);
+            assert_eq!(store.recent_jobs(10).await.unwrap().len(), 2);
+            assert!(dir.path().join(IMPORTED_NAME).exists());
+            assert!(dir.path().join(format!("{IMPORTED_NAME}-1")).exists());
+        });
+    }
+
+    #[test]
     fn damaged_lines_hide_no_intact_record() {
         let at = "2026-01-01T00:00:00Z";
         let first = line(

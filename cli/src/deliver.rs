@@ -80,17 +80,25 @@ pub async fn finish(
         Some(at) => handle.wait_submitted(client, at, |p| ui.progress(p)).await,
         None => handle.wait_with_progress(client, |p| ui.progress(p)).await,
     };
-    let result = match waited {
+    let output = match waited {
         Ok(r) => {
             ui.finish_wait(r.state.as_str());
-            r
+            r.output.unwrap_or_else(|| json!({}))
         }
         Err(e) => {
             ui.finish_wait("failed");
-            return Err(e.into());
+            match recorded_output(store, key, &e, out_dir).await {
+                Some(output) => {
+                    ui.note(&format!(
+                        "job {request_id}: the server no longer has its result ({}); saving the outputs recorded when it succeeded",
+                        e
+                    ));
+                    output
+                }
+                None => return Err(e.into()),
+            }
         }
     };
-    let output = result.output.unwrap_or_else(|| json!({}));
     ui.event(json!({"event": "output", "request_id": request_id, "output": output}));
     let urls = download::output_urls(&output);
     let Some(dir) = out_dir else {
@@ -170,4 +178,23 @@ pub async fn finish(
         }
     }
     Ok(())
+}
+
+/// The output the store recorded for a job that succeeded and still has outputs to save,
+/// when the server no longer knows the job (`404001`): its recorded file URLs may still
+/// work. `None` for any other error or job.
+async fn recorded_output(
+    store: &SharedStore,
+    key: JobKey,
+    error: &runcomfy::Error,
+    out_dir: Option<&Path>,
+) -> Option<serde_json::Value> {
+    let expired = matches!(error, runcomfy::Error::Api(api) if api.code == Some(runcomfy::ApiErrorCode::ResourceNotFound));
+    if !expired || out_dir.is_none() {
+        return None;
+    }
+    let job = store.job(key).await.ok()??;
+    (job.state == runcomfy_store::State::Saving)
+        .then_some(job.output)
+        .flatten()
 }

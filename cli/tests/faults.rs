@@ -196,6 +196,46 @@ fn a_failed_download_leaves_the_job_unfinished_and_resume_saves_it() {
     assert_eq!(env.server.submits(), 1);
 }
 
+#[test]
+fn outputs_of_a_job_the_server_forgot_are_saved_from_the_recorded_urls() {
+    let env = Env::new();
+    let video = bytes(7, 40_000);
+    let video_url = format!("{}/files/late.mp4", env.files.base);
+    env.server
+        .script_next(Lifecycle::new().then_succeed_with(json!({ "video": video_url })));
+    let out = env.path("out");
+    let o = env
+        .std_cmd()
+        .args(i2v_args())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(unfinished(&env)[0]["state"], "saving");
+    // The result expires at RunComfy; the file is still on the CDN.
+    env.server.inject(
+        Route::Status,
+        Fault::api_error(404, 404001, "request not found or expired"),
+    );
+    env.files.add("late.mp4", video.clone());
+    let o = env.std_cmd().arg("resume").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no longer has its result"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        text(&o.stdout).trim(),
+        out.join("late.mp4").display().to_string()
+    );
+    assert_eq!(std::fs::read(out.join("late.mp4")).unwrap(), video);
+    assert!(unfinished(&env).is_empty());
+    assert_eq!(env.jobs()[0]["state"], "succeeded");
+    assert_eq!(env.server.submits(), 1);
+}
+
 fn interrupt(child: &std::process::Child) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();

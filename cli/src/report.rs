@@ -5,13 +5,14 @@
 //! Both are rebuilt from the job store (plus the rows refused before sending) and replaced
 //! atomically, so a reader never sees half a file.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use runcomfy_store::{BatchInfo, BatchStatus, JobStore, RowFilter, State};
+use runcomfy_store::{BatchInfo, BatchStatus, JobKey, JobStore, RowFilter, SavedOutput, State};
 
 /// The manifest's file name in the output folder.
 pub const MANIFEST: &str = "manifest.jsonl";
@@ -69,15 +70,24 @@ pub async fn collect(
             .await?;
         let Some(last) = page.last() else { break };
         after = last.batch.map_or(u64::MAX, |(_, line)| line);
+        // The outputs of the page's finished rows in one query, not one per row: every worker
+        // rewrites the report of the whole batch.
+        let finished: Vec<JobKey> = page
+            .iter()
+            .filter(|job| matches!(job.state, State::Saving | State::Succeeded))
+            .map(|job| job.key)
+            .collect();
+        let mut outputs: HashMap<JobKey, Vec<SavedOutput>> = HashMap::new();
+        for (key, out) in store.outputs_of(&finished).await? {
+            outputs.entry(key).or_default().push(out);
+        }
         for job in page {
             let mut files = Vec::new();
             let mut unsaved = Vec::new();
-            if matches!(job.state, State::Saving | State::Succeeded) {
-                for out in store.outputs(job.key).await? {
-                    match out.path {
-                        Some(p) => files.push(relative_to(&dir, &p)),
-                        None => unsaved.push(out.url),
-                    }
+            for out in outputs.remove(&job.key).unwrap_or_default() {
+                match out.path {
+                    Some(p) => files.push(relative_to(&dir, &p)),
+                    None => unsaved.push(out.url),
                 }
             }
             rows.push(ReportRow {

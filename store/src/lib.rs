@@ -140,6 +140,20 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// The outputs of a job: those wanted (path `None`) and those saved.
     async fn outputs(&self, key: JobKey) -> Result<Vec<SavedOutput>, StoreError>;
 
+    /// The outputs of several jobs, each with its job's key, ordered by key then URL: what
+    /// [`outputs`](Self::outputs) gives for each (keys named twice count once), in one round
+    /// trip where the backend can. The report of a batch reads its rows' outputs this way.
+    async fn outputs_of(&self, keys: &[JobKey]) -> Result<Vec<(JobKey, SavedOutput)>, StoreError> {
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut all = Vec::new();
+        for key in keys {
+            all.extend(self.outputs(key).await?.into_iter().map(|o| (key, o)));
+        }
+        Ok(all)
+    }
+
     /// Single jobs (not batch rows) to re-attach after a crash: `submitted` (poll them) and
     /// `saving` (save their missing outputs), oldest first.
     async fn unfinished(&self) -> Result<Vec<JobRecord>, StoreError>;

@@ -940,6 +940,33 @@ impl JobStore for PgStore {
         .collect()
     }
 
+    async fn outputs_of(&self, keys: &[JobKey]) -> Result<Vec<(JobKey, SavedOutput)>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        self.query(
+            "SELECT job_id, url, path FROM runcomfy_outputs WHERE job_id = ANY($1) \
+             ORDER BY job_id, url",
+            &[&ids],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                JobKey(r.try_get(0).map_err(|e| self.db(e))?),
+                SavedOutput {
+                    url: r.try_get(1).map_err(|e| self.db(e))?,
+                    path: r
+                        .try_get::<_, Option<String>>(2)
+                        .map_err(|e| self.db(e))?
+                        .map(PathBuf::from),
+                },
+            ))
+        })
+        .collect()
+    }
+
     async fn unfinished(&self) -> Result<Vec<JobRecord>, StoreError> {
         let sql = format!(
             "SELECT {JOB_COLUMNS} FROM runcomfy_jobs WHERE state IN ('submitted', 'saving') \

@@ -27,7 +27,7 @@ use crate::types::{
 use crate::{JobStore, Location, SharedStore, StoreError};
 
 /// The operations of [`JobStore`], in trait order (the index of each counter).
-const OPS: [&str; 26] = [
+const OPS: [&str; 27] = [
     "record_intent",
     "record_submitted",
     "record_uncertain",
@@ -38,6 +38,7 @@ const OPS: [&str; 26] = [
     "job",
     "job_by_request_id",
     "outputs",
+    "outputs_of",
     "unfinished",
     "uncertain",
     "recent_jobs",
@@ -371,6 +372,11 @@ impl JobStore for TimedStore {
 
     async fn outputs(&self, key: JobKey) -> Result<Vec<SavedOutput>, StoreError> {
         self.timed("outputs", Some(key), self.inner.outputs(key), never)
+            .await
+    }
+
+    async fn outputs_of(&self, keys: &[JobKey]) -> Result<Vec<(JobKey, SavedOutput)>, StoreError> {
+        self.timed("outputs_of", None, self.inner.outputs_of(keys), never)
             .await
     }
 

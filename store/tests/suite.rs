@@ -196,6 +196,7 @@ suite!(
     batch_rows_and_status,
     unfinished_lists_single_jobs_only,
     outputs_folder_and_its_migration,
+    outputs_of_several_jobs,
 );
 
 async fn single_job_lifecycle(env: Env) {
@@ -1227,4 +1228,54 @@ async fn outputs_folder_and_its_migration(env: Env) {
         store.job(key).await.unwrap().unwrap().outputs_dir,
         Some(PathBuf::from("again"))
     );
+}
+
+async fn outputs_of_several_jobs(env: Env) {
+    let store = env.open().await;
+    let mut keys = Vec::new();
+    for (i, urls) in [
+        &["https://cdn/1/b.png", "https://cdn/1/a.png"][..],
+        &[][..],
+        &["https://cdn/3/v.mp4"][..],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = store
+            .record_intent(MODEL, &json!({"prompt": format!("job {i}")}))
+            .await
+            .unwrap();
+        store
+            .record_submitted(key, &format!("req-{i}"))
+            .await
+            .unwrap();
+        store
+            .record_finished(
+                key,
+                &Finish::succeeded(json!({"images": urls})).wanting(urls.iter().copied()),
+            )
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    store
+        .record_output_saved(keys[0], "https://cdn/1/a.png", Path::new("out/1/a.png"))
+        .await
+        .unwrap();
+    // Keys in any order, one twice: each job once, by key then URL, as `outputs` gives them.
+    let got = store
+        .outputs_of(&[keys[2], keys[0], keys[1], keys[0]])
+        .await
+        .unwrap();
+    let mut want = Vec::new();
+    for key in &keys {
+        for out in store.outputs(*key).await.unwrap() {
+            want.push((*key, out));
+        }
+    }
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].1.path, Some(PathBuf::from("out/1/a.png")));
+    assert_eq!(got[2].0, keys[2]);
+    assert!(store.outputs_of(&[]).await.unwrap().is_empty());
 }

@@ -14,7 +14,8 @@
 //! store's share of the batch's time (1 - no-store time / batch time; target ≤ 15%), the
 //! time the batch took to write its rows into the store (counted in its time), the process's
 //! CPU time per job of each (client and server: they share the machine's cores) and the
-//! store thread's part of the batch's, and the peak heap of the client side (client runtime
+//! store thread's part of the batch's, what an 8 KiB write and `fsync` cost on the store's
+//! disk right after the batch, and the peak heap of the client side (client runtime
 //! and store threads) per job in flight, counted by a global allocator that tags each
 //! allocation with the runtime that made it.
 //!
@@ -188,6 +189,28 @@ fn threads_cpu(prefix: &str) -> Option<Duration> {
     total
 }
 
+/// What one durable commit costs on the store's disk now: `n` times, 8 KiB written over the
+/// start of a file in `dir` and `fsync`ed (what SQLite does with its WAL at a commit with
+/// `synchronous = FULL`); the median and the 90th percentile.
+fn fsync_latency(dir: &std::path::Path, n: usize) -> Option<(Duration, Duration)> {
+    use std::io::{Seek, Write};
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).ok()?;
+    let block = [0x5au8; 8192];
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        file.rewind().ok()?;
+        file.write_all(&block).ok()?;
+        file.sync_all().ok()?;
+        times.push(t.elapsed());
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    times.sort();
+    Some((times[n / 2], times[n * 9 / 10]))
+}
+
 /// The same rows as a batch on the store at `location`.
 async fn batch(server: &FakeServer, location: &str, name: &str, jobs: usize) -> BatchRun {
     let store = runcomfy::store::open(location).await.expect("store");
@@ -317,6 +340,7 @@ fn main() {
     let stored = run.took;
     let heap = run.heap as f64;
 
+    let fsync = fsync_latency(dir.path(), 200);
     let plain_2 = timed(&run_plain);
     let capacity_2 = timed(&run_bare);
     let capacity = capacity_1.0 + capacity_2.0;
@@ -354,6 +378,13 @@ fn main() {
         heap,
         heap / CONCURRENCY as f64 / 1024.0
     );
+    if let Some((median, p90)) = fsync {
+        println!(
+            "  the store's disk right after the batch: 8 KiB written and fsynced in {:.2} ms (median of 200), {:.2} ms (90th percentile)",
+            1e3 * median.as_secs_f64(),
+            1e3 * p90.as_secs_f64()
+        );
+    }
     println!(
         "ratio batch/capacity (SQLite): {:.2} (target >= 0.8)",
         rate(stored, jobs) / rate(capacity, 2 * jobs)

@@ -68,10 +68,16 @@ impl Ctx {
     }
 }
 
+/// A read on the reading connection.
+type ReadOp = Box<dyn FnOnce(&Connection, &Ctx) + Send>;
+
 /// The SQLite store. Open it with [`crate::open`] or [`SqliteStore::open`].
 pub struct SqliteStore {
     location: Location,
     sender: mpsc::Sender<Op>,
+    /// A second connection on its own thread for long reads (a batch's totals), so they never
+    /// hold the writer's group; `None` when it could not be opened (the writer reads then).
+    reader: Option<mpsc::Sender<ReadOp>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -86,12 +92,17 @@ impl SqliteStore {
     /// Opens the store file at `path` (creating it and its folder, and migrating it).
     pub async fn open(path: &Path, options: OpenOptions) -> Result<SqliteStore, StoreError> {
         let location = Location::Sqlite(path.to_owned());
+        let read_ctx = Ctx {
+            clock: options.clock.clone(),
+            location: location.to_string(),
+        };
         let ctx = Ctx {
             clock: options.clock,
             location: location.to_string(),
         };
         let (sender, receiver) = mpsc::channel::<Op>();
         let (ready_tx, ready_rx) = oneshot::channel();
+        let read_path = path.to_owned();
         let path = path.to_owned();
         let name = "runcomfy-store-sqlite".to_owned();
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
@@ -112,10 +123,47 @@ impl SqliteStore {
             });
         }
         match ready_rx.await {
-            Ok(Ok(())) => Ok(SqliteStore { location, sender }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(closed(&location)),
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(closed(&location)),
         }
+        let reader = open_reader(read_path, read_ctx).await;
+        Ok(SqliteStore {
+            location,
+            sender,
+            reader,
+        })
+    }
+
+    /// Runs `f` (reads only) on the reading connection in one read transaction (one snapshot
+    /// of what was committed, so of every answered write); on the writer's thread when there
+    /// is no reading connection.
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &Ctx) -> Result<R, StoreError> + Send + 'static,
+    {
+        let Some(reader) = &self.reader else {
+            return self.call(f).await;
+        };
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let op: ReadOp = Box::new(move |conn, ctx| {
+            let result = match run(conn, "BEGIN") {
+                Ok(()) => {
+                    let result = f(conn, ctx);
+                    let end = run(conn, "COMMIT");
+                    match (result, end) {
+                        (Ok(r), Ok(())) => Ok(r),
+                        (Err(e), _) => Err(e),
+                        (Ok(_), Err(e)) => Err(ctx.db(e)),
+                    }
+                }
+                Err(e) => Err(ctx.db(e)),
+            };
+            let _ = tx.send(result);
+        });
+        reader.send(op).map_err(|_| closed(&self.location))?;
+        rx.await.map_err(|_| closed(&self.location))?
     }
 
     /// Runs `f` on the store's thread inside the current group's transaction; answers once it
@@ -179,6 +227,33 @@ fn unavailable(ctx: &Ctx, message: &str) -> StoreError {
         location: ctx.location.clone(),
         source: Box::new(Message(message.to_owned())),
     }
+}
+
+/// Opens the reading connection on its own thread (after the writer created and migrated the
+/// file); `None` if that fails.
+async fn open_reader(path: PathBuf, ctx: Ctx) -> Option<mpsc::Sender<ReadOp>> {
+    let (sender, receiver) = mpsc::channel::<ReadOp>();
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let name = "runcomfy-store-read".to_owned();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let opened = Connection::open(&path).and_then(|conn| {
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                conn.execute_batch("PRAGMA query_only = ON")?;
+                Ok(conn)
+            });
+            let Ok(conn) = opened else {
+                let _ = ready_tx.send(false);
+                return;
+            };
+            let _ = ready_tx.send(true);
+            while let Ok(op) = receiver.recv() {
+                op(&conn, &ctx);
+            }
+        })
+        .ok()?;
+    ready_rx.await.unwrap_or(false).then_some(sender)
 }
 
 /// Opens, configures and migrates the database file.
@@ -959,7 +1034,8 @@ impl JobStore for SqliteStore {
 
     async fn batch_status(&self, name: &str) -> Result<BatchStatus, StoreError> {
         let name = name.to_owned();
-        self.call(move |conn, ctx| {
+        // A scan of the batch's rows: on the reading connection, beside the writer.
+        self.read(move |conn, ctx| {
             let Some((info, _)) = batch_info(conn, ctx, &name)? else {
                 return Err(StoreError::UnknownBatch(name));
             };

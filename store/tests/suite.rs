@@ -37,7 +37,7 @@ impl Env {
     async fn open(&self) -> SharedStore {
         match self.try_open().await {
             Ok(store) => store,
-            Err(e) => panic!("opening {}: {e}", self.location),
+            Err(e) => panic!("opening {}: {e}", runcomfy_store::redact(&self.location)),
         }
     }
 

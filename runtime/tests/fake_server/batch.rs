@@ -33,7 +33,7 @@ impl Env {
         let clock: Arc<dyn Clock> = self.clock.clone();
         store::open_with(&self.location, OpenOptions::default().clock(clock))
             .await
-            .unwrap_or_else(|e| panic!("opening {}: {e}", self.location))
+            .unwrap_or_else(|e| panic!("opening {}: {e}", store::redact(&self.location)))
     }
 }
 

@@ -24,11 +24,17 @@ use crate::ui::{out, Mode};
 pub struct OutArgs {
     /// Download every output into DIR and print the files' paths (`resume`: by default, the
     /// folder the job's `run --out` wanted them in).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = absolute_dir)]
     pub out: Option<PathBuf>,
     /// The largest output file accepted, in MB.
     #[arg(long, value_name = "MB", default_value_t = 4096)]
     pub max_download_mb: u64,
+}
+
+/// `--out` as an absolute path: the store records it, and `resume` may run from another
+/// working directory.
+fn absolute_dir(text: &str) -> Result<PathBuf, String> {
+    std::path::absolute(text).map_err(|e| format!("cannot resolve the folder {text:?}: {e}"))
 }
 
 /// A job of the store to finish.

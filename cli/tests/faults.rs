@@ -197,6 +197,51 @@ fn a_failed_download_leaves_the_job_unfinished_and_resume_saves_it() {
 }
 
 #[test]
+fn a_relative_out_folder_is_recorded_whole_so_resume_works_from_anywhere() {
+    let env = Env::new();
+    let video = bytes(5, 20_000);
+    // The file is not there yet: the run's download fails and the job stays unfinished.
+    let video_url = format!("{}/files/late.mp4", env.files.base);
+    env.server
+        .script_next(Lifecycle::new().then_succeed_with(json!({"video": video_url})));
+    let here = env.path("here");
+    let elsewhere = env.path("elsewhere");
+    std::fs::create_dir_all(&here).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let o = env
+        .std_cmd()
+        .current_dir(&here)
+        .args(i2v_args())
+        .args(["--out", "videos"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let left = unfinished(&env);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(
+        left[0]["outputs_dir"],
+        here.join("videos").display().to_string()
+    );
+
+    // `resume` from another folder saves into the folder the run named, not a new `videos`.
+    env.files.add("late.mp4", video.clone());
+    let o = env
+        .std_cmd()
+        .current_dir(&elsewhere)
+        .arg("resume")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read(here.join("videos").join("late.mp4")).unwrap(),
+        video
+    );
+    assert!(!elsewhere.join("videos").exists());
+    assert!(unfinished(&env).is_empty());
+    assert_eq!(env.server.submits(), 1);
+}
+
+#[test]
 fn outputs_of_a_job_the_server_forgot_are_saved_from_the_recorded_urls() {
     let env = Env::new();
     let video = bytes(7, 40_000);

@@ -16,7 +16,6 @@ use runcomfy_store::{JobKey, SharedStore};
 
 use crate::commands::{Ctx, Phase};
 use crate::download;
-use crate::journal::same_file_url;
 use crate::ui::{out, Mode};
 
 /// Where outputs go.
@@ -139,7 +138,7 @@ pub async fn finish(
         // and the store's own spelling of it is the one recorded.
         let stored = known
             .iter()
-            .find(|o| Url::parse(&o.url).is_ok_and(|u| same_file_url(&u, &url)));
+            .find(|o| Url::parse(&o.url).is_ok_and(|u| download::same_file_url(&u, &url)));
         match stored.and_then(|o| o.path.clone()).filter(|p| p.is_file()) {
             Some(path) => {
                 ui.note(&format!("already saved: {}", path.display()));

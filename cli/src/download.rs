@@ -15,6 +15,17 @@ use crate::ui::Ui;
 
 pub use runcomfy::download::output_urls;
 
+/// Whether two output URLs name the same file: equal without their query and fragment.
+pub fn same_file_url(a: &Url, b: &Url) -> bool {
+    let strip = |u: &Url| {
+        let mut u = u.clone();
+        u.set_query(None);
+        u.set_fragment(None);
+        u
+    };
+    strip(a) == strip(b)
+}
+
 /// How downloads behave.
 #[derive(Debug, Clone)]
 pub struct Options {

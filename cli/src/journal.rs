@@ -377,7 +377,7 @@ async fn record_saved(
         let found = saved
             .iter()
             .rev()
-            .filter(|(u, _)| Url::parse(u).is_ok_and(|u| same_file_url(&u, url)))
+            .filter(|(u, _)| Url::parse(u).is_ok_and(|u| crate::download::same_file_url(&u, url)))
             .map(|(_, p)| p)
             .find(|p| p.is_file());
         if let Some(path) = found {
@@ -385,17 +385,6 @@ async fn record_saved(
         }
     }
     Ok(())
-}
-
-/// Whether two output URLs name the same file: equal without their query and fragment.
-pub fn same_file_url(a: &Url, b: &Url) -> bool {
-    let strip = |u: &Url| {
-        let mut u = u.clone();
-        u.set_query(None);
-        u.set_fragment(None);
-        u
-    };
-    strip(a) == strip(b)
 }
 
 #[cfg(test)]

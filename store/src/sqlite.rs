@@ -50,6 +50,7 @@ type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
 type Op = Box<dyn FnOnce(Result<&Connection, &str>, &Ctx) -> Deliver + Send>;
 
 /// What operations see besides the connection.
+#[derive(Clone)]
 struct Ctx {
     clock: Arc<dyn Clock>,
     location: String,
@@ -92,14 +93,11 @@ impl SqliteStore {
     /// Opens the store file at `path` (creating it and its folder, and migrating it).
     pub async fn open(path: &Path, options: OpenOptions) -> Result<SqliteStore, StoreError> {
         let location = Location::Sqlite(path.to_owned());
-        let read_ctx = Ctx {
-            clock: options.clock.clone(),
-            location: location.to_string(),
-        };
         let ctx = Ctx {
             clock: options.clock,
             location: location.to_string(),
         };
+        let read_ctx = ctx.clone();
         let (sender, receiver) = mpsc::channel::<Op>();
         let (ready_tx, ready_rx) = oneshot::channel();
         let read_path = path.to_owned();

@@ -1,11 +1,12 @@
 //! `runcomfy jobs [--all] [--unfinished]`: the store's single jobs and their states, without
 //! network.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use serde_json::json;
 
-use runcomfy_store::{JobRecord, State};
+use runcomfy_store::{JobKey, JobRecord, State};
 
 use crate::ui::{out, Mode};
 
@@ -37,15 +38,17 @@ fn time(t: SystemTime) -> String {
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let ui = &ctx.ui;
     let store = crate::store::open_jobs(ui, args.store.as_deref()).await?;
-    let unfinished = store.unfinished().await?;
-    let uncertain = store.uncertain().await?;
     let mut jobs: Vec<JobRecord> = if args.unfinished {
-        unfinished
+        store.unfinished().await?
+    } else if args.all {
+        store.recent_jobs(usize::MAX).await?
     } else {
-        let limit = if args.all { usize::MAX } else { RECENT };
-        let mut jobs = store.recent_jobs(limit).await?;
-        for r in unfinished.into_iter().chain(uncertain.iter().cloned()) {
-            if !jobs.iter().any(|j| j.key == r.key) {
+        // The most recent, and every unfinished or uncertain one however old.
+        let mut jobs = store.recent_jobs(RECENT).await?;
+        let mut listed: HashSet<JobKey> = jobs.iter().map(|j| j.key).collect();
+        let older = store.unfinished().await?.into_iter();
+        for r in older.chain(store.uncertain().await?) {
+            if listed.insert(r.key) {
                 jobs.push(r);
             }
         }

@@ -40,16 +40,22 @@ fn main() {
     );
     let corpus = manifest.join("../../shared/corpus");
     println!("cargo::rerun-if-changed={}", corpus.display());
-    println!("cargo::rerun-if-env-changed=CI");
-    if corpus.is_dir() {
-        generate(&corpus, &out_dir.join("corpus.rs"), "CorpusModels");
-        println!("cargo::rustc-cfg=has_corpus");
-    } else if std::env::var_os("CI").is_some() {
-        // CI always has the corpus: compiling without it would pass without testing it.
-        println!(
-            "cargo::error={}: the shared corpus is missing under CI",
-            corpus.display()
-        );
-        std::process::exit(1);
+    println!(
+        "cargo::rerun-if-env-changed={}",
+        runcomfy_testenv::REQUIRE_ENV
+    );
+    let shared = runcomfy_testenv::Service::Shared;
+    match shared.find(&manifest.join("..")) {
+        Ok(_) => {
+            generate(&corpus, &out_dir.join("corpus.rs"), "CorpusModels");
+            println!("cargo::rustc-cfg=has_corpus");
+        }
+        // A run that requires ../shared fails here instead of compiling without the corpus;
+        // otherwise `tests/tests/corpus.rs` shows the corpus check as ignored, with the reason.
+        Err(why) if shared.required() => {
+            println!("cargo::error={why}");
+            std::process::exit(1);
+        }
+        Err(_) => {}
     }
 }

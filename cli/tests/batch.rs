@@ -278,32 +278,31 @@ fn status_reads_the_store_without_network() {
     assert!(!err.contains("s3cret-pw"), "{err}");
 }
 
-/// Runs `scripts/check-report` on a page; `None` when Chromium cannot be had here (never
-/// under `CI`, where that fails the test).
-fn check_in_browser(page: &Path, shot: &Path) -> Option<String> {
+/// Runs `scripts/check-report` on a page in this machine's Chromium (for tests marked
+/// `#[needs(chromium)]`); returns its summary line. At most two minutes.
+fn check_in_browser(page: &Path, shot: &Path) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check-report");
-    let output = StdCommand::new(&script)
-        .arg(page)
-        .arg(shot)
-        .output()
-        .unwrap();
+    let output = runcomfy_testenv::output_within(
+        StdCommand::new(&script)
+            .arg(page)
+            .arg(shot)
+            .env(runcomfy_testenv::CHROMIUM_ENV, runcomfy_testenv::chromium()),
+        Duration::from_secs(240),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    match output.status.code() {
-        Some(0) => Some(stdout),
-        Some(2) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: no headless Chromium here ({stderr}); run scripts/check-report as root to install it");
-            None
-        }
-        _ => panic!("check-report failed:\n{stdout}\n{stderr}"),
-    }
+    assert!(
+        output.status.success(),
+        "check-report failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    stdout
 }
 
-#[test]
-fn report_is_a_self_contained_page_that_renders_in_a_browser() {
-    let env = Env::new();
+/// `batch report` on a seeded store: the page `report_page` checks, and its path.
+fn seeded_report(env: &Env) -> PathBuf {
     let out = env.path("out");
-    let db = seeded_store(&env, &out);
+    let db = seeded_store(env, &out);
     let a = env
         .cmd()
         .env_remove("RUNCOMFY_TOKEN")
@@ -314,7 +313,13 @@ fn report_is_a_self_contained_page_that_renders_in_a_browser() {
         .assert()
         .success();
     assert!(stdout_of(&a).contains("index.html"));
+    out
+}
 
+#[test]
+fn report_is_a_self_contained_page() {
+    let env = Env::new();
+    let out = seeded_report(&env);
     let manifest = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
     let lines: Vec<Value> = manifest
         .lines()
@@ -353,11 +358,15 @@ fn report_is_a_self_contained_page_that_renders_in_a_browser() {
         page.contains("<audio controls preload=\"metadata\" src=\"1/voice.wav\""),
         "{page}"
     );
+}
 
+#[runcomfy_testenv::needs(chromium)]
+#[test]
+fn report_renders_in_a_browser() {
+    let env = Env::new();
+    let out = seeded_report(&env);
     let shot = env.path("report.png");
-    let Some(seen) = check_in_browser(&out.join("index.html"), &shot) else {
-        return;
-    };
+    let seen = check_in_browser(&out.join("index.html"), &shot);
     assert!(
         seen.contains("rendered=1 media=2 loaded=2 failed=0 img=1/1 video=0/0 audio=1/1"),
         "{seen}"
@@ -451,24 +460,10 @@ fn batch_runs_every_row_once_on_sqlite() {
     runs_every_row_once(&env_db.path().join("jobs.db").display().to_string());
 }
 
-/// The PostgreSQL store named by `RUNCOMFY_TEST_PG_URL` (`scripts/pg-test-server start`);
-/// `None`, said loudly, when it is not set outside CI.
-fn pg_store() -> Option<String> {
-    match std::env::var("RUNCOMFY_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("RUNCOMFY_TEST_PG_URL is not set under CI: eval \"$(scripts/pg-test-server start)\"")
-        }
-        _ => {
-            eprintln!("SKIPPED: RUNCOMFY_TEST_PG_URL is not set (eval \"$(scripts/pg-test-server start)\")");
-            None
-        }
-    }
-}
-
+#[runcomfy_testenv::needs(postgres)]
 #[test]
 fn batch_runs_every_row_once_on_postgres() {
-    let Some(url) = pg_store() else { return };
+    let url = runcomfy_testenv::pg_url();
     // Batch names are unique per store: a name of its own per run of this test.
     let (env, png) = pics_env();
     let name = format!(
@@ -616,6 +611,7 @@ fn an_uncertain_row_is_listed_and_sent_again_only_on_request() {
     assert_eq!(manifest(&env)[0]["state"], "succeeded");
 }
 
+#[runcomfy_testenv::needs(chromium)]
 #[test]
 fn a_real_batch_report_renders_its_images() {
     let (env, _) = pics_env();
@@ -623,15 +619,14 @@ fn a_real_batch_report_renders_its_images() {
     let rows = pic_rows(&env, 3);
     batch_cmd(&env, &rows, &db).assert().success();
     let shot = env.path("pics.png");
-    let Some(seen) = check_in_browser(&env.path("out/index.html"), &shot) else {
-        return;
-    };
+    let seen = check_in_browser(&env.path("out/index.html"), &shot);
     assert!(
         seen.contains("rendered=1 media=3 loaded=3 failed=0 img=3/3 video=0/0 audio=0/0"),
         "{seen}"
     );
 }
 
+#[runcomfy_testenv::needs(chromium)]
 #[test]
 fn a_real_batch_report_plays_its_videos() {
     // A video model whose every job outputs a real WebM clip and a WAV sound track.
@@ -671,9 +666,7 @@ fn a_real_batch_report_plays_its_videos() {
         "{page}"
     );
     let shot = env.path("clips.png");
-    let Some(seen) = check_in_browser(&env.path("out/index.html"), &shot) else {
-        return;
-    };
+    let seen = check_in_browser(&env.path("out/index.html"), &shot);
     // Each video loaded with a picture size, each sound with a duration.
     assert!(
         seen.contains("rendered=1 media=4 loaded=4 failed=0 img=0/0 video=2/2 audio=2/2"),

@@ -822,18 +822,10 @@ fn help_shows_exit_codes_and_model_flags() {
     assert_eq!(env.server.count(Route::Any), 0);
 }
 
+#[runcomfy_testenv::needs(postgres)]
 #[test]
 fn run_and_resume_on_a_postgres_store() {
-    let url = match std::env::var("RUNCOMFY_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("RUNCOMFY_TEST_PG_URL is not set under CI: eval \"$(scripts/pg-test-server start)\"")
-        }
-        _ => {
-            eprintln!("SKIPPED: RUNCOMFY_TEST_PG_URL is not set (eval \"$(scripts/pg-test-server start)\")");
-            return;
-        }
-    };
+    let url = runcomfy_testenv::pg_url();
     let env = Env::with(|b| b.manual_clock());
     let video = b"the video from postgres".to_vec();
     let file = env.files.add("pg.mp4", video.clone());

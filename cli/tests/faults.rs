@@ -4,6 +4,7 @@
 
 mod common;
 
+use runcomfy_testenv::{Within as _, DEADLINE};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -52,8 +53,7 @@ fn unfinished(env: &Env) -> Vec<Value> {
     let out = env
         .std_cmd()
         .args(["jobs", "--unfinished", "--json"])
-        .output()
-        .unwrap();
+        .within(DEADLINE);
     assert!(out.status.success(), "{}", text(&out.stderr));
     text(&out.stdout)
         .lines()
@@ -93,10 +93,7 @@ fn two_runs_saving_same_named_outputs_into_one_folder_keep_both() {
             .unwrap()
     };
     let (first, second) = (spawn(), spawn());
-    let outputs = [
-        first.wait_with_output().unwrap(),
-        second.wait_with_output().unwrap(),
-    ];
+    let outputs = [first.within(DEADLINE), second.within(DEADLINE)];
     let mut printed = BTreeSet::new();
     for o in &outputs {
         assert!(o.status.success(), "{}", text(&o.stderr));
@@ -149,8 +146,7 @@ fn a_failed_download_leaves_the_job_unfinished_and_resume_saves_it() {
         .args(i2v_args())
         .arg("--out")
         .arg(&out)
-        .output()
-        .unwrap();
+        .within(DEADLINE);
     assert_eq!(o.status.code(), Some(1));
     let stderr = text(&o.stderr);
     assert!(
@@ -166,7 +162,7 @@ fn a_failed_download_leaves_the_job_unfinished_and_resume_saves_it() {
 
     // The file appears; `resume` (without --out: the folder the run wanted) saves it.
     env.files.add("clip.mp4", video.clone());
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stdout = text(&o.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
@@ -213,8 +209,7 @@ fn a_relative_out_folder_is_recorded_whole_so_resume_works_from_anywhere() {
         .current_dir(&here)
         .args(i2v_args())
         .args(["--out", "videos"])
-        .output()
-        .unwrap();
+        .within(DEADLINE);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let left = unfinished(&env);
     assert_eq!(left.len(), 1, "{left:?}");
@@ -229,8 +224,7 @@ fn a_relative_out_folder_is_recorded_whole_so_resume_works_from_anywhere() {
         .std_cmd()
         .current_dir(&elsewhere)
         .arg("resume")
-        .output()
-        .unwrap();
+        .within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         std::fs::read(here.join("videos").join("late.mp4")).unwrap(),
@@ -254,8 +248,7 @@ fn outputs_of_a_job_the_server_forgot_are_saved_from_the_recorded_urls() {
         .args(i2v_args())
         .arg("--out")
         .arg(&out)
-        .output()
-        .unwrap();
+        .within(DEADLINE);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     assert_eq!(unfinished(&env)[0]["state"], "saving");
     // The result expires at RunComfy; the file is still on the CDN.
@@ -264,7 +257,7 @@ fn outputs_of_a_job_the_server_forgot_are_saved_from_the_recorded_urls() {
         Fault::api_error(404, 404001, "request not found or expired"),
     );
     env.files.add("late.mp4", video.clone());
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("no longer has its result"),
@@ -307,14 +300,14 @@ fn ctrl_c_says_what_is_true_and_leaves_the_job_to_resume() {
     });
     assert!(waiting, "{:?}", env.jobs());
     interrupt(&child);
-    let o = child.wait_with_output().unwrap();
+    let o = child.within(DEADLINE);
     assert_eq!(o.status.code(), Some(130));
     let stderr = text(&o.stderr);
     assert!(stderr.contains("goes on at RunComfy"), "{stderr}");
     assert!(stderr.contains("`runcomfy resume fake-"), "{stderr}");
     assert_eq!(unfinished(&env)[0]["state"], "submitted");
     env.server.advance(Duration::from_secs(61));
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "https://cdn.example/v.mp4\n");
 
@@ -345,7 +338,7 @@ fn ctrl_c_says_what_is_true_and_leaves_the_job_to_resume() {
     });
     assert!(saving, "{:?}", names_in(&out));
     interrupt(&child);
-    let o = child.wait_with_output().unwrap();
+    let o = child.within(DEADLINE);
     assert_eq!(o.status.code(), Some(130));
     let stderr = text(&o.stderr);
     assert!(
@@ -362,7 +355,7 @@ fn ctrl_c_says_what_is_true_and_leaves_the_job_to_resume() {
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0]["state"], "saving");
     env.files.release("slow.mp4");
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         text(&o.stdout).trim(),
@@ -457,7 +450,7 @@ fn an_old_journal_is_imported_once_with_damaged_lines_hiding_nothing() {
     std::fs::write(&journal, lines.join("\n") + "\n").unwrap();
 
     // The first command imports, says so in one line, and renames the journal aside.
-    let o = env.std_cmd().arg("jobs").output().unwrap();
+    let o = env.std_cmd().arg("jobs").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stderr = text(&o.stderr);
     let said: Vec<&str> = stderr.lines().filter(|l| l.contains("imported")).collect();
@@ -502,7 +495,7 @@ fn an_old_journal_is_imported_once_with_damaged_lines_hiding_nothing() {
 
     // `resume` finishes the three paid jobs, never sends anything, and leaves the uncertain
     // one listed; nothing is imported twice.
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let stderr = text(&o.stderr);
     assert!(!stderr.contains("imported"), "{stderr}");
@@ -562,7 +555,7 @@ fn a_kill_between_publishing_and_recording_leaves_one_copy() {
     assert_eq!(left[0]["state"], "saving");
 
     env.files.release("final.mp4");
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         text(&o.stdout).trim(),
@@ -588,19 +581,18 @@ fn an_expired_job_is_recorded_as_ended() {
         .std_cmd()
         .args(i2v_args())
         .arg("--no-wait")
-        .output()
-        .unwrap();
+        .within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     // The server forgets the job.
     env.server.inject(
         Route::Status,
         Fault::api_error(404, 404001, "request not found or expired"),
     );
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert_eq!(o.status.code(), Some(4));
     assert!(text(&o.stderr).contains("404001"), "{}", text(&o.stderr));
     assert!(unfinished(&env).is_empty());
-    let all = env.std_cmd().args(["jobs", "--json"]).output().unwrap();
+    let all = env.std_cmd().args(["jobs", "--json"]).within(DEADLINE);
     let job: Value = serde_json::from_str(text(&all.stdout).trim()).unwrap();
     assert_eq!(job["state"], "expired");
     assert!(
@@ -608,7 +600,7 @@ fn an_expired_job_is_recorded_as_ended() {
         "{job}"
     );
     // A later resume has nothing left to do, and succeeds.
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("no unfinished jobs"));
 }
@@ -629,7 +621,7 @@ fn a_long_retry_after_wait_is_shown() {
         if json_mode {
             cmd.arg("--json");
         }
-        let o = cmd.args(i2v_args()).output().unwrap();
+        let o = cmd.args(i2v_args()).within(DEADLINE);
         assert!(o.status.success(), "{}", text(&o.stderr));
         if json_mode {
             let waits: Vec<Value> = events(&o)
@@ -673,7 +665,7 @@ fn ctrl_c_during_the_submit_waits_for_the_request_id() {
     let in_flight = wait_until(Duration::from_secs(20), || env.server.job_count() == 1);
     assert!(in_flight);
     interrupt(&child);
-    let o = child.wait_with_output().unwrap();
+    let o = child.within(DEADLINE);
     assert_eq!(o.status.code(), Some(130));
     let stderr = text(&o.stderr);
     assert!(
@@ -690,7 +682,7 @@ fn ctrl_c_during_the_submit_waits_for_the_request_id() {
         stderr.contains(&format!("`runcomfy resume {request_id}`")),
         "{stderr}"
     );
-    let o = env.std_cmd().arg("resume").output().unwrap();
+    let o = env.std_cmd().arg("resume").within(DEADLINE);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), "https://cdn.example/v.mp4\n");
     assert_eq!(env.server.submits(), 1);

@@ -383,24 +383,10 @@ fn one_worker_killed_at_random_moments_full_size() {
     one_worker(200, 20);
 }
 
-/// The PostgreSQL server of `scripts/pg-test-server`, or `None` (said loudly) outside CI.
-fn pg_url() -> Option<String> {
-    match std::env::var("RUNCOMFY_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("RUNCOMFY_TEST_PG_URL is not set under CI: eval \"$(scripts/pg-test-server start)\"")
-        }
-        _ => {
-            eprintln!("SKIPPED: RUNCOMFY_TEST_PG_URL is not set (eval \"$(scripts/pg-test-server start)\")");
-            None
-        }
-    }
-}
-
 /// `workers` workers on one PostgreSQL database; a random one killed every `every` (up to
 /// `kills` times) and replaced, until every worker ended on its own.
-fn many_workers(rows: u64, workers: usize, kills: u64, every: Duration) -> Option<Figures> {
-    let url = pg_url()?;
+fn many_workers(rows: u64, workers: usize, kills: u64, every: Duration) -> Figures {
+    let url = runcomfy_testenv::pg_url();
     let fake = Fake::start(&[
         "--queue",
         "50ms",
@@ -459,9 +445,10 @@ fn many_workers(rows: u64, workers: usize, kills: u64, every: Duration) -> Optio
         "kill test: {workers} workers on PostgreSQL, {rows} rows, {killed} kills in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    Some(check(&fake, &work, &url, &name, rows, killed))
+    check(&fake, &work, &url, &name, rows, killed)
 }
 
+#[runcomfy_testenv::needs(postgres)]
 #[test]
 fn four_workers_on_postgres_killed_and_replaced_ci_size() {
     many_workers(

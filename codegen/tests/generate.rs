@@ -1,6 +1,7 @@
 //! The generator end to end: snapshots of every shipped model, diagnostics of every broken
 //! fixture, determinism and the build-script contract.
 
+use runcomfy_testenv::{Within as _, DEADLINE};
 use std::path::{Path, PathBuf};
 
 use runcomfy_codegen::{build, check, generate, generate_each, Options};
@@ -229,8 +230,7 @@ fn cli_check_and_generate() {
     let ok = std::process::Command::new(bin)
         .arg("check")
         .arg(root().join("schemas"))
-        .output()
-        .expect("run");
+        .within(DEADLINE);
     assert!(
         ok.status.success(),
         "{}",
@@ -239,8 +239,7 @@ fn cli_check_and_generate() {
     let bad = std::process::Command::new(bin)
         .arg("check")
         .arg(fixtures().join("broken"))
-        .output()
-        .expect("run");
+        .within(DEADLINE);
     assert_eq!(bad.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(
@@ -260,25 +259,16 @@ fn cli_check_and_generate() {
         .arg(root().join("schemas"))
         .arg("-o")
         .arg(&out)
-        .output()
-        .expect("run");
+        .within(DEADLINE);
     assert!(gen.status.success());
     let code = std::fs::read_to_string(&out).expect("generated file");
     assert!(code.contains("pub mod image_to_video"));
 }
 
+#[runcomfy_testenv::needs(shared)]
 #[test]
 fn corpus_conformance() {
-    let corpus = root().join("../shared/corpus");
-    if !corpus.is_dir() {
-        // CI always has the corpus: a missing one there is a failure, not a skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "../shared/corpus is missing under CI"
-        );
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    }
+    let corpus = runcomfy_testenv::shared().join("corpus");
     for part in ["runcomfy", "peers"] {
         match check(&corpus.join(part)) {
             Ok(models) => assert!(!models.is_empty()),

@@ -2,6 +2,7 @@
 //! under CI, and an HTML fixture) become schema folders that pass `check`; each seed page gives
 //! exactly its seed fixture (snapshotted and compiled) and the facts of the shipped schema.
 
+use runcomfy_testenv::{Within as _, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -21,8 +22,7 @@ fn import(page: &Path, dir: &Path) -> String {
         .arg(page)
         .arg("-o")
         .arg(dir)
-        .output()
-        .expect("runs the binary");
+        .within(DEADLINE);
     assert!(
         out.status.success(),
         "import {} failed: {}",
@@ -108,40 +108,32 @@ fn check_seed(page: &Path, fixture: &str) {
     }
 }
 
-/// The seed page whose file name starts with `prefix`; `None` (the test has nothing to
-/// import) only outside CI: under CI the pages must be there.
-fn seed(prefix: &str) -> Option<PathBuf> {
-    let seeds = workspace_root().join("../shared/seeds");
-    let found = std::fs::read_dir(&seeds).ok().and_then(|entries| {
-        entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".txt"))
+/// The seed page of `../shared/seeds` whose file name starts with `prefix` (for tests
+/// marked `#[needs(shared)]`).
+fn seed(prefix: &str) -> PathBuf {
+    let seeds = runcomfy_testenv::shared().join("seeds");
+    std::fs::read_dir(&seeds)
+        .ok()
+        .and_then(|entries| {
+            entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".txt"))
+            })
         })
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no {prefix}*.txt in {}: CI runs with ../shared beside the workspace",
-            seeds.display()
-        );
-        eprintln!("skipped: no {prefix}*.txt in {}", seeds.display());
-    }
-    found
+        .unwrap_or_else(|| panic!("no {prefix}*.txt in {}", seeds.display()))
 }
 
+#[runcomfy_testenv::needs(shared)]
 #[test]
 fn seed_page_traditional_chinese() {
-    if let Some(page) = seed("000_") {
-        check_seed(&page, "seed-zh");
-    }
+    check_seed(&seed("000_"), "seed-zh");
 }
 
+#[runcomfy_testenv::needs(shared)]
 #[test]
 fn seed_page_japanese() {
-    if let Some(page) = seed("003_") {
-        check_seed(&page, "seed-ja");
-    }
+    check_seed(&seed("003_"), "seed-ja");
 }
 
 #[test]
@@ -174,8 +166,7 @@ fn page_without_schema_fails_clearly() {
         .arg(&page)
         .arg("-o")
         .arg(dir.path())
-        .output()
-        .unwrap();
+        .within(DEADLINE);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no input schema found"));
 }

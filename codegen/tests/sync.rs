@@ -1,6 +1,7 @@
 //! `runcomfy-codegen sync` end to end: the real binary against the fake RunComfy catalog
 //! (`runcomfy-fake`, over HTTP on 127.0.0.1), writing into a temporary schema folder.
 
+use runcomfy_testenv::{Within as _, DEADLINE};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
@@ -70,7 +71,7 @@ fn run(args: &[&str], token: Option<&str>) -> Run {
     if let Some(t) = token {
         cmd.env("RUNCOMFY_TOKEN", t);
     }
-    let out = cmd.output().expect("the binary runs");
+    let out = cmd.within(DEADLINE);
     let run = Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

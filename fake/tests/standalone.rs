@@ -1,6 +1,7 @@
 //! The `runcomfy-fake` binary: a process of its own that prints its address, serves timed
 //! jobs and answers its counters over HTTP.
 
+use runcomfy_testenv::{Within as _, DEADLINE};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
@@ -111,7 +112,7 @@ fn a_separate_process_serves_timed_jobs_and_counts_them() {
 
 #[test]
 fn bad_arguments_and_bad_schemas_are_refused_with_a_message() {
-    let out = Command::new(BIN).arg("--port").output().expect("run");
+    let out = Command::new(BIN).arg("--port").within(DEADLINE);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim(),
@@ -128,13 +129,12 @@ fn bad_arguments_and_bad_schemas_are_refused_with_a_message() {
     let out = Command::new(BIN)
         .arg("--schemas")
         .arg(schemas.path())
-        .output()
-        .expect("run");
+        .within(DEADLINE);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "no address is printed");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unsupported type \"int\""), "{stderr}");
-    let help = Command::new(BIN).arg("--help").output().expect("run");
+    let help = Command::new(BIN).arg("--help").within(DEADLINE);
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--serve-outputs"));
 }

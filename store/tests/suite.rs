@@ -1,12 +1,12 @@
 //! The store's behaviour, written once and run against both backends: a real SQLite file and
 //! a real PostgreSQL server (`RUNCOMFY_TEST_PG_URL`, from `scripts/pg-test-server start`).
 //!
-//! Without `RUNCOMFY_TEST_PG_URL` the PostgreSQL cases say so on stderr and pass; under `CI`
-//! they fail instead.
+//! Without `RUNCOMFY_TEST_PG_URL` the PostgreSQL cases are reported ignored, with the reason
+//! (`runcomfy_testenv`); when the run requires PostgreSQL they fail instead.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -108,51 +108,15 @@ async fn sqlite_env() -> Env {
     }
 }
 
-/// The URL of the test server, or `None` (said loudly) when there is none outside CI.
-fn pg_url(test: &str) -> Option<String> {
-    match std::env::var("RUNCOMFY_TEST_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "RUNCOMFY_TEST_PG_URL is not set under CI: start PostgreSQL with `eval \"$(scripts/pg-test-server start)\"`"
-        ),
-        _ => {
-            eprintln!(
-                "SKIPPED postgres::{test}: RUNCOMFY_TEST_PG_URL is not set; \
-                 run `eval \"$(scripts/pg-test-server start)\"` to test the PostgreSQL backend"
-            );
-            None
-        }
-    }
-}
-
 /// A fresh PostgreSQL schema per test, selected through the URL's `options`.
-async fn pg_env(test: &str) -> Option<Env> {
-    let url = pg_url(test)?;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let schema = format!(
-        "t_{}_{}_{}",
-        test,
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to RUNCOMFY_TEST_PG_URL: {e}"));
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let location = format!("{url}{separator}options=-c%20search_path%3D{schema}");
-    Some(Env {
-        raw: Raw::Postgres(location.clone()),
-        location,
+async fn pg_env(test: &str) -> Env {
+    let pg = runcomfy_testenv::pg_schema(test).await;
+    Env {
+        raw: Raw::Postgres(pg.location.clone()),
+        location: pg.location,
         clock: clock(),
         _dir: None,
-    })
+    }
 }
 
 macro_rules! suite {
@@ -167,11 +131,10 @@ macro_rules! suite {
         }
         mod postgres {
             $(
+                #[runcomfy_testenv::needs(postgres)]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(env) = super::pg_env(stringify!($name)).await {
-                        super::$name(env).await;
-                    }
+                    super::$name(super::pg_env(stringify!($name)).await).await;
                 }
             )*
         }
@@ -1067,11 +1030,10 @@ async fn unreachable_server_is_a_clear_error_without_the_password() {
     assert!(!text.contains("pw-never-shown"), "{text}");
 }
 
+#[runcomfy_testenv::needs(postgres)]
 #[tokio::test]
 async fn wrong_password_is_refused_without_showing_it() {
-    let Some(url) = pg_url("wrong_password_is_refused_without_showing_it") else {
-        return;
-    };
+    let url = runcomfy_testenv::pg_url();
     let (head, tail) = url
         .split_once('@')
         .expect("the test URL has a user and password");
@@ -1082,7 +1044,7 @@ async fn wrong_password_is_refused_without_showing_it() {
     assert!(!text.contains("wrong-secret-4711"), "{text}");
     assert!(text.contains("***"), "{text}");
 
-    let env = pg_env("wrong_password").await.unwrap();
+    let env = pg_env("wrong_password").await;
     let store = env.open().await;
     let password = head.rsplit_once(':').map(|(_, p)| p).unwrap_or_default();
     assert!(!password.is_empty());
@@ -1121,11 +1083,10 @@ async fn unusable_sqlite_path_is_a_clear_error() {
 /// The database goes away mid-batch (its connections dropped, new ones refused): the next
 /// step fails as unavailable (the caller stops submitting) and records nothing; once the
 /// database is back, the store carries on.
+#[runcomfy_testenv::needs(postgres)]
 #[tokio::test]
 async fn connection_lost_mid_batch_surfaces_and_records_nothing() {
-    let Some(url) = pg_url("connection_lost_mid_batch_surfaces_and_records_nothing") else {
-        return;
-    };
+    let url = runcomfy_testenv::pg_url();
     let (admin, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();

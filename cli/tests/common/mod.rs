@@ -5,6 +5,7 @@
 
 pub mod media;
 
+use runcomfy_testenv::{Within as _, DEADLINE};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -105,8 +106,7 @@ impl Env {
         let out = self
             .std_cmd()
             .args(["jobs", "--all", "--json"])
-            .output()
-            .unwrap();
+            .within(DEADLINE);
         assert!(
             out.status.success(),
             "{}",
@@ -151,11 +151,16 @@ struct FileState {
     /// Paths whose next answer stops after this many body bytes, then hangs up.
     cuts: Vec<(String, usize)>,
     requests: Vec<FileRequest>,
-    /// Answers start only once this many requests arrived (all downloads in flight at once).
+    /// Answers start only once this many requests arrived (all downloads in flight at once),
+    /// or [`GATE_DEADLINE`] after the request (a client that died never holds the others).
     gate: usize,
     /// Paths whose answers send half the body, then wait for `release`.
     held: Vec<String>,
 }
+
+/// How long a gated or held answer waits for the others or for its release before it goes
+/// on anyway (the test then fails on what it sees, instead of hanging).
+pub const GATE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A tiny HTTP/1.1 file host on 127.0.0.1 that honours `Range: bytes=N-` and can break a
 /// transfer halfway.
@@ -273,7 +278,11 @@ async fn serve(
     };
     changed.send_modify(|n| *n += 1);
     let gate_open = |st: &FileState| st.requests.len() >= st.gate;
-    let _ = watch.wait_for(|_| gate_open(&state.lock().unwrap())).await;
+    let _ = tokio::time::timeout(
+        GATE_DEADLINE,
+        watch.wait_for(|_| gate_open(&state.lock().unwrap())),
+    )
+    .await;
     let Some(file) = file else {
         let _ = stream
             .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
@@ -317,7 +326,11 @@ async fn serve(
         let (first, rest) = body.split_at(body.len() / 2);
         let _ = stream.write_all(first).await;
         let _ = stream.flush().await;
-        let _ = watch.wait_for(|_| !held(&state.lock().unwrap())).await;
+        let _ = tokio::time::timeout(
+            GATE_DEADLINE,
+            watch.wait_for(|_| !held(&state.lock().unwrap())),
+        )
+        .await;
         let _ = stream.write_all(rest).await;
     } else {
         let _ = stream.write_all(body).await;
@@ -350,7 +363,7 @@ pub fn run_in_pty(mut cmd: StdCommand) -> (ExitStatus, Vec<u8>) {
         .stdin(Stdio::null())
         .stdout(slave.try_clone().expect("dup"))
         .stderr(slave);
-    let mut child = cmd.spawn().expect("spawn on the pty");
+    let child = cmd.spawn().expect("spawn on the pty");
     // The parent's copies of the slave are gone with `cmd`: the reader sees the end once the
     // child exits.
     drop(cmd);
@@ -366,7 +379,7 @@ pub fn run_in_pty(mut cmd: StdCommand) -> (ExitStatus, Vec<u8>) {
         }
         out
     });
-    let status = child.wait().expect("wait");
+    let status = child.within(DEADLINE).status;
     let out = reader.join().expect("reader");
     (status, out)
 }

@@ -1,8 +1,8 @@
 //! The batch engine against the fake server, on both store backends: a real SQLite file and
 //! a real PostgreSQL server (`RUNCOMFY_TEST_PG_URL`, from `scripts/pg-test-server start`).
 //!
-//! Without `RUNCOMFY_TEST_PG_URL` the PostgreSQL cases say so on stderr and pass; under `CI`
-//! they fail instead.
+//! Without `RUNCOMFY_TEST_PG_URL` the PostgreSQL cases are reported ignored, with the reason
+//! (`runcomfy_testenv`); when the run requires PostgreSQL they fail instead.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,45 +52,15 @@ pub async fn sqlite_env() -> Env {
     }
 }
 
-/// A fresh PostgreSQL schema per test, or `None` (said loudly) without a server outside CI.
-pub async fn pg_env(test: &str) -> Option<Env> {
-    let url = match std::env::var("RUNCOMFY_TEST_PG_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "RUNCOMFY_TEST_PG_URL is not set under CI: start PostgreSQL with `eval \"$(scripts/pg-test-server start)\"`"
-        ),
-        _ => {
-            eprintln!(
-                "SKIPPED batch::postgres::{test}: RUNCOMFY_TEST_PG_URL is not set; \
-                 run `eval \"$(scripts/pg-test-server start)\"` to test the PostgreSQL backend"
-            );
-            return None;
-        }
-    };
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let schema = format!(
-        "b_{}_{}_{}",
-        test,
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    );
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to RUNCOMFY_TEST_PG_URL: {e}"));
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .await
-        .unwrap();
-    let separator = if url.contains('?') { '&' } else { '?' };
-    Some(Env {
-        location: format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+/// A fresh PostgreSQL schema per test.
+pub async fn pg_env(test: &str) -> Env {
+    let pg = runcomfy_testenv::pg_schema(test).await;
+    Env {
+        location: pg.location,
         clock: clock(),
-        pg: Some((url, schema)),
+        pg: Some((pg.server, pg.schema)),
         _dir: None,
-    })
+    }
 }
 
 macro_rules! suite {
@@ -105,11 +75,10 @@ macro_rules! suite {
         }
         mod postgres {
             $(
+                #[runcomfy_testenv::needs(postgres)]
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(env) = super::pg_env(stringify!($name)).await {
-                        super::$name(env).await;
-                    }
+                    super::$name(super::pg_env(stringify!($name)).await).await;
                 }
             )*
         }
@@ -476,11 +445,10 @@ async fn drop_schema(env: &Env) {
 }
 
 /// A store that fails before a submit: nothing is sent.
+#[runcomfy_testenv::needs(postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_store_error_before_the_submit_sends_nothing() {
-    let Some(env) = pg_env("intent_fails").await else {
-        return;
-    };
+    let env = pg_env("intent_fails").await;
     let server = common::server().await;
     let store = env.open().await;
     let c = client(&server, &store);
@@ -511,11 +479,10 @@ async fn postgres_a_store_error_before_the_submit_sends_nothing() {
 
 /// The store lost in the middle of a batch: the worker stops submitting, finishes what it
 /// can and ends with the store's error; nothing is sent whose row was not marked first.
+#[runcomfy_testenv::needs(postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_store_lost_mid_batch_stops_submits() {
-    let Some(env) = pg_env("store_lost").await else {
-        return;
-    };
+    let env = pg_env("store_lost").await;
     let server = common::builder()
         .lifecycle(Lifecycle::new().running(Span::Polls(4)).then_succeed())
         .start()

@@ -51,30 +51,7 @@ fn main() -> ExitCode {
     let ui = Arc::new(Ui::new(cli.global.json, cli.global.quiet));
     notices::install(ui.clone());
     let ctx = Ctx::new(cli.global, ui);
-    let result = runtime.block_on(async {
-        let command = cli.command.exec(&ctx, &matches);
-        tokio::pin!(command);
-        tokio::select! {
-            r = &mut command => return r,
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        if ctx.phase() == Phase::Submitting {
-            // A submit in flight may make a paid job: wait for its answer so the request id
-            // is recorded, unless asked again.
-            ctx.ui.note("interrupted during the submit: waiting for its answer so its request id is recorded (Ctrl-C again to stop now)");
-            ctx.ui.event(serde_json::json!({"event": "interrupted", "waiting_for": "submit"}));
-            tokio::select! {
-                r = &mut command => return r,
-                _ = ctx.left(&Phase::Submitting) => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(exit::Failure {
-            code: exit::INTERRUPTED,
-            message: ctx.interrupted_message(),
-        }
-        .into())
-    });
+    let result = runtime.block_on(run(cli.command, &ctx, &matches));
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
@@ -83,6 +60,88 @@ fn main() -> ExitCode {
                 exit::report(&ctx.ui, &e, code);
             }
             ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs the command; Ctrl-C (SIGINT) and SIGTERM stop it the way the money rules want. The
+/// first signal: a submit in flight is awaited so its request id is recorded, and a batch
+/// stops submitting, lets its submits in flight record their ids and ends with its summary;
+/// anything else stops now with a message that says what goes on at RunComfy. A second
+/// signal stops at once.
+async fn run(
+    command: commands::Command,
+    ctx: &Ctx,
+    matches: &clap::ArgMatches,
+) -> anyhow::Result<()> {
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(exit::Failure {
+                code: exit::OTHER,
+                message: format!("cannot listen for signals: {e}"),
+            }
+            .into())
+        }
+    };
+    let command = command.exec(ctx, matches);
+    tokio::pin!(command);
+    let first = tokio::select! {
+        r = &mut command => return r,
+        name = signals.next() => name,
+    };
+    match ctx.phase() {
+        Phase::Submitting => {
+            // A submit in flight may make a paid job: wait for its answer so the request id
+            // is recorded, unless asked again.
+            ctx.ui.note(&format!("{first}: the submit is in flight: waiting for its answer so its request id is recorded ({first} again to stop now)"));
+            ctx.ui.event(serde_json::json!({"event": "interrupted", "signal": first, "waiting_for": "submit"}));
+            tokio::select! {
+                r = &mut command => return r,
+                _ = ctx.left(&Phase::Submitting) => {}
+                _ = signals.next() => {}
+            }
+        }
+        Phase::Batch { .. } if ctx.stop_batch() => {
+            ctx.ui.note(&format!("{first}: the batch stops: nothing new is sent, submits in flight wait for their answers so every request id is recorded ({first} again to stop now)"));
+            ctx.ui.event(serde_json::json!({"event": "interrupted", "signal": first, "waiting_for": "batch submits"}));
+            tokio::select! {
+                r = &mut command => {
+                    ctx.ui.note(&ctx.interrupted_message());
+                    return r;
+                }
+                _ = signals.next() => {}
+            }
+        }
+        _ => {}
+    }
+    Err(exit::Failure {
+        code: exit::INTERRUPTED,
+        message: format!("{first}: {}", ctx.interrupted_message()),
+    }
+    .into())
+}
+
+/// SIGINT and SIGTERM, as one stream of their names.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next signal's name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "interrupted (SIGINT)",
+            _ = self.terminate.recv() => "terminated (SIGTERM)",
         }
     }
 }

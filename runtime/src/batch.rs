@@ -103,6 +103,10 @@ pub enum StopReason {
     LeaseLost,
     /// The store could not be reached: nothing can be sent whose intent is not recorded.
     StoreLost(String),
+    /// [`BatchStop::stop`] was called (the CLI: Ctrl-C or SIGTERM): submits in flight got
+    /// their answers recorded, nothing new was sent, and the rows still running at RunComfy
+    /// are re-attached by the next run.
+    Interrupted,
 }
 
 impl std::fmt::Display for StopReason {
@@ -112,6 +116,7 @@ impl std::fmt::Display for StopReason {
             StopReason::MaxJobs => f.write_str("the job cap was reached"),
             StopReason::LeaseLost => f.write_str("the worker's lease was lost"),
             StopReason::StoreLost(e) => write!(f, "the store was lost: {e}"),
+            StopReason::Interrupted => f.write_str("the run was asked to stop"),
         }
     }
 }
@@ -180,6 +185,15 @@ pub enum BatchEvent {
     },
     /// The batch's totals, read from the store after a row moved.
     Progress(BatchStatus),
+    /// The store failed while recording something about a submitted job: its request id is
+    /// known here and maybe not in the store. Keep it (the run then ends with the store's
+    /// error; every such id is reported, not only the first).
+    NotRecorded {
+        /// The job's request id.
+        request_id: String,
+        /// What failed.
+        error: String,
+    },
 }
 
 /// What a batch run did, and where the batch stands.
@@ -219,6 +233,37 @@ pub struct Batch {
     lease: Duration,
     outputs_dir: Option<PathBuf>,
     resubmit_uncertain: Vec<u64>,
+    stop: BatchStop,
+}
+
+/// Asks a running batch to stop, the way a person pressing Ctrl-C wants: no new submit,
+/// every submit in flight waits for its answer and records its request id, rows waiting at
+/// RunComfy are left to the next run (never sent again), then [`Batch::run`] returns with
+/// [`StopReason::Interrupted`]. Get one with [`Batch::stopper`] before running the batch.
+#[derive(Debug, Clone, Default)]
+pub struct BatchStop(Arc<watch::Sender<bool>>);
+
+impl BatchStop {
+    /// Asks the batch to stop (again: no effect).
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether [`stop`](Self::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    fn watch(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+/// Resolves once `stop` turns true (never, if its sender is gone first).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl Client {
@@ -239,6 +284,7 @@ impl Client {
             lease: DEFAULT_LEASE,
             outputs_dir: None,
             resubmit_uncertain: Vec::new(),
+            stop: BatchStop::default(),
         }
     }
 }
@@ -340,6 +386,11 @@ impl Batch {
         self
     }
 
+    /// A handle that stops this batch's run gracefully from elsewhere (a signal handler).
+    pub fn stopper(&self) -> BatchStop {
+        self.stop.clone()
+    }
+
     /// The batch's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -417,6 +468,8 @@ struct Shared {
     events: mpsc::UnboundedSender<BatchEvent>,
     /// Turns true when the lease is lost: every held row is dropped.
     lost: watch::Receiver<bool>,
+    /// Turns true when the run is asked to stop: no new submit, waits are left.
+    interrupted: watch::Receiver<bool>,
     submitted: AtomicU64,
 }
 
@@ -485,13 +538,19 @@ async fn submit_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
     let line = line_of(&row);
     while let Some(pause) = sh.throttled_for() {
         let mut lost = sh.lost.clone();
+        let mut interrupted = sh.interrupted.clone();
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = lease_lost(&mut lost) => return RowEnd::LeaseLost,
+            _ = stopped(&mut interrupted) => break,
         }
     }
     if *sh.lost.borrow() {
         return RowEnd::LeaseLost;
+    }
+    if *sh.interrupted.borrow() {
+        // Not sent: back in the queue for the next run.
+        return release(&sh, &row).await;
     }
     if let Err(e) = sh.store.mark_submitting(row.key, &sh.worker).await {
         return match e {
@@ -545,6 +604,15 @@ async fn submit_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
             RowEnd::Released
         }
         Err(error) => refuse(&sh, &row, line, error).await,
+    }
+}
+
+/// Puts a claimed row that was not sent back in the queue.
+async fn release(sh: &Shared, row: &JobRecord) -> RowEnd {
+    match sh.store.release(row.key, &sh.worker).await {
+        Ok(()) => RowEnd::Released,
+        Err(StoreError::LeaseLost { .. }) => RowEnd::LeaseLost,
+        Err(e) => RowEnd::StoreLost(store_error("a row back in the queue", None, e)),
     }
 }
 
@@ -642,11 +710,14 @@ async fn follow(
     )
     .with_history(sh.history);
     let mut lost = sh.lost.clone();
+    let mut interrupted = sh.interrupted.clone();
     let mut quiet = |_: &crate::wait::Progress| {};
     let waiting = async {
         tokio::select! {
-            outcome = waiter.run(&mut quiet) => Some(outcome),
-            _ = lease_lost(&mut lost) => None,
+            outcome = waiter.run(&mut quiet) => Ok(outcome),
+            _ = lease_lost(&mut lost) => Err(RowEnd::LeaseLost),
+            // The job goes on at RunComfy; its id is recorded below, the next run follows it.
+            _ = stopped(&mut interrupted) => Err(RowEnd::Left),
         }
     };
     // A fresh submit's request id is recorded while the first wait runs (it is committed
@@ -680,8 +751,9 @@ async fn follow(
             return RowEnd::StoreLost(store_error("the request id", Some(id.as_str()), e));
         }
     }
-    let Some(outcome) = outcome else {
-        return RowEnd::LeaseLost;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(end) => return end,
     };
     let run_time = started.map(|s| s.elapsed());
     let request_id = id.as_str();
@@ -897,8 +969,10 @@ async fn run_batch(
         throttle: Mutex::new(None),
         events,
         lost,
+        interrupted: batch.stop.watch(),
         submitted: AtomicU64::new(0),
     });
+    let mut interrupt = batch.stop.watch();
 
     let lease = batch.lease;
     // How often a worker with free slots and nothing to do asks again.
@@ -928,10 +1002,23 @@ async fn run_batch(
         while let Ok(event) = event_rx.try_recv() {
             on_event(event);
         }
-        // Rows of a lost lease or store are dropped unsent; after a budget or job-cap stop
-        // the rows already claimed (within the limit) still go.
-        if matches!(stop, Some(StopReason::LeaseLost | StopReason::StoreLost(_))) {
-            pending.clear();
+        // Rows of a lost lease or store are dropped unsent, and an interrupted run's go back
+        // to the queue; after a budget or job-cap stop the rows already claimed (within the
+        // limit) still go.
+        match stop {
+            Some(StopReason::LeaseLost | StopReason::StoreLost(_)) => pending.clear(),
+            Some(StopReason::Interrupted) => {
+                for (row, again) in pending.drain(..) {
+                    // A re-attached row is already submitted: the next run follows it.
+                    if !again {
+                        tasks.spawn({
+                            let sh = sh.clone();
+                            async move { release(&sh, &row).await }
+                        });
+                    }
+                }
+            }
+            _ => {}
         }
         // A slot is a row submitting, waiting or saving; ends being recorded hold none (up
         // to `concurrency` of them, so a slow store still slows the rows).
@@ -1067,6 +1154,14 @@ async fn run_batch(
                 }
             },
             _ = tokio::time::sleep(nap), if may_nap => claim_after = None,
+            _ = stopped(&mut interrupt), if !matches!(
+                stop,
+                Some(StopReason::Interrupted | StopReason::LeaseLost | StopReason::StoreLost(_))
+            ) => {
+                // Overrides a budget or cap stop: the claimed rows are not sent either.
+                stop = None;
+                stop_submitting(&mut stop, StopReason::Interrupted, &mut on_event);
+            }
         }
         let Some(joined) = ended else { continue };
         let end = match joined {
@@ -1093,6 +1188,12 @@ async fn run_batch(
                 stop_submitting(&mut stop, StopReason::LeaseLost, &mut on_event);
             }
             RowEnd::StoreLost(e) => {
+                if let Some(request_id) = e.request_id() {
+                    on_event(BatchEvent::NotRecorded {
+                        request_id: request_id.to_owned(),
+                        error: error_chain(&e),
+                    });
+                }
                 stop_submitting(
                     &mut stop,
                     StopReason::StoreLost(e.to_string()),
@@ -1110,6 +1211,13 @@ async fn run_batch(
     }
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
+        // Nothing of this run is in flight any more: the rows it leaves (an interrupted
+        // run's jobs still running at RunComfy) are free for the next run at once.
+        if failure.is_none() {
+            if let Err(e) = store.end_lease(&worker).await {
+                tracing::debug!(error = %e, "the lease was left to expire");
+            }
+        }
     }
     while let Ok(event) = event_rx.try_recv() {
         on_event(event);

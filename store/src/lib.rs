@@ -196,6 +196,15 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// expired and its rows were taken back (or the worker never claimed): drop every row held.
     async fn heartbeat(&self, worker: &str, lease: Duration) -> Result<Lease, StoreError>;
 
+    /// Ends a worker's lease now (a worker that stops gracefully, with no submit in flight):
+    /// the next claim of any worker takes its rows back at once (`submitted` and `saving`
+    /// rows to re-attach, `claimed` ones to the queue) instead of after the lease. The
+    /// default does nothing: the lease then runs out by itself.
+    async fn end_lease(&self, worker: &str) -> Result<(), StoreError> {
+        let _ = worker;
+        Ok(())
+    }
+
     /// Marks a claimed row as being sent (`claimed` → `submitting`): call it before the POST
     /// and send only if it returned `Ok`. Fails with [`StoreError::LeaseLost`] when the
     /// worker no longer holds the row.

@@ -1057,6 +1057,17 @@ impl JobStore for PgStore {
         self.claim_in(request).await
     }
 
+    async fn end_lease(&self, worker: &str) -> Result<(), StoreError> {
+        // Expired: a lease counts while `lease_until` is not before the claim's now.
+        let until = self.now().saturating_sub(1);
+        self.execute(
+            "UPDATE runcomfy_workers SET lease_until = $2 WHERE worker_id = $1",
+            &[&worker, &until],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn heartbeat(&self, worker: &str, lease: Duration) -> Result<Lease, StoreError> {
         let until = self.now().saturating_add(duration_millis(lease));
         let renewed = self

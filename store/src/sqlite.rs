@@ -946,6 +946,21 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn end_lease(&self, worker: &str) -> Result<(), StoreError> {
+        let worker = worker.to_owned();
+        self.call_one_write(move |conn, ctx| {
+            // Expired: a lease counts while `lease_until` is not before the claim's now.
+            execute(
+                conn,
+                ctx,
+                "UPDATE runcomfy_workers SET lease_until = ?2 WHERE worker_id = ?1",
+                params![worker, ctx.now().saturating_sub(1)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn mark_submitting(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {
         let worker = worker.to_owned();
         self.call_one_write(move |conn, ctx| {

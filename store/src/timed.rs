@@ -27,7 +27,7 @@ use crate::types::{
 use crate::{JobStore, Location, SharedStore, StoreError};
 
 /// The operations of [`JobStore`], in trait order (the index of each counter).
-const OPS: [&str; 27] = [
+const OPS: [&str; 28] = [
     "record_intent",
     "record_submitted",
     "record_uncertain",
@@ -47,6 +47,7 @@ const OPS: [&str; 27] = [
     "batch",
     "claim",
     "heartbeat",
+    "end_lease",
     "mark_submitting",
     "release",
     "resubmit_uncertain",
@@ -450,6 +451,11 @@ impl JobStore for TimedStore {
             never,
         )
         .await
+    }
+
+    async fn end_lease(&self, worker: &str) -> Result<(), StoreError> {
+        self.timed("end_lease", None, self.inner.end_lease(worker), never)
+            .await
     }
 
     async fn mark_submitting(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {

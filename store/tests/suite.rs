@@ -150,6 +150,7 @@ suite!(
     same_name_different_inputs_refused,
     claim_lifecycle,
     lease_expiry_recovers_rows,
+    an_ended_lease_frees_rows_at_once,
     heartbeat_keeps_rows,
     uncertain_rows_resubmitted_only_on_request,
     concurrent_claimers_share_the_cap,
@@ -627,6 +628,47 @@ async fn claim_lifecycle(env: Env) {
 }
 
 /// A worker dies holding rows in every state; another one comes after its lease.
+/// A worker that stops gracefully ends its lease: its rows go to the next claim at once,
+/// with no wait for the lease to run out (the clock does not move here).
+async fn an_ended_lease_frees_rows_at_once(env: Env) {
+    let store = env.open().await;
+    let batch = store
+        .create_or_open_batch("b", MODEL, rows(3))
+        .await
+        .unwrap();
+    let claim = store
+        .claim(&ClaimRequest::new(batch.id, "stopping", LEASE, 2))
+        .await
+        .unwrap();
+    let [claimed, sent] = [0, 1].map(|i| claim.submit[i].key);
+    store.mark_submitting(sent, "stopping").await.unwrap();
+    store.record_submitted(sent, "req-sent").await.unwrap();
+    let held = store
+        .claim(&ClaimRequest::new(batch.id, "next", LEASE, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        lines(&held.submit),
+        vec![3],
+        "the lease holds before it ends"
+    );
+    assert!(held.reattach.is_empty());
+    store.release(held.submit[0].key, "next").await.unwrap();
+
+    store.end_lease("stopping").await.unwrap();
+    let freed = store
+        .claim(&ClaimRequest::new(batch.id, "next", LEASE, 10))
+        .await
+        .unwrap();
+    assert_eq!(keys(&freed.reattach), vec![sent]);
+    assert_eq!(lines(&freed.submit), vec![1, 3]);
+    assert!(freed.submit.iter().any(|r| r.key == claimed));
+    assert_eq!(freed.newly_uncertain, 0);
+    // Ending a lease that is gone already, or never was, is not an error.
+    store.end_lease("stopping").await.unwrap();
+    store.end_lease("nobody").await.unwrap();
+}
+
 async fn lease_expiry_recovers_rows(env: Env) {
     let store = env.open().await;
     let batch = store

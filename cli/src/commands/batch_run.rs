@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use runcomfy::batch::{BatchEvent, BatchSummary};
+use runcomfy::batch::{BatchEvent, BatchSummary, StopReason};
 use runcomfy_store::{BatchStatus, RowFilter, SharedStore, State, StoreTimings, TimedStore};
 
 use crate::exit::{self, Reported};
@@ -81,6 +81,7 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     if let Some(lease) = args.lease {
         batch = batch.lease(lease);
     }
+    ctx.set_batch_stop(batch.stopper());
     ctx.set_phase(Phase::Batch {
         name: plan.name.clone(),
     });
@@ -413,9 +414,23 @@ impl Display {
             BatchEvent::StoppedSubmitting { reason } => {
                 self.ui
                     .event(json!({"event": "stopped_submitting", "reason": reason.to_string()}));
-                self.plain(&format!(
-                    "stopped submitting: {reason}; the rows in flight are followed to their end"
-                ));
+                let then = if reason == StopReason::Interrupted {
+                    "the jobs already submitted go on at RunComfy and the same command follows them"
+                } else {
+                    "the rows in flight are followed to their end"
+                };
+                self.plain(&format!("stopped submitting: {reason}; {then}"));
+            }
+            BatchEvent::NotRecorded { request_id, error } => {
+                // A paid job's only handle: said in every display mode, on standard error.
+                self.ui.event(
+                    json!({"event": "not_recorded", "request_id": request_id, "error": error}),
+                );
+                if self.mode != Mode::Json {
+                    err(&format!(
+                        "job {request_id} was submitted but the store could not record it ({error}): keep this id; `runcomfy resume {request_id}` fetches its outputs"
+                    ));
+                }
             }
             BatchEvent::Progress(status) => {
                 self.ui

@@ -79,6 +79,8 @@ pub struct Ctx {
     /// The display (shared with the `tracing` notices).
     pub ui: Arc<Ui>,
     phase: watch::Sender<Phase>,
+    /// The running batch's stop, once `batch` started one.
+    batch_stop: std::sync::Mutex<Option<runcomfy::batch::BatchStop>>,
 }
 
 /// Where a command stands with its job: what an interruption now leaves behind.
@@ -114,6 +116,23 @@ impl Ctx {
             global,
             ui,
             phase: watch::Sender::new(Phase::Idle),
+            batch_stop: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Hands the running batch's stop to the signal handler.
+    pub fn set_batch_stop(&self, stop: runcomfy::batch::BatchStop) {
+        *self.batch_stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
+    }
+
+    /// Asks the running batch to stop gracefully; `false` when no batch runs.
+    pub fn stop_batch(&self) -> bool {
+        match &*self.batch_stop.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(stop) => {
+                stop.stop();
+                true
+            }
+            None => false,
         }
     }
 

@@ -100,7 +100,9 @@ pub fn code_of(e: &anyhow::Error) -> u8 {
 }
 
 /// Shows an error: on standard error, and as an event in JSON mode.
-pub fn report(ui: &Ui, e: &anyhow::Error, code: u8) {
+/// `in_batch`: the error ended a batch (its rows are re-attached by the same command, not by
+/// `resume`, which serves single jobs).
+pub fn report(ui: &Ui, e: &anyhow::Error, code: u8, in_batch: bool) {
     ui.finish_wait(if code == INTERRUPTED {
         "interrupted"
     } else {
@@ -113,7 +115,11 @@ pub fn report(ui: &Ui, e: &anyhow::Error, code: u8) {
     );
     err(&format!("error: {message}"));
     if let Some(id) = request_id {
-        if matches!(code, TIMEOUT | OTHER) && !e.is::<Failure>() {
+        if in_batch {
+            err(&format!(
+                "keep the id {id}: `runcomfy result {id}` shows its outputs; the same batch command re-attaches every row the store recorded"
+            ));
+        } else if matches!(code, TIMEOUT | OTHER) && !e.is::<Failure>() {
             err(&format!(
                 "the job may still run; `runcomfy resume {id}` re-attaches to it"
             ));

@@ -57,7 +57,12 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = exit::code_of(&e);
             if !e.is::<Reported>() {
-                exit::report(&ctx.ui, &e, code);
+                exit::report(
+                    &ctx.ui,
+                    &e,
+                    code,
+                    matches!(ctx.phase(), Phase::Batch { .. }),
+                );
             }
             ExitCode::from(code)
         }

@@ -33,13 +33,32 @@ pub struct Ui {
 /// Writes a line to standard output; a closed pipe is not an error worth a panic.
 pub fn out(line: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{line}");
+    let _ = writeln!(stdout, "{}", printable(line));
     let _ = stdout.flush();
 }
 
 /// Writes a line to standard error.
 pub fn err(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", printable(line));
+}
+
+/// `text` safe for a terminal: every control character but a line break or a tab is
+/// written as an escape (`\u{1b}`), so a message from the server, a file or a schema can
+/// never move the cursor, recolour or rewrite what the screen shows.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut clean = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            clean.extend(c.escape_unicode());
+        } else {
+            clean.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(clean)
 }
 
 fn seconds(d: Duration) -> String {
@@ -165,7 +184,7 @@ impl Ui {
                     .unwrap_or_else(|e| e.into_inner())
                     .as_ref()
                 {
-                    bar.set_message(text);
+                    bar.set_message(printable(&text).into_owned());
                 }
             }
             _ => {}
@@ -225,5 +244,22 @@ impl Ui {
         }
         bar.set_prefix(name.to_owned());
         Some(bar)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(
+            printable("plain text\tand a tab\n"),
+            "plain text\tand a tab\n"
+        );
+        let forged = "boom\x1b[2K\r\x1b[32msucceeded\x07";
+        let shown = printable(forged);
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert_eq!(shown, "boom\\u{1b}[2K\\u{d}\\u{1b}[32msucceeded\\u{7}");
     }
 }

@@ -293,7 +293,7 @@ impl Display {
             Mode::Plain => err(line),
             Mode::Terminal => match &self.multi {
                 Some(m) => {
-                    let _ = m.println(line);
+                    let _ = m.println(crate::ui::printable(line));
                 }
                 None => err(line),
             },
@@ -428,7 +428,7 @@ impl Display {
                 );
                 if self.mode != Mode::Json {
                     err(&format!(
-                        "job {request_id} was submitted but the store could not record it ({error}): keep this id; `runcomfy resume {request_id}` fetches its outputs"
+                        "job {request_id} was submitted but the store could not record it ({error}): keep this id: `runcomfy result {request_id}` shows its outputs (a batch row the store lost is not resumed as a single job)"
                     ));
                 }
             }

@@ -12,6 +12,9 @@ use crate::ui::{out, Mode};
 
 use super::Ctx;
 
+/// How long a submit can be in flight: the request's own time limit is well within it.
+const SUBMIT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How many jobs `runcomfy jobs` lists without `--all`.
 const RECENT: usize = 50;
 
@@ -93,11 +96,33 @@ pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             j.model_id
         ));
     }
-    let lost: Vec<String> = jobs
+    // A submit in flight right now (another command's) is not a lost one: a submit cannot
+    // take longer than SUBMIT_WINDOW, so only older ones may have lost their answer.
+    let now = std::time::SystemTime::now();
+    let in_flight = |j: &&JobRecord| {
+        j.state == State::Submitting
+            && now
+                .duration_since(j.created_at)
+                .is_ok_and(|age| age < SUBMIT_WINDOW)
+    };
+    let sending: Vec<String> = jobs
         .iter()
-        .filter(|j| matches!(j.state, State::Submitting | State::Uncertain))
+        .filter(in_flight)
         .map(|j| j.key.0.to_string())
         .collect();
+    let lost: Vec<String> = jobs
+        .iter()
+        .filter(|j| matches!(j.state, State::Submitting | State::Uncertain) && !in_flight(j))
+        .map(|j| j.key.0.to_string())
+        .collect();
+    if !sending.is_empty() {
+        ui.note(&format!(
+            "{} job(s) are being submitted now ({}), by a running command or one stopped during its submit less than {} ago: list the jobs again in a moment",
+            sending.len(),
+            sending.join(", "),
+            humantime::format_duration(SUBMIT_WINDOW)
+        ));
+    }
     if !lost.is_empty() {
         ui.note(&format!(
             "{} job(s) may have been submitted without an answer ({}): check your RunComfy account before submitting again",

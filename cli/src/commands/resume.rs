@@ -138,7 +138,7 @@ pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
             if count == 1 {
                 return Err(e);
             }
-            exit::report(ui, &e, code);
+            exit::report(ui, &e, code, false);
             first_failure.get_or_insert(code);
         }
     }

@@ -1,0 +1,76 @@
+//! What the binary prints is true and safe, through the real binary and the fake server:
+//! server text never drives the terminal, and a submit another command has in flight is not
+//! called lost.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{wait_until, Env, I2V};
+use runcomfy_fake::{Fault, Lifecycle, Route};
+use runcomfy_testenv::{Within as _, DEADLINE};
+use serde_json::json;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn run_args() -> [&'static str; 6] {
+    [
+        "run",
+        I2V,
+        "--image-url",
+        "https://example.com/cat.png",
+        "--prompt",
+        "a cat",
+    ]
+}
+
+/// A failed job's error carries escape sequences that would erase the line and print a
+/// forged green `succeeded`: they are shown escaped, never sent to the terminal.
+#[test]
+fn a_servers_control_sequences_are_shown_not_obeyed() {
+    let env = Env::new();
+    let forged = "boom\u{1b}[2K\r\u{1b}[32msucceeded\u{1b}[0m\u{7}";
+    env.server
+        .script_next(Lifecycle::new().then_fail(json!({ "message": forged })));
+    let o = env.std_cmd().args(run_args()).within(DEADLINE);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
+    for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        assert!(
+            !bytes
+                .iter()
+                .any(|b| *b == 0x1b || *b == b'\r' || *b == 0x07),
+            "{stream} carries raw control bytes: {:?}",
+            text(bytes)
+        );
+    }
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("boom\\u{1b}[2K"), "{stderr}");
+}
+
+/// `jobs` while another `run` waits for its submit's answer: that submit is in flight, not
+/// "submitted without an answer".
+#[test]
+fn jobs_tells_a_submit_in_flight_from_a_lost_one() {
+    let env = Env::new();
+    env.server
+        .inject_times(Route::Submit, Fault::Delay(Duration::from_secs(3)), 1);
+    let child = env
+        .std_cmd()
+        .args(run_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runcomfy starts");
+    let sent = wait_until(Duration::from_secs(20), || env.server.job_count() == 1);
+    assert!(sent, "the submit never reached the server");
+    let o = env.std_cmd().arg("jobs").within(DEADLINE);
+    let stderr = text(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("being submitted now"), "{stderr}");
+    assert!(!stderr.contains("without an answer"), "{stderr}");
+    let o = child.within(DEADLINE);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+}

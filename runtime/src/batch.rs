@@ -724,7 +724,7 @@ async fn follow(
     // before the end is recorded, and a failure stops the wait at once).
     let recording = async {
         if started.is_some() {
-            sh.store.record_submitted(key, id.as_str()).await?;
+            record::record_request_id(sh.store.as_ref(), key, id.as_str()).await?;
             sh.submitted.fetch_add(1, Ordering::Relaxed);
             sh.send(BatchEvent::Submitted {
                 line,

@@ -190,8 +190,7 @@ pub(crate) async fn submit_recorded(
         .map_err(store_error("the intent", None))?;
     match api.submit(model_id, body).await {
         Ok(id) => {
-            store
-                .record_submitted(key, id.as_str())
+            record_request_id(store, key, id.as_str())
                 .await
                 .map_err(store_error("the request id", Some(&id)))?;
             Ok((id, key))
@@ -211,6 +210,39 @@ pub(crate) async fn submit_recorded(
         }
     }
 }
+
+/// Records a paid job's request id, asking again while the store is briefly unreachable or
+/// failing (a dropped connection, a restarting server): the write is idempotent, and this id
+/// is the only handle on the job. Gives up after [`RECORD_ID_PATIENCE`], or at once on an
+/// answer that will not change (the job holds another id, the store is too new).
+#[cfg(feature = "store")]
+pub(crate) async fn record_request_id(
+    store: &dyn runcomfy_store::JobStore,
+    key: Key,
+    request_id: &str,
+) -> Result<(), runcomfy_store::StoreError> {
+    use runcomfy_store::StoreError;
+    let policy = crate::http::retry::RetryPolicy::default();
+    let started = std::time::Instant::now();
+    let mut retry = 0;
+    loop {
+        match store.record_submitted(key, request_id).await {
+            Ok(()) => return Ok(()),
+            Err(e @ (StoreError::Unavailable { .. } | StoreError::Database { .. }))
+                if started.elapsed() < RECORD_ID_PATIENCE =>
+            {
+                tracing::warn!(%key, request_id, error = %e, retry, "the request id was not recorded; asking the store again");
+                tokio::time::sleep(policy.backoff(retry, rand::random::<f64>())).await;
+                retry += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// How long [`record_request_id`] keeps asking a failing store.
+#[cfg(feature = "store")]
+pub(crate) const RECORD_ID_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The end of a job as the store takes it.
 #[cfg(feature = "store")]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod media;
 
 use runcomfy_testenv::{Within as _, DEADLINE};

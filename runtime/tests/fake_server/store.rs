@@ -110,7 +110,7 @@ async fn a_typed_run_dropped_mid_wait_left_its_request_id_and_key_behind() {
     let stopped = drop_when_running(other, rx).await.unwrap();
     // Polled until its submit returned (the id recorded, two commits on disk), then dropped
     // mid-wait: no wall-clock budget for the submit.
-    let mut run = std::pin::pin!(run);
+    let mut run = Box::pin(run);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while receipt.request_id().is_none() {
         assert!(

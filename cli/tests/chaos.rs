@@ -401,3 +401,133 @@ fn postgres_down_at_start() {
     );
     assert_eq!(secrets, 0, "{log}");
 }
+
+/// A PostgreSQL server of the scenario's own (`scripts/pg-test-server` in a folder of its
+/// own, with few connections), stopped when dropped: restarting the shared test server
+/// would break the other tests running beside this one.
+struct PrivatePg {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl PrivatePg {
+    fn script(dir: &std::path::Path, command: &str) -> Output {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-server");
+        Command::new(script)
+            .arg(command)
+            .env("RUNCOMFY_PG_DIR", dir)
+            .env("RUNCOMFY_PG_NO_INSTALL", "1")
+            .env("RUNCOMFY_PG_MAX_CONNECTIONS", "20")
+            .within(DEADLINE)
+    }
+
+    fn start() -> PrivatePg {
+        let dir = std::env::temp_dir().join(format!("runcomfy-pg-chaos-{}", std::process::id()));
+        let o = PrivatePg::script(&dir, "start");
+        let said = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "a private PostgreSQL server (needs the server binaries here): {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let url = said
+            .trim()
+            .strip_prefix("export RUNCOMFY_TEST_PG_URL='")
+            .and_then(|u| u.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("pg-test-server said {said:?}"))
+            .to_owned();
+        PrivatePg { dir, url }
+    }
+
+    fn restart(&self) {
+        let o = PrivatePg::script(&self.dir, "restart");
+        assert!(
+            o.status.success(),
+            "restart: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = PrivatePg::script(&self.dir, "stop");
+    }
+}
+
+/// Two workers on a PostgreSQL server that restarts again and again mid-batch, then every
+/// connection slot taken by others while a worker starts: a worker whose store goes away
+/// ends with the store's error, one that cannot connect ends at once sending nothing, and
+/// the batch is finished by the next runs.
+#[runcomfy_testenv::needs(postgres)]
+#[test]
+fn postgres_restarted_mid_batch_and_out_of_connections() {
+    let (rows, restarts) = (rows(), faults());
+    let pg = PrivatePg::start();
+    let fake = fake();
+    let work = Work::new(rows);
+    let spawn = || {
+        work.worker(&fake, &pg.url, "restart", 8)
+            .spawn()
+            .expect("a worker starts")
+    };
+    let mut workers: Vec<Child> = (0..2).map(|_| spawn()).collect();
+    let mut commands = 2;
+    for _ in 0..restarts {
+        std::thread::sleep(Duration::from_millis(500));
+        pg.restart();
+        for w in workers.iter_mut() {
+            if let Ok(Some(_)) = w.try_wait() {
+                *w = spawn();
+                commands += 1;
+            }
+        }
+    }
+    for w in workers {
+        finish(&work, w);
+    }
+
+    // Every connection slot taken: a worker cannot open the store, ends, sends nothing.
+    let jobs_before = fake.json("/_fake/jobs").as_array().map_or(0, Vec::len);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let mut held = Vec::new();
+    let full = rt.block_on(async {
+        for _ in 0..40 {
+            match tokio_postgres::connect(&pg.url, tokio_postgres::NoTls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(conn);
+                    held.push(client);
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    });
+    assert!(full, "the server never ran out of connections");
+    let blocked = finish(&work, spawn());
+    commands += 1;
+    assert!(!blocked.status.success(), "{}", log(&work));
+    drop(held);
+    drop(rt);
+    let jobs_after = fake.json("/_fake/jobs").as_array().map_or(0, Vec::len);
+    assert_eq!(
+        jobs_before, jobs_after,
+        "a worker without its store sent a job"
+    );
+
+    // The slots are free again (the server notices the closed connections at once).
+    std::thread::sleep(Duration::from_millis(200));
+    last_run(&fake, &work, &pg.url, "restart");
+    let f = check(&fake, &work, &pg.url, "restart", rows, restarts + 1);
+    report(
+        "pg-restarted-and-out-of-connections",
+        "postgres",
+        &f,
+        commands + 1,
+        secrets_printed(&work, &[TOKEN, &password_of(&pg.url)]),
+    );
+}

@@ -119,3 +119,81 @@ fn dry_run_shows_a_local_file_by_name_and_size() {
     assert!(!stdout.contains("base64"), "{stdout}");
     assert_eq!(env.server.submits(), 0);
 }
+
+/// The offline tour on the standalone fake's defaults: any token works, outputs are real
+/// media saved by `--out` (a PNG for an image model, a WebM clip for a video model), and
+/// what a batch spends is what its estimate said (the charges follow the catalog's units).
+#[test]
+fn the_offline_tour_works_on_the_fakes_defaults() {
+    use common::fleet::{Fake, BIN};
+    let fake = Fake::start(&[]);
+    let work = tempfile::tempdir().expect("a folder");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .env_remove("RUNCOMFY_STORE")
+            .env("RUNCOMFY_BASE_URL", &fake.url)
+            .env("RUNCOMFY_TOKEN", "whatever-i-typed")
+            .env("RUNCOMFY_DATA_DIR", work.path().join("data"))
+            .env("RUNCOMFY_POLL_INTERVAL_MS", "20")
+            .current_dir(work.path())
+            .args(args)
+            .within(DEADLINE)
+    };
+    let o = run(&[
+        "run",
+        "blackforestlabs/flux-2-klein/4b/text-to-image",
+        "--prompt",
+        "a cat",
+        "--out",
+        "pics",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let saved = std::path::PathBuf::from(text(&o.stdout).trim());
+    let bytes = std::fs::read(&saved).expect("the image was saved");
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "{}",
+        saved.display()
+    );
+
+    let rows = work.path().join("rows.jsonl");
+    std::fs::write(
+        &rows,
+        [
+            r#"{"image_url": "https://example.test/a.png", "prompt": "one", "duration": 5}"#,
+            r#"{"image_url": "https://example.test/b.png", "prompt": "two", "duration": 10}"#,
+        ]
+        .join("\n"),
+    )
+    .expect("the rows are written");
+    let o = run(&[
+        "batch",
+        I2V,
+        "--input",
+        "rows.jsonl",
+        "--out",
+        "clips",
+        "--dry-run",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let estimate = text(&o.stdout) + &text(&o.stderr);
+    let o = run(&["batch", I2V, "--input", "rows.jsonl", "--out", "clips"]);
+    let said = text(&o.stdout);
+    assert!(o.status.success(), "{said}{}", text(&o.stderr));
+    for line in ["1", "2"] {
+        let folder = work.path().join("clips").join(line);
+        let clip = std::fs::read_dir(&folder)
+            .expect("the row's folder")
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().ends_with(".webm"))
+            .expect("a WebM clip");
+        let bytes = std::fs::read(clip.path()).expect("the clip");
+        assert!(
+            bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]),
+            "not a WebM file"
+        );
+    }
+    // $0.10 per second: 5 s and 10 s, estimated and charged alike.
+    assert!(estimate.contains("$1.50"), "{estimate}");
+    assert!(said.contains("spent $1.500"), "{said}");
+}

@@ -177,24 +177,14 @@ fn model_named(args: &[OsString]) -> Option<&'static flags::ModelFlags> {
         .or_else(|| run_words(args)?.into_iter().find_map(|w| flags::model(w)))
 }
 
-/// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+/// `90s`, `10m`, `1h 30m`, `500ms` (humantime's grammar), or plain seconds (`0`, `2.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 90s, 10m or 500ms"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration such as 90s, 10m or 500ms: {e}"))
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@ fn main() -> ExitCode {
     };
     let ui = Arc::new(Ui::new(cli.global.json, cli.global.quiet));
     notices::install(ui.clone());
-    let ctx = Ctx::new(cli.global, ui);
+    let ctx = Ctx::new(cli.command.network(), ui);
     let result = runtime.block_on(run(cli.command, &ctx, &matches));
     match result {
         Ok(()) => ExitCode::from(exit::OK),

@@ -16,6 +16,9 @@ pub struct Args {
     /// jobs.db in the data folder).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use runcomfy::{Client, PollPolicy, PollVia, RetryPolicy};
 
-use crate::cli::Global;
+use crate::cli::{RetryArgs, WaitArgs};
 use crate::exit;
 use crate::ui::{out, Mode, Ui};
 
@@ -52,6 +52,21 @@ pub enum Command {
 }
 
 impl Command {
+    /// How the command polls and retries (the defaults for a command that does neither).
+    pub fn network(&self) -> (WaitArgs, RetryArgs) {
+        match self {
+            Command::Run(a) => (a.wait.clone(), a.retry.clone()),
+            Command::Resume(a) => (a.wait.clone(), a.retry.clone()),
+            Command::Batch(a) => a.network(),
+            Command::Status(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Result(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Cancel(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Models(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Schema(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Jobs(_) => (WaitArgs::default(), RetryArgs::default()),
+        }
+    }
+
     /// Runs the command; `matches` are the whole command line's (for `run`'s model flags).
     pub async fn exec(self, ctx: &Ctx, matches: &ArgMatches) -> anyhow::Result<()> {
         match self {
@@ -74,8 +89,10 @@ impl Command {
 /// What every command shares: the global options, the display, and where the command
 /// stands (for a true message on Ctrl-C).
 pub struct Ctx {
-    /// The global options.
-    pub global: Global,
+    /// How the command polls jobs.
+    pub wait: WaitArgs,
+    /// How the command retries requests.
+    pub retry: RetryArgs,
     /// The display (shared with the `tracing` notices).
     pub ui: Arc<Ui>,
     phase: watch::Sender<Phase>,
@@ -111,9 +128,10 @@ pub enum Phase {
 
 impl Ctx {
     /// A context for one command.
-    pub fn new(global: Global, ui: Arc<Ui>) -> Ctx {
+    pub fn new((wait, retry): (WaitArgs, RetryArgs), ui: Arc<Ui>) -> Ctx {
         Ctx {
-            global,
+            wait,
+            retry,
             ui,
             phase: watch::Sender::new(Phase::Idle),
             batch_stop: std::sync::Mutex::new(None),
@@ -215,23 +233,23 @@ impl Ctx {
     }
 
     fn client_builder(&self, cancel_on_timeout: bool) -> runcomfy::ClientBuilder {
-        let g = &self.global;
+        let (w, r) = (&self.wait, &self.retry);
         // `/status` reports the queue position; `/result` is read once at the end.
         let mut poll = PollPolicy::default()
             .cancel_on_deadline(cancel_on_timeout)
             .via(PollVia::Status);
-        if let Some(ms) = g.poll_interval {
+        if let Some(ms) = w.poll_interval {
             let d = Duration::from_millis(ms.max(1));
             // A fixed interval asked for: the store's history of the model does not move it.
             poll = poll.delays(d, 1.0, d).jitter(0.0).use_history(false);
         }
-        if let Some(t) = g.timeout {
+        if let Some(t) = w.timeout {
             poll = poll.deadline(if t.is_zero() { None } else { Some(t) });
         }
         let mut builder = Client::builder()
             .poll_policy(poll)
             .user_agent(concat!("runcomfy-cli/", env!("CARGO_PKG_VERSION")));
-        if let Some(r) = g.retries {
+        if let Some(r) = r.retries {
             builder =
                 builder.retry_policy(RetryPolicy::default().max_attempts(r.saturating_add(1)));
         }

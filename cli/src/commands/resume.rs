@@ -25,6 +25,12 @@ pub struct Args {
     store: Option<String>,
     #[command(flatten)]
     out: OutArgs,
+    /// How the job is polled.
+    #[command(flatten)]
+    pub wait: crate::cli::WaitArgs,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 /// A job to resume, from the store.

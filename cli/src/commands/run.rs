@@ -49,6 +49,12 @@ pub struct Args {
     store: Option<String>,
     #[command(flatten)]
     out: OutArgs,
+    /// How the job is polled.
+    #[command(flatten)]
+    pub wait: crate::cli::WaitArgs,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 /// `matches` are those of the `run` subcommand, holding the model's flags.

@@ -152,6 +152,12 @@ fn a_new_store_file_is_whole_before_any_job_is_recorded() {
         let store = runcomfy_store::open(&location(&path)).await.unwrap();
         // Copied while open, before any close: the copy is a whole, empty store.
         std::fs::copy(&path, &copy).unwrap();
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        let version: i64 = conn
+            .query_row("SELECT MAX(version) FROM runcomfy_schema", [], |r| r.get(0))
+            .expect("the copy alone is a migrated store");
+        assert!(version >= 1);
+        drop(conn);
         let copied = runcomfy_store::open(&location(&copy)).await.expect("the copy opens");
         assert!(copied.recent_jobs(10).await.unwrap().is_empty());
         drop(store);
@@ -280,9 +286,34 @@ fn a_truncated_file_with_its_wal_present_is_refused() {
 }
 
 #[test]
+fn opening_waits_for_a_lock_busy_timeout_does_not_cover() {
+    // A store in another journal mode (as a new file is while its creator sets WAL mode),
+    // with a write in progress in another connection: switching it to WAL answers "database
+    // is locked" at once, without waiting.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.db");
+    runtime().block_on(async { drop(store_with_jobs(&path, 1).await) });
+    std::thread::sleep(Duration::from_millis(100)); // the dropped store's connections close
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder
+        .execute_batch("PRAGMA journal_mode = DELETE; BEGIN IMMEDIATE;")
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        holder.execute_batch("COMMIT").unwrap();
+    });
+    let opened = runtime().block_on(async {
+        let store = runcomfy_store::open(&location(&path)).await?;
+        store.recent_jobs(10).await
+    });
+    release.join().unwrap();
+    assert_eq!(opened.expect("opened once the lock was released").len(), 1);
+}
+
+#[test]
 fn many_threads_open_one_new_path_at_once() {
     const THREADS: usize = 16;
-    for round in 0..8 {
+    for round in 0..16 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data").join("jobs.db");
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
@@ -319,14 +350,22 @@ fn many_threads_open_one_new_path_at_once() {
     }
 }
 
-/// The child of [`many_processes_open_one_new_path`]: opens the store its parent names,
-/// records one job and closes. Does nothing when run as a test of its own.
+/// The child of [`many_processes_open_one_new_path`]: says it is ready, waits for its
+/// parent's signal (so every child opens at the same moment), opens the store its parent
+/// names, records one job and closes. Does nothing when run as a test of its own.
 #[test]
 fn child_process_of_many_processes() {
     let Some(path) = std::env::var_os(CHILD_ENV) else {
         return;
     };
     let path = PathBuf::from(path);
+    let folder = path.parent().and_then(Path::parent).expect("the round's folder");
+    std::fs::write(folder.join(format!("ready-{}", std::process::id())), b"").unwrap();
+    let waiting = Instant::now();
+    while !folder.join("go").exists() {
+        assert!(waiting.elapsed() < Duration::from_secs(60), "no signal to start");
+        std::thread::sleep(Duration::from_micros(200));
+    }
     let result = runtime().block_on(async {
         let store = runcomfy_store::open(&location(&path)).await?;
         let input = json!({"prompt": format!("process {}", std::process::id())});
@@ -364,6 +403,19 @@ fn many_processes_open_one_new_path_at_once() {
             })
             .collect();
         let started = Instant::now();
+        let ready = |dir: &Path| {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("ready-"))
+                    .count()
+            })
+        };
+        while ready(dir.path()) < PROCESSES && started.elapsed() < LIMIT {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Every child opens now (or, if some never got ready, the deadline below reports it).
+        std::fs::write(dir.path().join("go"), b"").unwrap();
         let mut failures = Vec::new();
         for child in &mut children {
             let status = loop {

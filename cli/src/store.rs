@@ -70,7 +70,8 @@ pub fn location(flag: Option<&str>) -> anyhow::Result<String> {
     let dir = data_dir()?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
-    Ok(dir.join(DEFAULT_FILE).display().to_string())
+    // Named as a SQLite file outright: a data folder such as `a=b` is no connection string.
+    Ok(format!("sqlite:{}", dir.join(DEFAULT_FILE).display()))
 }
 
 /// The location as it may be shown (no password).
@@ -93,6 +94,11 @@ mod tests {
         assert_eq!(
             super::shown("/tmp/jobs.db"),
             "sqlite:///tmp/jobs.db".to_owned()
+        );
+        let libpq = super::shown("host=db.local password='s3 cret' dbname=jobs");
+        assert!(
+            !libpq.contains("s3") && libpq.contains("db.local"),
+            "{libpq}"
         );
     }
 }

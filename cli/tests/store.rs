@@ -10,25 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, I2V};
+use common::{i2v_args, text, Env};
 
 /// The longest a command of these tests may take before it is killed.
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn run_args() -> Vec<&'static str> {
-    vec![
-        "run",
-        I2V,
-        "--image-url",
-        "https://example.com/cat.png",
-        "--prompt",
-        "the cat turns its head",
-    ]
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Waits for every child within [`LIMIT`] (from `started`), killing any that outlives it;
 /// returns each one's output, a killed one's with `None` as its status code.
@@ -87,7 +72,7 @@ fn listed_ids(env: &Env, store: &Path) -> Vec<String> {
 
 /// The request id of a finished `run` (its store's only job).
 fn request_id_of_run(env: &Env, data: &Path) -> String {
-    let (code, _, err) = run(env, Some(data), &run_args());
+    let (code, _, err) = run(env, Some(data), &i2v_args());
     assert_eq!(code, Some(0), "run: {err}");
     let ids = listed_ids(env, &data.join("jobs.db"));
     assert_eq!(ids.len(), 1, "{ids:?}");
@@ -101,24 +86,19 @@ fn commands_started_together_on_a_new_data_folder_all_succeed() {
         let data = tempfile::tempdir().unwrap();
         let folder = data.path().join("new");
         let started = Instant::now();
-        let children: Vec<Child> = [
-            vec!["jobs"],
-            vec!["jobs"],
-            run_args(),
-            run_args(),
-        ]
-        .into_iter()
-        .map(|args| {
-            env.std_cmd()
-                .env("RUNCOMFY_JOURNAL_DIR", &folder)
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn runcomfy")
-        })
-        .collect();
+        let children: Vec<Child> = [vec!["jobs"], vec!["jobs"], i2v_args(), i2v_args()]
+            .into_iter()
+            .map(|args| {
+                env.std_cmd()
+                    .env("RUNCOMFY_JOURNAL_DIR", &folder)
+                    .args(args)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn runcomfy")
+            })
+            .collect();
         for (i, (code, out, err)) in wait_all(children, started).into_iter().enumerate() {
             assert_eq!(
                 code,
@@ -138,7 +118,7 @@ fn a_truncated_store_is_refused_untouched_and_nothing_is_sent() {
     let file = env.store_file();
     std::fs::File::create(&file).unwrap(); // truncated to 0 bytes
     let submits = env.server.submits();
-    for args in [vec!["jobs"], run_args()] {
+    for args in [vec!["jobs"], i2v_args()] {
         let (code, out, err) = run(&env, None, &args);
         assert_ne!(code, Some(0), "{args:?}: {out}");
         assert!(code.is_some(), "{args:?} hung: {err}");
@@ -149,7 +129,11 @@ fn a_truncated_store_is_refused_untouched_and_nothing_is_sent() {
         assert!(err.contains("store check"), "{args:?}: {err}");
         assert_eq!(std::fs::metadata(&file).unwrap().len(), 0, "{args:?}");
     }
-    assert_eq!(env.server.submits(), submits, "a job was sent without its store");
+    assert_eq!(
+        env.server.submits(),
+        submits,
+        "a job was sent without its store"
+    );
 }
 
 #[test]
@@ -203,7 +187,11 @@ fn store_check_counts_the_jobs_and_finds_a_corrupt_page() {
         err.contains("quick_check") || err.contains("malformed"),
         "{err}"
     );
-    assert_eq!(std::fs::read(&file).unwrap(), before, "the damaged file was changed");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the damaged file was changed"
+    );
 }
 
 #[test]
@@ -247,17 +235,23 @@ fn a_libpq_connection_string_is_postgres_and_its_password_is_never_shown() {
         vec!["batch", "status", "b", "--store", libpq],
         vec!["store", "check", "--store", libpq],
     ];
-    let mut run_with_store = run_args();
+    let mut run_with_store = i2v_args();
     run_with_store.extend(["--store", libpq]);
     runs.push(run_with_store);
     for args in runs {
         let (code, out, err) = run(&env, None, &args);
-        assert!(code.is_some_and(|c| c != 0), "{args:?}: {code:?} {out} {err}");
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "{args:?}: {code:?} {out} {err}"
+        );
         assert!(
             !out.contains("s3cret") && !err.contains("s3cret"),
             "{args:?}: {out} {err}"
         );
-        assert!(err.contains("127.0.0.1"), "{args:?}: not taken for PostgreSQL: {err}");
+        assert!(
+            err.contains("127.0.0.1"),
+            "{args:?}: not taken for PostgreSQL: {err}"
+        );
     }
     assert_eq!(env.server.submits(), 0, "a job was sent without its store");
     for dir in [env.work.path(), env.data.path()] {

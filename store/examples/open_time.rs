@@ -31,9 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let key = store.record_intent("acme/echo/x", &input).await?;
                 store.record_submitted(key, &format!("req-{i}")).await?;
                 let output = json!({"image": format!("https://cdn.example/{i}.png")});
-                store
-                    .record_finished(key, &Finish::succeeded(output))
-                    .await
+                store.record_finished(key, &Finish::succeeded(output)).await
             }));
         }
         for task in tasks {

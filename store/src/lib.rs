@@ -71,8 +71,8 @@ pub use hash::input_sha256;
 pub use location::{redact, Location, Secret};
 pub use timed::{OpTiming, StoreTimings, TimedStore};
 pub use types::{
-    BatchId, BatchInfo, BatchStatus, CheckReport, Claim, ClaimRequest, DurationStats, Finish, JobKey, JobRecord,
-    Lease, NewRow, Outcome, RowFilter, SavedOutput, State, DURATION_SAMPLE,
+    BatchId, BatchInfo, BatchStatus, CheckReport, Claim, ClaimRequest, DurationStats, Finish,
+    JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter, SavedOutput, State, DURATION_SAMPLE,
 };
 
 /// The environment variable naming the store (a URL or a path), read by [`open_from_env`].

@@ -300,7 +300,10 @@ mod tests {
             ),
             ("host=h PASSWORD=pw", "host=h PASSWORD=***"),
             ("password='unterminated", "password=***"),
-            ("host=h\tpassword=pw\tport=5", "host=h\tpassword=***\tport=5"),
+            (
+                "host=h\tpassword=pw\tport=5",
+                "host=h\tpassword=***\tport=5",
+            ),
         ];
         for (input, expected) in cases {
             assert_eq!(redact(input), expected, "{input}");

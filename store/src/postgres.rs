@@ -31,8 +31,8 @@ use crate::record::{
 };
 use crate::types::{
     duration_millis, from_millis, to_millis, BatchId, BatchInfo, BatchStatus, CheckReport, Claim,
-    ClaimRequest, DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter, SavedOutput,
-    State, DURATION_SAMPLE,
+    ClaimRequest, DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter,
+    SavedOutput, State, DURATION_SAMPLE,
 };
 use crate::{JobStore, OpenOptions};
 

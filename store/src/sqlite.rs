@@ -37,8 +37,8 @@ use crate::record::{
 };
 use crate::types::{
     duration_millis, from_millis, to_millis, BatchId, BatchInfo, BatchStatus, CheckReport, Claim,
-    ClaimRequest, DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter, SavedOutput,
-    State, DURATION_SAMPLE,
+    ClaimRequest, DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter,
+    SavedOutput, State, DURATION_SAMPLE,
 };
 use crate::{JobStore, OpenOptions};
 
@@ -125,17 +125,18 @@ impl SqliteStore {
         let read_path = path.to_owned();
         let path = path.to_owned();
         let name = "runcomfy-store-sqlite".to_owned();
-        let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            match file::open_writer(&path, &ctx) {
-                Ok(conn) => {
-                    let _ = ready_tx.send(Ok(()));
-                    serve(conn, ctx, receiver);
+        let spawned =
+            std::thread::Builder::new().name(name).spawn(move || {
+                match file::open_writer(&path, &ctx) {
+                    Ok(conn) => {
+                        let _ = ready_tx.send(Ok(()));
+                        serve(conn, ctx, receiver);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
                 }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            }
-        });
+            });
         if let Err(e) = spawned {
             return Err(StoreError::Unavailable {
                 location: location.to_string(),

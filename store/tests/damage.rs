@@ -117,7 +117,10 @@ fn a_wal_without_its_database_is_refused_and_nothing_is_created() {
         std::fs::remove_file(&path).unwrap();
         let message = assert_refused(&path).await;
         assert!(message.contains("missing"), "{message}");
-        assert!(!path.exists(), "a new store was created in place of the deleted one");
+        assert!(
+            !path.exists(),
+            "a new store was created in place of the deleted one"
+        );
         let report = runcomfy_store::check(&location(&path)).await.unwrap();
         assert!(!report.is_ok(), "{report:?}");
     });
@@ -133,12 +136,17 @@ fn the_file_alone_holds_every_job_once_the_store_is_closed() {
         let _store = store_with_jobs(&path, 5).await;
         std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
         std::fs::copy(&path, &copy).unwrap(); // without its -wal
-        let copied = runcomfy_store::open(&location(&copy)).await.expect("the copy opens");
+        let copied = runcomfy_store::open(&location(&copy))
+            .await
+            .expect("the copy opens");
         let jobs = copied.recent_jobs(usize::MAX).await.unwrap();
         assert_eq!(jobs.len(), 5, "{jobs:?}");
         for i in 0..5 {
             let id = format!("req-{i}");
-            assert!(copied.job_by_request_id(&id).await.unwrap().is_some(), "{id}");
+            assert!(
+                copied.job_by_request_id(&id).await.unwrap().is_some(),
+                "{id}"
+            );
         }
     });
 }
@@ -158,7 +166,9 @@ fn a_new_store_file_is_whole_before_any_job_is_recorded() {
             .expect("the copy alone is a migrated store");
         assert!(version >= 1);
         drop(conn);
-        let copied = runcomfy_store::open(&location(&copy)).await.expect("the copy opens");
+        let copied = runcomfy_store::open(&location(&copy))
+            .await
+            .expect("the copy opens");
         assert!(copied.recent_jobs(10).await.unwrap().is_empty());
         drop(store);
     });
@@ -198,7 +208,11 @@ fn root_page(path: &Path, name: &str) -> (u64, u64) {
 
 #[test]
 fn a_corrupt_page_is_refused_at_open_and_named_by_the_check() {
-    for damaged in ["runcomfy_jobs_request", "runcomfy_jobs", "runcomfy_jobs_state"] {
+    for damaged in [
+        "runcomfy_jobs_request",
+        "runcomfy_jobs",
+        "runcomfy_jobs_state",
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jobs.db");
         runtime().block_on(async {
@@ -207,11 +221,22 @@ fn a_corrupt_page_is_refused_at_open_and_named_by_the_check() {
             corrupt_page(&path, root, page_size);
             let before = bytes(&path);
             let message = assert_refused(&path).await;
-            assert!(message.contains("quick_check") || message.contains("malformed"), "{message}");
-            assert_eq!(bytes(&path), before, "{damaged}: the refused file was changed");
+            assert!(
+                message.contains("quick_check") || message.contains("malformed"),
+                "{message}"
+            );
+            assert_eq!(
+                bytes(&path),
+                before,
+                "{damaged}: the refused file was changed"
+            );
             let report = runcomfy_store::check(&location(&path)).await.unwrap();
             assert!(!report.is_ok(), "{damaged}: the check found nothing");
-            assert_eq!(bytes(&path), before, "{damaged}: the check changed the file");
+            assert_eq!(
+                bytes(&path),
+                before,
+                "{damaged}: the check changed the file"
+            );
         });
     }
 }
@@ -241,7 +266,9 @@ fn the_check_counts_jobs_by_state_and_a_backup_is_a_store() {
         writer.await.unwrap();
         let err = store.backup(&backup).await.unwrap_err().to_string();
         assert!(err.contains("never replaces"), "{err}");
-        let copy = runcomfy_store::open(&location(&backup)).await.expect("the backup opens");
+        let copy = runcomfy_store::open(&location(&backup))
+            .await
+            .expect("the backup opens");
         for i in 0..7 {
             let id = format!("req-{i}");
             assert!(copy.job_by_request_id(&id).await.unwrap().is_some(), "{id}");
@@ -270,7 +297,9 @@ fn a_truncated_file_with_its_wal_present_is_refused() {
             let sound = dir.path().join(format!("sound-{cut}.db"));
             std::fs::write(&sound, &main).unwrap();
             std::fs::write(sidecar(&sound, "-wal"), &wal).unwrap();
-            let opened = runcomfy_store::open(&location(&sound)).await.expect("sound");
+            let opened = runcomfy_store::open(&location(&sound))
+                .await
+                .expect("sound");
             assert_eq!(opened.recent_jobs(usize::MAX).await.unwrap().len(), 320);
             let copy = dir.path().join(format!("crashed-{cut}.db"));
             main.truncate(cut);
@@ -359,11 +388,17 @@ fn child_process_of_many_processes() {
         return;
     };
     let path = PathBuf::from(path);
-    let folder = path.parent().and_then(Path::parent).expect("the round's folder");
+    let folder = path
+        .parent()
+        .and_then(Path::parent)
+        .expect("the round's folder");
     std::fs::write(folder.join(format!("ready-{}", std::process::id())), b"").unwrap();
     let waiting = Instant::now();
     while !folder.join("go").exists() {
-        assert!(waiting.elapsed() < Duration::from_secs(60), "no signal to start");
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "no signal to start"
+        );
         std::thread::sleep(Duration::from_micros(200));
     }
     let result = runtime().block_on(async {

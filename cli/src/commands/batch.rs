@@ -336,7 +336,8 @@ pub async fn open_store(
 ) -> anyhow::Result<runcomfy_store::SharedStore> {
     let location = store::location(flag)?;
     let s = store::open(ctx, &location).await?;
-    ctx.ui.note(&format!("job store: {}", store::shown(&location)));
+    ctx.ui
+        .note(&format!("job store: {}", store::shown(&location)));
     Ok(s)
 }
 

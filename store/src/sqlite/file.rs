@@ -418,7 +418,9 @@ pub(super) fn check(path: &Path, ctx: &Ctx) -> Result<CheckReport, StoreError> {
             return Ok(report);
         }
         Ok(meta) if meta.len() == 0 => {
-            report.problems.push("the file is empty (0 bytes)".to_owned());
+            report
+                .problems
+                .push("the file is empty (0 bytes)".to_owned());
             return Ok(report);
         }
         Ok(_) => {}
@@ -442,10 +444,12 @@ pub(super) fn check(path: &Path, ctx: &Ctx) -> Result<CheckReport, StoreError> {
     }
     match kind_of(&conn) {
         Ok(Contents::Store) => {}
-        Ok(Contents::Empty) => report.problems.push("the database holds no job store".to_owned()),
-        Ok(Contents::Other) => report
+        Ok(Contents::Empty) => report
             .problems
-            .push("the database holds tables but no job store (no runcomfy_schema table)".to_owned()),
+            .push("the database holds no job store".to_owned()),
+        Ok(Contents::Other) => report.problems.push(
+            "the database holds tables but no job store (no runcomfy_schema table)".to_owned(),
+        ),
         Err(e) => report.problems.push(problem(e)?),
     }
     if !report.problems.is_empty() {
@@ -454,7 +458,8 @@ pub(super) fn check(path: &Path, ctx: &Ctx) -> Result<CheckReport, StoreError> {
     let counted = (|| {
         let mut statement =
             conn.prepare("SELECT state, COUNT(*) FROM runcomfy_jobs GROUP BY state")?;
-        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let rows =
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
     })();
     match counted {

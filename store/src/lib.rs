@@ -282,7 +282,8 @@ impl OpenOptions {
 }
 
 /// Opens (creating or migrating it as needed) the store at `location`: a `postgres://` URL, a
-/// `sqlite://` URL or a file path.
+/// libpq `key=value` string, a `sqlite://` URL or a file path. A SQLite file that is damaged or
+/// missing is refused ([`StoreError::Damaged`]) and left as it is, never made again.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), runcomfy_store::StoreError> {

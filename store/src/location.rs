@@ -59,6 +59,18 @@ impl Location {
         if let Some(rest) = text.strip_prefix("sqlite:") {
             return Ok(Location::Sqlite(PathBuf::from(rest)));
         }
+        if let Some((scheme, _)) = text.split_once(':') {
+            if matches!(
+                scheme.to_ascii_lowercase().as_str(),
+                "postgres" | "postgresql"
+            ) {
+                return Err(StoreError::BadLocation {
+                    location: redact(text),
+                    reason: "a PostgreSQL location is a postgres:// URL or a key=value string"
+                        .into(),
+                });
+            }
+        }
         if let Some(key) = leading_key(text) {
             if !LIBPQ_KEYWORDS.contains(&key.to_ascii_lowercase().as_str()) {
                 return Err(StoreError::BadLocation {
@@ -344,9 +356,9 @@ mod tests {
             assert!(matches!(location, Location::Postgres(_)), "{libpq}");
             assert!(!location.to_string().contains("s3cret"), "{location}");
         }
-        for ambiguous in ["x=1.db", "jobs = 2"] {
+        for ambiguous in ["x=1.db", "jobs = 2", "postgres:dbname=x password=pw"] {
             let err = Location::parse(ambiguous).unwrap_err().to_string();
-            assert!(err.contains("not a PostgreSQL connection keyword"), "{err}");
+            assert!(err.contains("PostgreSQL") && !err.contains("pw"), "{err}");
         }
         assert_eq!(
             Location::parse("./x=1.db").unwrap(),

@@ -111,6 +111,26 @@ fn commands_started_together_on_a_new_data_folder_all_succeed() {
 }
 
 #[test]
+fn a_command_waits_out_a_lock_sqlite_does_not_wait_for() {
+    // The state of a new file while its creator sets WAL mode: another journal mode and a
+    // write in progress. Switching it to WAL answers "database is locked" without waiting.
+    let env = Env::new();
+    request_id_of_run(&env, env.data.path());
+    let holder = rusqlite::Connection::open(env.store_file()).unwrap();
+    holder
+        .execute_batch("PRAGMA journal_mode = DELETE; BEGIN IMMEDIATE;")
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        holder.execute_batch("COMMIT").unwrap();
+    });
+    let (code, out, err) = run(&env, None, &["jobs", "--all"]);
+    release.join().unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("succeeded"), "{out}");
+}
+
+#[test]
 fn a_truncated_store_is_refused_untouched_and_nothing_is_sent() {
     let env = Env::new();
     let data = env.data.path();

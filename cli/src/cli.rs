@@ -15,7 +15,7 @@ Environment:
   RUNCOMFY_BASE_URL           the API (default https://model-api.runcomfy.net)
   RUNCOMFY_DATA_DIR           the data folder: the default job store jobs.db (default: <data dir>/runcomfy;
                               the old name RUNCOMFY_JOURNAL_DIR is still read)
-  RUNCOMFY_STORE              the job store: a SQLite file or postgres:// URL (same as --store)
+  RUNCOMFY_STORE              the job store: a SQLite file, postgres:// URL or libpq key=value string (same as --store)
   RUNCOMFY_POLL_INTERVAL_MS   same as --poll-interval
   RUNCOMFY_TIMEOUT            same as --timeout
   RUNCOMFY_RETRIES            same as --retries";

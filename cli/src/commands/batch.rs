@@ -351,11 +351,9 @@ pub async fn open_store(
     flag: Option<&str>,
 ) -> anyhow::Result<runcomfy_store::SharedStore> {
     let location = store::location(flag)?;
-    let shown = store::shown(&location);
-    let s = runcomfy_store::open(&location)
-        .await
-        .with_context(|| format!("cannot open the job store {shown}"))?;
-    ctx.ui.note(&format!("job store: {shown}"));
+    let s = store::open(ctx, &location).await?;
+    ctx.ui
+        .note(&format!("job store: {}", store::shown(&location)));
     Ok(s)
 }
 

@@ -1,7 +1,7 @@
 //! One module per command, each with its arguments (`Args`) and its `exec`; this file holds
 //! the `Command` enum clap parses into, the dispatch, and what every command shares (`Ctx`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{ArgMatches, Subcommand};
@@ -25,6 +25,7 @@ pub mod resume;
 pub mod run;
 pub mod schema;
 pub mod status;
+pub mod store;
 
 /// The commands.
 #[derive(Subcommand)]
@@ -49,6 +50,9 @@ pub enum Command {
     Schema(schema::Args),
     /// Run one job per row of a JSON-lines file, exactly once (`batch status NAME`: its totals).
     Batch(batch::Args),
+    /// Check the job store's file (`store check`) or copy it while in use (`store backup`).
+    #[command(subcommand)]
+    Store(store::Command),
 }
 
 impl Command {
@@ -63,7 +67,7 @@ impl Command {
             Command::Cancel(a) => (WaitArgs::default(), a.retry.clone()),
             Command::Models(a) => (WaitArgs::default(), a.retry.clone()),
             Command::Schema(a) => (WaitArgs::default(), a.retry.clone()),
-            Command::Jobs(_) => (WaitArgs::default(), RetryArgs::default()),
+            Command::Jobs(_) | Command::Store(_) => (WaitArgs::default(), RetryArgs::default()),
         }
     }
 
@@ -82,6 +86,7 @@ impl Command {
             Command::Models(args) => models::exec(ctx, args).await,
             Command::Schema(args) => schema::exec(ctx, args).await,
             Command::Batch(args) => batch::exec(ctx, args).await,
+            Command::Store(command) => store::exec(ctx, command).await,
         }
     }
 }
@@ -98,6 +103,8 @@ pub struct Ctx {
     phase: watch::Sender<Phase>,
     /// The running batch's stop, once `batch` started one.
     batch_stop: std::sync::Mutex<Option<runcomfy::batch::BatchStop>>,
+    /// The stores the command opened, closed when it ends.
+    stores: Mutex<Vec<runcomfy_store::SharedStore>>,
 }
 
 /// Where a command stands with its job: what an interruption now leaves behind.
@@ -135,6 +142,7 @@ impl Ctx {
             ui,
             phase: watch::Sender::new(Phase::Idle),
             batch_stop: std::sync::Mutex::new(None),
+            stores: Mutex::new(Vec::new()),
         }
     }
 
@@ -152,6 +160,32 @@ impl Ctx {
             }
             None => false,
         }
+    }
+
+    /// Keeps a store the command opened, to close it when the command ends.
+    pub fn keep_store(&self, store: runcomfy_store::SharedStore) {
+        self.stores
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(store);
+    }
+
+    /// Closes every store the command opened (on SQLite, the WAL folded into the file, so
+    /// the file alone holds every job): called once the command ended, however it ended.
+    pub async fn close_stores(&self) -> anyhow::Result<()> {
+        let stores = std::mem::take(
+            &mut *self
+                .stores
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let mut failed = None;
+        for store in stores {
+            if let Err(e) = store.close().await {
+                failed.get_or_insert(anyhow::Error::new(e).context("cannot close the job store"));
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Records where the command stands.

@@ -215,6 +215,12 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// (connection refused, 429).
     async fn release(&self, key: JobKey, worker: &str) -> Result<(), StoreError>;
 
+    /// Lets go of a row with a request id the worker holds (`submitted` or `saving`), its
+    /// state unchanged: the worker cannot finish it now (an output that cannot be saved, a
+    /// wait that failed). The next claim that does not skip it ([`ClaimRequest::skip`])
+    /// re-attaches it. Fails with [`StoreError::LeaseLost`] when the worker does not hold it.
+    async fn let_go(&self, key: JobKey, worker: &str) -> Result<(), StoreError>;
+
     /// Puts `uncertain` rows of a batch back in the queue, on a person's request: they will
     /// be submitted again (paid again, if the first submit did reach the server). Lines that
     /// are not uncertain are left alone. Returns how many rows were queued.

@@ -478,6 +478,16 @@ impl JobStore for TimedStore {
         .await
     }
 
+    async fn let_go(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {
+        self.timed(
+            "let_go",
+            Some(key),
+            self.inner.let_go(key, worker),
+            always,
+        )
+        .await
+    }
+
     async fn resubmit_uncertain(&self, batch: BatchId, lines: &[u64]) -> Result<u64, StoreError> {
         self.timed(
             "resubmit_uncertain",

@@ -434,7 +434,13 @@ pub struct BatchStatus {
 impl BatchStatus {
     /// True when no row is queued or in flight: every row ended or is uncertain.
     pub fn is_done(&self) -> bool {
-        self.queued + self.claimed + self.submitting + self.running + self.saving == 0
+        self.unended() == 0
+    }
+
+    /// Rows queued or in flight (claimed, submitting, running or saving): neither ended nor
+    /// uncertain.
+    pub fn unended(&self) -> u64 {
+        self.queued + self.claimed + self.submitting + self.running + self.saving
     }
 }
 

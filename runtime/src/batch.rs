@@ -638,11 +638,9 @@ async fn submit_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
             };
             let until = SystemTime::now() + pause;
             sh.throttle_until(until);
-            if let Err(e) = sh.store.release(row.key, &sh.worker).await {
-                return match e {
-                    StoreError::LeaseLost { .. } => RowEnd::LeaseLost,
-                    e => RowEnd::StoreLost(store_error("a row back in the queue", None, e)),
-                };
+            if let end @ (RowEnd::LeaseLost | RowEnd::StoreLost(_)) = release(&sh, &row).await
+            {
+                return end;
             }
             if let Err(e) = sh.store.set_throttle_until(until).await {
                 return RowEnd::StoreLost(store_error("the throttle", None, e));
@@ -1108,21 +1106,22 @@ async fn run_batch(
         while let Ok(event) = event_rx.try_recv() {
             on_event(event);
         }
-        // Rows of a lost lease or store are dropped unsent, and an interrupted run's go back
-        // to the queue; after a budget or job-cap stop the rows already claimed (within the
-        // limit) still go.
+        // Rows of a lost lease or store are dropped unsent; an interrupted run's go back to
+        // the queue, and so do a full disk's (their outputs could not be saved either); rows
+        // to re-attach are already submitted: an interrupted run leaves them to the next run,
+        // a full disk's still go (their jobs are paid). After a budget or job-cap stop the
+        // rows already claimed (within the limit) still go.
         match stop {
             Some(StopReason::LeaseLost | StopReason::StoreLost(_)) => pending.clear(),
-            Some(StopReason::Interrupted) => {
-                for (row, again) in pending.drain(..) {
-                    // A re-attached row is already submitted: the next run follows it.
+            Some(StopReason::Interrupted | StopReason::FolderFull(_)) => {
+                let keep = matches!(stop, Some(StopReason::FolderFull(_)));
+                pending.retain(|(row, again)| {
                     if !again {
-                        tasks.spawn({
-                            let sh = sh.clone();
-                            async move { release(&sh, &row).await }
-                        });
+                        let (sh, row) = (sh.clone(), row.clone());
+                        tasks.spawn(async move { release(&sh, &row).await });
                     }
-                }
+                    *again && keep
+                });
             }
             _ => {}
         }

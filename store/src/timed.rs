@@ -50,6 +50,7 @@ const OPS: [&str; 28] = [
     "end_lease",
     "mark_submitting",
     "release",
+    "let_go",
     "resubmit_uncertain",
     "set_throttle_until",
     "throttle_until",

@@ -27,7 +27,7 @@ use crate::types::{
 use crate::{JobStore, Location, SharedStore, StoreError};
 
 /// The operations of [`JobStore`], in trait order (the index of each counter).
-const OPS: [&str; 28] = [
+const OPS: [&str; 29] = [
     "record_intent",
     "record_submitted",
     "record_uncertain",

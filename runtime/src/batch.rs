@@ -66,6 +66,7 @@
 //! names the batch, its model and its store, and another batch is refused
 //! ([`Error::FolderTaken`]) before anything of it is recorded or sent.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -483,7 +484,7 @@ enum RowEnd {
     Left,
     /// The row is still running on the server, or its outputs are not all saved: this run
     /// let go of it (the store no longer has it held) and does not take it again.
-    LetGo(JobKey, Option<UnsavedRow>),
+    LetGo(Option<UnsavedRow>),
     /// The worker no longer holds the row (its lease was lost).
     LeaseLost,
     /// The store failed: stop submitting, end with this error.
@@ -519,6 +520,10 @@ struct Shared {
     /// Turns true when the run is asked to stop: no new submit, waits are left.
     interrupted: watch::Receiver<bool>,
     submitted: AtomicU64,
+    /// Rows this run let go of: never re-attached to it again, and not waited for. A row is
+    /// added before the store lets it go, so a claim answered meanwhile cannot hand it back
+    /// unnoticed.
+    let_gone: Mutex<HashSet<JobKey>>,
 }
 
 impl Shared {
@@ -738,8 +743,9 @@ async fn reattach_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
 /// Gives the store back a row this run cannot finish now (it stays `submitted` or `saving`),
 /// so the run does not wait for it and the next run re-attaches it.
 async fn let_go(sh: &Shared, key: JobKey, request_id: &str, unsaved: Option<UnsavedRow>) -> RowEnd {
+    lock(&sh.let_gone).insert(key);
     match sh.store.let_go(key, &sh.worker).await {
-        Ok(()) => RowEnd::LetGo(key, unsaved),
+        Ok(()) => RowEnd::LetGo(unsaved),
         Err(StoreError::LeaseLost { .. }) => RowEnd::LeaseLost,
         Err(e) => RowEnd::StoreLost(store_error(
             "a row let go",
@@ -1071,6 +1077,7 @@ async fn run_batch(
         lost,
         interrupted: batch.stop.watch(),
         submitted: AtomicU64::new(0),
+        let_gone: Mutex::new(HashSet::new()),
     });
     let mut interrupt = batch.stop.watch();
 
@@ -1088,9 +1095,7 @@ async fn run_batch(
     let mut reattached = 0u64;
     let mut finished = 0u64;
     let mut last_progress: Option<Instant> = None;
-    // Rows this run let go of (never re-attached to it again), and those among them whose
-    // outputs are not all saved.
-    let mut let_gone: Vec<JobKey> = Vec::new();
+    // The rows this run let go of whose outputs are not all saved.
     let mut unsaved: Vec<UnsavedRow> = Vec::new();
     let min_claim = (batch.concurrency / 4).max(1);
     // Claimed rows waiting for a slot (`true`: to re-attach).
@@ -1165,7 +1170,7 @@ async fn run_batch(
                 let mut request = ClaimRequest::new(info.id, worker.clone(), lease, want);
                 request.max_in_flight = batch.max_in_flight;
                 request.budget_usd = batch.budget_usd;
-                request.skip = let_gone.clone();
+                request.skip = lock(&sh.let_gone).iter().copied().collect();
                 let store = store.clone();
                 claiming = Some(Box::pin(async move { store.claim(&request).await }));
             }
@@ -1180,7 +1185,7 @@ async fn run_batch(
             // lease still running) or capped: wait for them. Rows this run let go of are
             // not waited for (they are the next run's).
             match store.batch_status(&batch.name).await {
-                Ok(status) if status.unended() <= let_gone.len() as u64 => break,
+                Ok(status) if status.unended() <= lock(&sh.let_gone).len() as u64 => break,
                 Ok(_) => {}
                 Err(e) => {
                     failure.get_or_insert(store_error("the batch's totals", None, e));
@@ -1224,6 +1229,14 @@ async fn run_batch(
                         let found = claim.reattach.len() + claim.submit.len();
                         claim_after = (found == 0).then(|| Instant::now() + idle);
                         for row in claim.reattach {
+                            if lock(&sh.let_gone).contains(&row.key) {
+                                // Let go while this claim ran (its skip list predates it):
+                                // given back again, not tried twice.
+                                let sh = sh.clone();
+                                let id = row.request_id.clone().unwrap_or_default();
+                                tasks.spawn(async move { let_go(&sh, row.key, &id, None).await });
+                                continue;
+                            }
                             reattached += 1;
                             pending.push_back((row, true));
                         }
@@ -1290,8 +1303,7 @@ async fn run_batch(
             }
             RowEnd::Ended => finished += 1,
             RowEnd::Uncertain | RowEnd::Released | RowEnd::Left => {}
-            RowEnd::LetGo(key, row) => {
-                let_gone.push(key);
+            RowEnd::LetGo(row) => {
                 if let Some(row) = row {
                     if let SaveFault::Folder {
                         path, full: true, ..

@@ -298,7 +298,10 @@ fn an_unwritable_row_folder_ends_the_batch_and_a_later_run_saves_it() {
     assert_eq!(unsaved[0]["line"], 2, "{done}");
     assert_eq!(unsaved[0]["reason"], "unwritable", "{done}");
     let path = unsaved[0]["path"].as_str().expect("the path");
-    assert!(path.starts_with(&out.join("2").display().to_string()), "{done}");
+    assert!(
+        path.starts_with(&out.join("2").display().to_string()),
+        "{done}"
+    );
     // Not a full disk: the other rows went on.
     assert_eq!(env.server.submits(), 3);
     let stored = rows_of(&env, "pics");
@@ -319,7 +322,9 @@ fn an_unwritable_row_folder_ends_the_batch_and_a_later_run_saves_it() {
 fn under_file_limit(cmd: StdCommand, blocks: u64) -> StdCommand {
     let mut sh = StdCommand::new("sh");
     sh.arg("-c")
-        .arg(format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""))
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
         .arg(cmd.get_program())
         .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
@@ -348,10 +353,7 @@ fn a_full_disk_stops_submitting_and_a_later_run_saves_everything() {
     let done = ran.done();
     let unsaved = done["unsaved"].as_array().expect("unsaved rows");
     assert!(!unsaved.is_empty(), "{done}");
-    assert!(
-        unsaved.iter().all(|u| u["reason"] == "disk_full"),
-        "{done}"
-    );
+    assert!(unsaved.iter().all(|u| u["reason"] == "disk_full"), "{done}");
     assert!(
         done["stopped_submitting"]
             .as_str()
@@ -433,10 +435,11 @@ fn a_second_batch_is_refused_in_the_first_ones_folder_and_the_first_continues() 
 fn the_same_batch_continues_in_its_folder_after_a_kill() {
     // Jobs that take a moment, so the kill lands with rows in flight.
     let env = Env::with(|b| {
-        b.serve_outputs(2048).lifecycle(runcomfy_fake::Lifecycle::timed(
-            Duration::from_millis(100),
-            Duration::from_millis(300),
-        ))
+        b.serve_outputs(2048)
+            .lifecycle(runcomfy_fake::Lifecycle::timed(
+                Duration::from_millis(100),
+                Duration::from_millis(300),
+            ))
     });
     let rows = rows_file(&env, "pics.jsonl", 6, "kill");
     let mut child = batch(&env, &rows, "out", &["--lease", "1s"])

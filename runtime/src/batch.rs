@@ -643,8 +643,7 @@ async fn submit_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
             };
             let until = SystemTime::now() + pause;
             sh.throttle_until(until);
-            if let end @ (RowEnd::LeaseLost | RowEnd::StoreLost(_)) = release(&sh, &row).await
-            {
+            if let end @ (RowEnd::LeaseLost | RowEnd::StoreLost(_)) = release(&sh, &row).await {
                 return end;
             }
             if let Err(e) = sh.store.set_throttle_until(until).await {

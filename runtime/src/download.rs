@@ -247,9 +247,9 @@ impl DownloadError {
                         | io::ErrorKind::ReadOnlyFilesystem
                 ),
             },
-            DownloadError::Incomplete { errors, .. } => {
-                errors.first().map_or(SaveFault::Other, DownloadError::fault)
-            }
+            DownloadError::Incomplete { errors, .. } => errors
+                .first()
+                .map_or(SaveFault::Other, DownloadError::fault),
             _ => SaveFault::Other,
         }
     }

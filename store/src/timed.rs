@@ -480,13 +480,8 @@ impl JobStore for TimedStore {
     }
 
     async fn let_go(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {
-        self.timed(
-            "let_go",
-            Some(key),
-            self.inner.let_go(key, worker),
-            always,
-        )
-        .await
+        self.timed("let_go", Some(key), self.inner.let_go(key, worker), always)
+            .await
     }
 
     async fn resubmit_uncertain(&self, batch: BatchId, lines: &[u64]) -> Result<u64, StoreError> {

@@ -234,7 +234,10 @@ fn fault_text(fault: &SaveFault) -> String {
         SaveFault::Refused { status } => format!("the file host answered {status}"),
         SaveFault::Unreachable => "the file host could not be reached".to_owned(),
         SaveFault::Folder { path, full: true } => {
-            format!("the disk is full or read-only: cannot write {}", path.display())
+            format!(
+                "the disk is full or read-only: cannot write {}",
+                path.display()
+            )
         }
         SaveFault::Folder { path, .. } => format!("cannot write {}", path.display()),
         _ => "the download failed".to_owned(),

@@ -59,10 +59,7 @@ async fn unsaved_rows_end_every_worker(env: Env) {
     }
     // Every row stays `saving` with its output URLs and no file.
     let store = env.open().await;
-    let rows_now = store
-        .batch_rows(a.batch, &RowFilter::all())
-        .await
-        .unwrap();
+    let rows_now = store.batch_rows(a.batch, &RowFilter::all()).await.unwrap();
     assert_eq!(rows_now.len(), 6);
     for row in &rows_now {
         assert_eq!(row.state, State::Saving, "{row:?}");

@@ -113,6 +113,25 @@ fn batch(env: &Env, rows: &Path, out: &str, extra: &[&str]) -> StdCommand {
     c
 }
 
+/// The same without `--json`: what a person sees.
+fn plain_batch(env: &Env, rows: &Path, out: &str) -> StdCommand {
+    let mut c = env.std_cmd();
+    c.args(["batch", I2V, "--input"])
+        .arg(rows)
+        .args(["--out", out]);
+    c
+}
+
+/// The first run of a batch of `n` rows whose first output file asked for (line 1's, one row
+/// at a time) answers 404, which the downloader does not retry: it ends with exit code 8.
+fn a_run_with_one_404(env: &Env, n: usize) -> (PathBuf, Ran) {
+    let rows = rows_file(env, "pics.jsonl", n, "404");
+    env.server.inject_times(Route::File, Fault::status(404), 1);
+    let ran = run(batch(env, &rows, "out", &[]));
+    assert_eq!(ran.code, 8, "{}", ran.show());
+    (rows, ran)
+}
+
 /// A row of the default store as the test sees it: line, state, output URLs and paths.
 #[derive(Debug)]
 struct Row {
@@ -207,12 +226,7 @@ fn assert_own_outputs(env: &Env, name: &str) {
 #[test]
 fn an_output_answering_404_ends_the_batch_and_a_later_run_saves_it() {
     let env = served(2048);
-    let rows = rows_file(&env, "pics.jsonl", 3, "404");
-    // The first output file asked for (line 1's, one row at a time) answers 404, which the
-    // downloader does not retry.
-    env.server.inject_times(Route::File, Fault::status(404), 1);
-    let ran = run(batch(&env, &rows, "out", &[]));
-    assert_eq!(ran.code, 8, "{}", ran.show());
+    let (rows, ran) = a_run_with_one_404(&env, 3);
     let done = ran.done();
     assert_eq!(done["exit_code"], 8, "{done}");
     let unsaved = done["unsaved"].as_array().expect("unsaved rows");
@@ -234,14 +248,8 @@ fn an_output_answering_404_ends_the_batch_and_a_later_run_saves_it() {
         .filter(|r| r.line != 1)
         .all(|r| r.state == State::Succeeded));
 
-    // Without `--json`: the summary says which row, why, and what to do.
-    let mut plain = env.std_cmd();
-    plain
-        .args(["batch", I2V, "--input"])
-        .arg(&rows)
-        .args(["--out", "out"]);
     // The URL answers again: the next run saves line 1, submitting nothing.
-    let ran = run(plain);
+    let ran = run(plain_batch(&env, &rows, "out"));
     assert_eq!(ran.code, 0, "{}", ran.show());
     assert_eq!(env.server.submits(), 3);
     assert_own_outputs(&env, "pics");
@@ -250,18 +258,11 @@ fn an_output_answering_404_ends_the_batch_and_a_later_run_saves_it() {
 #[test]
 fn a_rerun_whose_save_fails_again_ends_too_and_says_why() {
     let env = served(2048);
-    let rows = rows_file(&env, "pics.jsonl", 2, "twice");
+    let (rows, _) = a_run_with_one_404(&env, 2);
+    // The re-run tries line 1 once more, fails again, and ends with the summary a person
+    // reads: which row, why, what to do.
     env.server.inject_times(Route::File, Fault::status(404), 1);
-    let ran = run(batch(&env, &rows, "out", &[]));
-    assert_eq!(ran.code, 8, "{}", ran.show());
-    // The re-run tries line 1 once more, fails again, and ends with the plain summary.
-    env.server.inject_times(Route::File, Fault::status(404), 1);
-    let mut plain = env.std_cmd();
-    plain
-        .args(["batch", I2V, "--input"])
-        .arg(&rows)
-        .args(["--out", "out"]);
-    let ran = run(plain);
+    let ran = run(plain_batch(&env, &rows, "out"));
     assert_eq!(ran.code, 8, "{}", ran.show());
     let err = &ran.stderr;
     assert!(
@@ -394,12 +395,7 @@ fn a_second_batch_is_refused_in_the_first_ones_folder_and_the_first_continues() 
 
     // Another batch (another name and rows) into the same folder: refused, nothing sent.
     let second = rows_file(&env, "second.jsonl", 5, "second");
-    let mut plain = env.std_cmd();
-    plain
-        .args(["batch", I2V, "--input"])
-        .arg(&second)
-        .args(["--out", "out"]);
-    let ran = run(plain);
+    let ran = run(plain_batch(&env, &second, "out"));
     assert_eq!(ran.code, 2, "{}", ran.show());
     let err = &ran.stderr;
     assert!(err.contains("belongs to batch \"first\""), "{err}");

@@ -454,3 +454,48 @@ fn the_same_batch_continues_in_its_folder_after_a_kill() {
     assert!(env.server.inputs().iter().all(|i| i.jobs == 1));
     assert_own_outputs(&env, "pics");
 }
+
+#[test]
+fn an_unreachable_file_host_ends_the_batch_and_names_it() {
+    let env = Env::new();
+    // A port bound and never listening: every connection to it is refused (it is not freed
+    // while the test runs, so nothing else takes it).
+    let (_reserved, addr) = {
+        let _rt = env.rt.enter();
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_reuseaddr(true).expect("reuseaddr");
+        socket
+            .bind("127.0.0.1:0".parse().expect("an address"))
+            .expect("bind");
+        let addr = socket.local_addr().expect("its address");
+        (socket, addr)
+    };
+    let model = "acme/gone/text-to-image";
+    env.server
+        .set_model(
+            runcomfy_fake::ModelSpec::new(model, common::EXTRA_SCHEMA)
+                .output(json!({"image": format!("http://{addr}/gone.png")})),
+        )
+        .expect("the model");
+    let rows = env.path("gone.jsonl");
+    std::fs::write(&rows, "{\"prompt\": \"far away\"}\n").expect("the rows");
+    let mut c = env.std_cmd();
+    c.args(["batch", model, "--unchecked", "--input"])
+        .arg(&rows)
+        .args(["--out", "out"]);
+    let ran = run(c);
+    assert_eq!(ran.code, 8, "{}", ran.show());
+    assert!(
+        ran.stderr.contains("the file host could not be reached"),
+        "{}",
+        ran.show()
+    );
+    assert!(ran.stderr.contains("lines 1"), "{}", ran.show());
+    assert_eq!(env.server.submits(), 1);
+    let stored = rows_of(&env, "gone");
+    assert_eq!(stored[0].state, State::Saving, "{stored:?}");
+    assert_eq!(
+        stored[0].outputs,
+        vec![(format!("http://{addr}/gone.png"), None)]
+    );
+}

@@ -36,6 +36,7 @@
 //! | outcome unknown | [`record_uncertain`](JobStore::record_uncertain) → `uncertain` | same; or the worker died in `submitting` |
 //! | the end | [`record_finished`](JobStore::record_finished) → an end state, or `saving` while outputs are wanted | same |
 //! | each output saved | [`record_output_saved`](JobStore::record_output_saved); the last one → `succeeded` | same |
+//! | cannot finish now (an output not saved, a wait failed) | stays `saving` (or `submitted`) for `resume` | [`let_go`](JobStore::let_go): state kept, the worker's claims skip it ([`ClaimRequest::skip`]), the next run re-attaches it |
 
 #![warn(missing_docs)]
 // Without a backend only the shared types remain (a build that opens nothing).

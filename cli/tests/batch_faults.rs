@@ -396,9 +396,6 @@ fn a_second_batch_is_refused_in_the_first_ones_folder_and_the_first_continues() 
     assert_eq!(ran.code, 7, "{}", ran.show());
     assert_eq!(env.server.submits(), 2);
     let before = files_under(&env.path("out"));
-    assert!(before
-        .iter()
-        .any(|(p, _)| p.as_os_str() == ".runcomfy-batch.json"));
 
     // Another batch (another name and rows) into the same folder: refused, nothing sent.
     let second = rows_file(&env, "second.jsonl", 5, "second");
@@ -411,6 +408,10 @@ fn a_second_batch_is_refused_in_the_first_ones_folder_and_the_first_continues() 
     assert_eq!(env.server.submits(), 2);
     // Its own folder's files, the manifest and page included, are untouched.
     assert_eq!(files_under(&env.path("out")), before);
+    // The folder says whose it is.
+    assert!(before
+        .iter()
+        .any(|(p, _)| p.as_os_str() == ".runcomfy-batch.json"));
 
     // The same name from another store is another batch too.
     let other_store = env.path("other.db");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, I2V};
+use common::{under_file_limit, Env, I2V};
 use runcomfy_fake::{Fault, Route};
 use runcomfy_store::{RowFilter, State};
 use serde_json::{json, Value};
@@ -322,29 +322,6 @@ fn an_unwritable_row_folder_ends_the_batch_and_a_later_run_saves_it() {
     assert_eq!(ran.code, 0, "{}", ran.show());
     assert_eq!(env.server.submits(), 3);
     assert_own_outputs(&env, "pics");
-}
-
-/// `cmd` run by `sh` under a file-size limit of `blocks` (512 bytes each) with `SIGXFSZ`
-/// ignored (an ignored signal stays ignored across exec), so a write past it fails with
-/// "file too large" instead of killing the process.
-fn under_file_limit(cmd: StdCommand, blocks: u64) -> StdCommand {
-    let mut sh = StdCommand::new("sh");
-    sh.arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
-        ))
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        sh.current_dir(dir);
-    }
-    sh
 }
 
 /// A disk that fills: the binary runs under a file-size limit (`ulimit -f`, no root needed)

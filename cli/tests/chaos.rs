@@ -531,3 +531,148 @@ fn postgres_restarted_mid_batch_and_out_of_connections() {
         secrets_printed(&work, &[TOKEN, &password_of(&pg.url)]),
     );
 }
+
+/// A worker that runs under a file-size limit of `kib` KiB (`ulimit -f`, no root needed):
+/// every file it writes stops growing there, as on a full disk.
+fn limited(work: &Work, fake: &Fake, store: &str, name: &str, kib: u64) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(work.path("workers.log"))
+        .expect("the workers' log opens");
+    common::under_file_limit(work.worker(fake, store, name, 8), kib * 2)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("a worker starts")
+}
+
+/// The disk under `--out` fills up mid-batch (3 MiB outputs, a 2 MiB file limit): the run
+/// stops submitting, names the rows it could not save and ends; a run on the still-full disk
+/// ends too; once there is room, the next run saves every output once.
+#[test]
+fn the_disk_full_under_out() {
+    let (rows, fulls) = (rows(), faults().min(3));
+    let fake = Fake::start(&[
+        "--queue",
+        "50ms",
+        "--run",
+        "100ms",
+        "--serve-outputs",
+        "3145728",
+    ]);
+    let work = Work::new(rows);
+    let store = work.path("jobs.db").display().to_string();
+    for _ in 0..fulls {
+        let o = finish(&work, limited(&work, &fake, &store, "full-out", 2048));
+        assert_eq!(o.status.code(), Some(8), "{}", log(&work));
+    }
+    last_run(&fake, &work, &store, "full-out");
+    let f = check(&fake, &work, &store, "full-out", rows, fulls);
+    assert_eq!(f.uncertain, 0, "{}", log(&work));
+    report(
+        "disk-full-under-out",
+        "sqlite",
+        &f,
+        fulls as usize + 1,
+        secrets_printed(&work, &[TOKEN]),
+    );
+}
+
+/// The disk under the store fills up mid-batch (its files may not grow past what a first run
+/// left plus a few pages): the run stops submitting and ends with the store's error, every id
+/// it could not record printed; once there is room, the next run finishes the batch.
+#[test]
+fn the_disk_full_under_the_store() {
+    // Each full run waits out the patience of the id's record (30 s): 1 at the CI size.
+    let (rows, fulls) = (rows(), (faults() / 4).clamp(1, 3));
+    let fake = fake();
+    let work = Work::new(rows);
+    let store = work.path("jobs.db").display().to_string();
+    // A first run makes the store and sends a few rows.
+    let first = work
+        .worker(&fake, &store, "full-store", 4)
+        .args(["--max-jobs", "4"])
+        .spawn()
+        .expect("a worker starts");
+    finish(&work, first);
+    let mut commands = 1;
+    for _ in 0..fulls {
+        let size = std::fs::metadata(work.path("jobs.db")).map_or(0, |m| m.len());
+        let o = finish(
+            &work,
+            limited(&work, &fake, &store, "full-store", size / 1024 + 24),
+        );
+        commands += 1;
+        assert_ne!(o.status.code(), Some(0), "{}", log(&work));
+    }
+    last_run(&fake, &work, &store, "full-store");
+    let f = check(&fake, &work, &store, "full-store", rows, fulls);
+    // A paid job the store could not take is never silent: its id was printed.
+    let printed = log(&work);
+    for id in &f.missing {
+        assert!(
+            printed.contains(id.as_str()),
+            "{id} was neither stored nor printed:\n{printed}"
+        );
+    }
+    report(
+        "disk-full-under-store",
+        "sqlite",
+        &f,
+        commands + 1,
+        secrets_printed(&work, &[TOKEN]),
+    );
+}
+
+/// The store file is damaged between two runs (truncated to nothing): the next command
+/// refuses it, leaves it as it is and sends nothing; the backup `store backup` made is put
+/// back, and the batch finishes from it with nothing paid twice.
+#[test]
+fn a_damaged_store_is_refused_and_restored_from_its_backup() {
+    let rows = rows();
+    let fake = fake();
+    let work = Work::new(rows);
+    let store = work.path("jobs.db").display().to_string();
+    let first = work
+        .worker(&fake, &store, "damaged", 8)
+        .args(["--max-jobs", "10"])
+        .spawn()
+        .expect("a worker starts");
+    finish(&work, first);
+    let backup = work.path("backup.db");
+    let o = Command::new(BIN)
+        .args(["store", "backup"])
+        .arg(&backup)
+        .args(["--store", &store])
+        .within(DEADLINE);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let jobs_before = fake.json("/_fake/jobs").as_array().map_or(0, Vec::len);
+    std::fs::File::create(work.path("jobs.db")).expect("the store is truncated");
+    let refused = finish(
+        &work,
+        work.worker(&fake, &store, "damaged", 8)
+            .spawn()
+            .expect("a worker starts"),
+    );
+    assert!(!refused.status.success(), "{}", log(&work));
+    assert!(log(&work).contains("jobs.db"), "{}", log(&work));
+    assert_eq!(
+        std::fs::metadata(work.path("jobs.db")).map_or(1, |m| m.len()),
+        0,
+        "the damaged file was replaced"
+    );
+    let jobs_after = fake.json("/_fake/jobs").as_array().map_or(0, Vec::len);
+    assert_eq!(jobs_before, jobs_after, "a job was sent without its store");
+    std::fs::copy(&backup, work.path("jobs.db")).expect("the backup is put back");
+    last_run(&fake, &work, &store, "damaged");
+    let f = check(&fake, &work, &store, "damaged", rows, 1);
+    report(
+        "store-damaged-and-restored",
+        "sqlite",
+        &f,
+        4,
+        secrets_printed(&work, &[TOKEN]),
+    );
+}

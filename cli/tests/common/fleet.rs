@@ -216,6 +216,8 @@ pub struct Figures {
     pub max_jobs_per_input: usize,
     pub missing_ids: usize,
     pub missing_ids_of_uncertain_rows: usize,
+    /// The paid request ids the store does not hold.
+    pub missing: Vec<String>,
     pub uncertain: u64,
     pub succeeded: u64,
     pub files: usize,
@@ -279,6 +281,7 @@ pub fn check(fake: &Fake, work: &Work, store: &str, name: &str, rows: u64, kills
         let id = job["request_id"].as_str().unwrap();
         if !known.contains(id) {
             f.missing_ids += 1;
+            f.missing.push(id.to_owned());
             if uncertain_hashes.contains(runcomfy_store::input_sha256(&job["input"]).as_str()) {
                 f.missing_ids_of_uncertain_rows += 1;
             }

@@ -414,3 +414,26 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// `cmd` run by `sh` under a file-size limit of `blocks` (512 bytes each) with `SIGXFSZ`
+/// ignored (an ignored signal stays ignored across exec), so a write past it fails with
+/// "file too large" instead of killing the process.
+pub fn under_file_limit(cmd: StdCommand, blocks: u64) -> StdCommand {
+    let mut sh = StdCommand::new("sh");
+    sh.arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    sh
+}

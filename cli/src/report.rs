@@ -282,10 +282,7 @@ fn data_uri(s: &str) -> Option<(String, u64)> {
     } else {
         payload.len() as u64
     };
-    Some((
-        media_type.unwrap_or("text/plain").to_owned(),
-        bytes,
-    ))
+    Some((media_type.unwrap_or("text/plain").to_owned(), bytes))
 }
 
 /// The last path segment of an `http(s)` URL, without query and fragment; `None` for any
@@ -311,7 +308,11 @@ fn input_field(key: String, v: &Value, fields: &mut Vec<Value>) {
         Value::String(s) => fields.push(if let Some((media_type, bytes)) = data_uri(s) {
             json!({"k": key, "t": "data", "m": media_type, "b": bytes})
         } else if let Some(name) = url_file_name(s) {
-            let kind = if media_kind(name) == Some("img") { "img" } else { "url" };
+            let kind = if media_kind(name) == Some("img") {
+                "img"
+            } else {
+                "url"
+            };
             json!({"k": key, "t": kind, "v": s, "n": name})
         } else {
             json!({"k": key, "t": "text", "v": s})
@@ -329,15 +330,15 @@ fn input_field(key: String, v: &Value, fields: &mut Vec<Value>) {
 fn described(v: &Value) -> Value {
     match v {
         Value::String(s) => match data_uri(s) {
-            Some((media_type, bytes)) => Value::String(format!("({media_type}, {} inline)", size(bytes))),
+            Some((media_type, bytes)) => {
+                Value::String(format!("({media_type}, {} inline)", size(bytes)))
+            }
             None => v.clone(),
         },
         Value::Array(items) => Value::Array(items.iter().map(described).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), described(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), described(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -410,11 +411,9 @@ fn millis(t: Option<SystemTime>) -> Option<u64> {
 
 /// How long a row ran: as watched live, else from its request id to its end.
 fn run_seconds(row: &ReportRow) -> Option<f64> {
-    let run = row.run_time.or_else(|| {
-        row.finished_at?
-            .duration_since(row.submitted_at?)
-            .ok()
-    })?;
+    let run = row
+        .run_time
+        .or_else(|| row.finished_at?.duration_since(row.submitted_at?).ok())?;
     Some((run.as_secs_f64() * 10.0).round() / 10.0)
 }
 
@@ -601,7 +600,10 @@ mod tests {
         let text = v.to_string();
         assert!(!text.contains("AAAA"), "an inline file is embedded: {text}");
         let fields = v["in"].as_array().unwrap();
-        assert_eq!(fields[0], json!({"k": "image", "t": "data", "m": "image/png", "b": 3070}));
+        assert_eq!(
+            fields[0],
+            json!({"k": "image", "t": "data", "m": "image/png", "b": 3070})
+        );
         assert_eq!(fields[1]["t"], "img");
         assert_eq!(fields[1]["n"], "cat.PNG");
         assert_eq!(fields[2]["t"], "url");
@@ -614,7 +616,10 @@ mod tests {
         assert_eq!(fields[7]["v"], "{\"mask\":\"(image/png, 2 KB inline)\"}");
         assert_eq!(v["p"], "prompt");
         assert_eq!(v["rt"], 12.3);
-        assert_eq!(v["o"][0], json!({"n": "7/a b.mp4", "h": "7/a%20b.mp4", "k": "video"}));
+        assert_eq!(
+            v["o"][0],
+            json!({"n": "7/a b.mp4", "h": "7/a%20b.mp4", "k": "video"})
+        );
         assert_eq!(v["o"][1]["k"], "file");
         assert_eq!(v["x"], "</script><b>x</b>");
         assert!(v["a"].as_str().unwrap().contains("line 7"));
@@ -622,7 +627,9 @@ mod tests {
 
     #[test]
     fn the_data_blob_cannot_end_its_script() {
-        let rows = [row(json!({"prompt": "<!-- </script><script>alert(1)</script> & \u{2028}"}))];
+        let rows = [row(
+            json!({"prompt": "<!-- </script><script>alert(1)</script> & \u{2028}"}),
+        )];
         let page = html("b</title>", "m", &Totals::default(), &rows);
         assert_eq!(page.matches("<script").count(), 2);
         assert_eq!(page.matches("</script>").count(), 2);
@@ -642,7 +649,10 @@ mod tests {
     #[test]
     fn sizes_and_data_uris() {
         assert_eq!(data_uri("data:,hello"), Some(("text/plain".to_owned(), 5)));
-        assert_eq!(data_uri("data:audio/wav;base64,AAAA"), Some(("audio/wav".to_owned(), 3)));
+        assert_eq!(
+            data_uri("data:audio/wav;base64,AAAA"),
+            Some(("audio/wav".to_owned(), 3))
+        );
         assert_eq!(data_uri("https://x/y.png"), None);
         assert_eq!(url_file_name("https://x.test/a/b.png#f"), Some("b.png"));
         assert_eq!(url_file_name("https://x.test/"), None);

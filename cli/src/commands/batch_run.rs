@@ -21,8 +21,11 @@ use super::batch::{open_store, write_report, Plan};
 use super::batch_status::{totals_json, totals_line};
 use super::{Ctx, Phase};
 
-/// How often the manifest and the page are rewritten while the batch runs.
+/// How often the manifest and the page are rewritten while the batch runs, at the least.
 const REPORT_EVERY: Duration = Duration::from_secs(15);
+
+/// The shortest time between two rewrites when rows end (each rewrite reads the whole batch).
+const REPORT_GAP: Duration = Duration::from_secs(2);
 
 /// Active job lines shown under the bar, at most.
 const MAX_LINES: usize = 16;
@@ -87,14 +90,30 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     });
     let display = Arc::new(Mutex::new(Display::new(ctx.ui.clone(), total_rows)));
     let shown = display.clone();
+    let ended = Arc::new(tokio::sync::Notify::new());
     let reports = tokio::spawn(rewrite_reports(
         store.clone(),
         plan.name.clone(),
         plan.out.clone(),
         plan.refused.clone(),
+        ended.clone(),
     ));
-    let result = batch.run_with(move |event| lock(&shown).event(event)).await;
+    let result = batch
+        .run_with(move |event| {
+            if matches!(
+                event,
+                BatchEvent::Opened { .. }
+                    | BatchEvent::Finished { .. }
+                    | BatchEvent::Uncertain { .. }
+            ) {
+                ended.notify_one();
+            }
+            lock(&shown).event(event)
+        })
+        .await;
     reports.abort();
+    // Waits for a rewrite in progress to end: the last one below uses the same temporary file.
+    let _ = reports.await;
     lock(&display).finish();
     let status = write_report(&*store, &plan.name, &plan.out, &plan.refused).await;
     let summary = result?;
@@ -102,19 +121,26 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     finish(ctx, &plan, &summary, &status, &timed.timings())
 }
 
-/// Rewrites the report every [`REPORT_EVERY`] until aborted.
+/// Rewrites the report when the batch opens and as rows end (at most every [`REPORT_GAP`]),
+/// and every [`REPORT_EVERY`] anyway, until aborted: a page opened during the run shows the
+/// rows done so far.
 async fn rewrite_reports(
     store: SharedStore,
     name: String,
     out: PathBuf,
     refused: Vec<(u64, String)>,
+    ended: Arc<tokio::sync::Notify>,
 ) {
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.tick().await;
     loop {
-        tick.tick().await;
-        // A failed rewrite is tried again at the next tick and at the end.
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = ended.notified() => {}
+        }
+        // A failed rewrite is tried again at the next change, tick and at the end.
         let _ = write_report(&*store, &name, &out, &refused).await;
+        tokio::time::sleep(REPORT_GAP).await;
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! The protocol is JSON over one WebSocket ([`tungstenite`], blocking): a command is
 //! `{id, method, params, sessionId}` and its answer carries the same `id`; events are skipped.
-//! Every wait has a deadline. The browser runs without network (`--host-resolver-rules`
+//! Every wait has a deadline. The browser runs without network but the loopback address (`--host-resolver-rules`
 //! resolves every host nowhere, and no background service calls out) in a fresh profile
 //! folder, removed with the browser.
 
@@ -35,7 +35,7 @@ pub const FLAGS: [&str; 10] = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 ];
 
 /// One running headless Chromium with one page attached.
@@ -109,9 +109,11 @@ impl Browser {
             .unwrap_or_else(|| panic!("unexpected DevTools address {url}"))
             .to_owned();
         let stream = TcpStream::connect(&host).unwrap_or_else(|e| panic!("{host}: {e}"));
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let _ = stream.set_read_timeout(Some(limit));
         let (ws, _) =
             tungstenite::client(url.as_str(), stream).unwrap_or_else(|e| panic!("{url}: {e}"));
+        // Short reads from now on, so every answer's wait keeps its own deadline.
+        let _ = ws.get_ref().set_read_timeout(Some(Duration::from_millis(200)));
         let mut browser = Browser {
             child,
             ws,

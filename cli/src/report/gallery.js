@@ -63,14 +63,14 @@
   }
 
   // Media counters, for a headless browser: every output image, video or sound on the page
-  // counted into data-media-{total,loaded,failed} and data-{img,video,audio}-{total,loaded}.
+  // (a child of an `.out` element; input thumbnails are not outputs) counted into data-media-{total,loaded,failed} and data-{img,video,audio}-{total,loaded}.
   // A video counts as loaded once it has a picture size, a sound once it has a duration.
   var putLater = 0;
   function put() {
     putLater = 0;
     var all = 0, ok = 0, bad = 0;
     ['img', 'video', 'audio'].forEach(function (k) {
-      var els = document.querySelectorAll('.out ' + k), l = 0;
+      var els = document.querySelectorAll('.out > ' + k), l = 0;
       for (var i = 0; i < els.length; i++) {
         var s = els[i].getAttribute('data-ok');
         if (s === '1') { l++; ok++; } else if (s === '0') bad++;
@@ -88,7 +88,7 @@
     var t = e.target;
     if (!t || !t.tagName) return;
     if (t.tagName === 'SOURCE') t = t.parentElement;
-    if (!t || !t.closest || !t.closest('.out') || t.hasAttribute('data-ok')) return;
+    if (!t || !t.parentElement || !t.parentElement.classList.contains('out') || t.hasAttribute('data-ok')) return;
     var n = t.tagName;
     if (n !== 'IMG' && n !== 'VIDEO' && n !== 'AUDIO') return;
     if (ok && n === 'VIDEO' && !(t.readyState >= 1 && t.videoWidth > 0)) ok = false;
@@ -165,7 +165,7 @@
   }
 
   function card(r) {
-    var c = el('article', 'card st-' + r.s);
+    var c = el('article', 'card');
     c.setAttribute('data-line', r.l);
     c.setAttribute('data-state', r.s);
     c.tabIndex = -1;

@@ -420,8 +420,8 @@ fn run_seconds(row: &ReportRow) -> Option<f64> {
 /// One row as the page's script reads it (short keys: 10,000 rows are one blob): line `l`,
 /// state `s`, request id `id`, cost `c`, estimate `e`, run time in seconds `rt`, times in
 /// milliseconds `t0` (recorded) `t1` (submitted) `t2` (ended), input fields `in`, the prompt's
-/// field `p`, the input's hash `h`, outputs `o` (name `n`, URL reference `h`, kind `k`), URLs
-/// not saved `u`, error `x`, advice `a`.
+/// field `p`, the input's hash `h` (uncertain rows), outputs `o` (name `n`, URL reference `h`
+/// when it differs from the name, kind `k`), URLs not saved `u`, error `x`, advice `a`.
 fn row_data(row: &ReportRow, name: &str) -> Value {
     let mut fields = Vec::new();
     if let Some(Value::Object(map)) = &row.input {
@@ -436,7 +436,11 @@ fn row_data(row: &ReportRow, name: &str) -> Value {
         .iter()
         .map(|f| {
             let shown = f.to_string_lossy();
-            json!({"n": shown, "h": href(f), "k": media_kind(&shown).unwrap_or("file")})
+            let kind = media_kind(&shown).unwrap_or("file");
+            match href(f) {
+                h if h == shown => json!({"n": shown, "k": kind}),
+                h => json!({"n": shown, "h": h, "k": kind}),
+            }
         })
         .collect();
     let prompt = prompt_key(&fields);
@@ -454,7 +458,10 @@ fn row_data(row: &ReportRow, name: &str) -> Value {
     put("t0", json!(millis(row.created_at)));
     put("t1", json!(millis(row.submitted_at)));
     put("t2", json!(millis(row.finished_at)));
-    put("h", json!(row.input_sha256));
+    // The input's hash names an uncertain row in `batch status`; elsewhere it is only size.
+    if row.state == "uncertain" {
+        put("h", json!(row.input_sha256));
+    }
     if !row.unsaved.is_empty() {
         put("u", json!(row.unsaved));
     }
@@ -620,7 +627,7 @@ mod tests {
             v["o"][0],
             json!({"n": "7/a b.mp4", "h": "7/a%20b.mp4", "k": "video"})
         );
-        assert_eq!(v["o"][1]["k"], "file");
+        assert_eq!(v["o"][1], json!({"n": "7/notes.txt", "k": "file"}));
         assert_eq!(v["x"], "</script><b>x</b>");
         assert!(v["a"].as_str().unwrap().contains("line 7"));
     }

@@ -357,7 +357,7 @@ fn report_is_a_self_contained_page() {
         "{page}"
     );
     assert!(
-        page.contains(r#"{"n":"1/voice.wav","h":"1/voice.wav","k":"audio"}"#),
+        page.contains(r#"{"n":"1/voice.wav","k":"audio"}"#),
         "{page}"
     );
     // The input image is a thumbnail from its URL.
@@ -671,7 +671,7 @@ fn a_real_batch_report_plays_its_videos() {
     }
     let page = std::fs::read_to_string(env.path("out/index.html")).unwrap();
     assert!(
-        page.contains(r#"{"n":"1/clip.webm","h":"1/clip.webm","k":"video"}"#),
+        page.contains(r#"{"n":"1/clip.webm","k":"video"}"#),
         "{page}"
     );
     let shot = env.path("clips.png");

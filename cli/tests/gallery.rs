@@ -214,7 +214,10 @@ fn the_gallery_works_in_a_browser() {
 
     // At the end of the page, the last rows are rendered and load too.
     b.eval("window.scrollTo(0, document.body.scrollHeight)");
-    b.wait_for(&format!("!!document.querySelector('.card[data-line=\"{LINES}\"]')"), limit);
+    b.wait_for(
+        &format!("!!document.querySelector('.card[data-line=\"{LINES}\"]')"),
+        limit,
+    );
     check_media(&mut b);
     b.eval("window.scrollTo(0, 0)");
 
@@ -245,7 +248,12 @@ fn the_gallery_works_in_a_browser() {
     b.wait_for("document.documentElement.dataset.shown==='4'", limit);
     assert_eq!(
         b.eval(CARDS),
-        json!([[2, "succeeded"], [12, "succeeded"], [17, "failed"], [22, "succeeded"]])
+        json!([
+            [2, "succeeded"],
+            [12, "succeeded"],
+            [17, "failed"],
+            [22, "succeeded"]
+        ])
     );
 
     // The detail view opens on a click and shows the request id; the arrow keys move to the
@@ -269,15 +277,34 @@ fn the_gallery_works_in_a_browser() {
     assert!(advice.as_str().unwrap().contains("fix line 17"), "{advice}");
     b.key("Escape");
     b.wait_for("!document.documentElement.dataset.detail", limit);
+
+    // The page of a batch still running reloads itself, keeping its filter.
+    let page = std::fs::read_to_string(env.path("out/index.html")).unwrap();
+    let running = env.path("out/running.html");
+    std::fs::write(&running, page.replacen("\"done\":true", "\"done\":false", 1)).unwrap();
+    b.open(
+        &format!("{}#f=failed", file_url(&running)),
+        "document.documentElement.dataset.rendered==='1'",
+        limit,
+    );
+    assert_eq!(b.eval("document.documentElement.dataset.refresh"), "10000");
+    assert_eq!(b.eval("document.documentElement.dataset.shown"), "3");
+    b.eval("window.notReloaded = true");
+    b.wait_for(
+        "!window.notReloaded && document.documentElement.dataset.rendered==='1'",
+        Duration::from_secs(30),
+    );
+    assert_eq!(b.eval("document.documentElement.dataset.shown"), "3");
+    let live = b.eval("document.getElementById('live').textContent");
+    assert!(live.as_str().unwrap().starts_with("running: this page refreshes"), "{live}");
 }
 
 /// The figures of the benchmark table (PERFORMANCE.md): the page of a 10,000-row batch (its
 /// size, the time `batch report` takes to build it from the store) and the time it takes to
 /// open in Chromium (first cards rendered) against a 25-row page in the same run. Run by
 /// `scripts/bench-report`.
-#[runcomfy_testenv::needs(chromium)]
 #[test]
-#[ignore = "a benchmark: scripts/bench-report"]
+#[ignore = "a benchmark, needs Chromium: scripts/bench-report"]
 fn gallery_at_scale() {
     let (env, _) = gallery_batch();
     let small = env.path("out/index.html");

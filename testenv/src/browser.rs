@@ -84,36 +84,48 @@ impl Browser {
                 }
             });
         }
-        let start = Instant::now();
-        let mut seen = Vec::new();
-        let url = loop {
-            let left = limit.saturating_sub(start.elapsed());
-            match rx.recv_timeout(left) {
-                Ok(line) => match line.split_once("DevTools listening on ") {
-                    Some((_, url)) => break url.trim().to_owned(),
-                    None => seen.push(line),
-                },
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "chromium printed no DevTools address within {limit:?}:\n{}",
-                        seen.join("\n")
-                    );
+        // Any failure from here on kills the browser and removes its profile first.
+        let connect = || -> Result<WebSocket<TcpStream>, String> {
+            let start = Instant::now();
+            let mut seen = Vec::new();
+            let url = loop {
+                let left = limit.saturating_sub(start.elapsed());
+                match rx.recv_timeout(left) {
+                    Ok(line) => match line.split_once("DevTools listening on ") {
+                        Some((_, url)) => break url.trim().to_owned(),
+                        None => seen.push(line),
+                    },
+                    Err(_) => {
+                        return Err(format!(
+                            "chromium printed no DevTools address within {limit:?}:\n{}",
+                            seen.join("\n")
+                        ))
+                    }
                 }
+            };
+            let host = url
+                .strip_prefix("ws://")
+                .and_then(|rest| rest.split('/').next())
+                .ok_or_else(|| format!("unexpected DevTools address {url}"))?;
+            let stream = TcpStream::connect(host).map_err(|e| format!("{host}: {e}"))?;
+            let _ = stream.set_read_timeout(Some(limit));
+            let (ws, _) =
+                tungstenite::client(url.as_str(), stream).map_err(|e| format!("{url}: {e}"))?;
+            // Short reads from now on, so every answer's wait keeps its own deadline.
+            let _ = ws
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_millis(200)));
+            Ok(ws)
+        };
+        let ws = match connect() {
+            Ok(ws) => ws,
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&profile);
+                panic!("{why}");
             }
         };
-        let host = url
-            .strip_prefix("ws://")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_else(|| panic!("unexpected DevTools address {url}"))
-            .to_owned();
-        let stream = TcpStream::connect(&host).unwrap_or_else(|e| panic!("{host}: {e}"));
-        let _ = stream.set_read_timeout(Some(limit));
-        let (ws, _) =
-            tungstenite::client(url.as_str(), stream).unwrap_or_else(|e| panic!("{url}: {e}"));
-        // Short reads from now on, so every answer's wait keeps its own deadline.
-        let _ = ws.get_ref().set_read_timeout(Some(Duration::from_millis(200)));
         let mut browser = Browser {
             child,
             ws,

@@ -100,6 +100,7 @@
   document.addEventListener('loadedmetadata', function (e) { mark(e, true); }, true);
   document.addEventListener('error', function (e) { mark(e, false); }, true);
 
+  function href(o) { return o.h != null ? o.h : o.n; }
   // An output as a media element (`big`: with controls, for the detail view).
   function media(o, big) {
     var e;
@@ -107,7 +108,7 @@
       e = el('img');
       e.alt = o.n;
       if (!big) e.loading = 'lazy';
-      e.src = o.h;
+      e.src = href(o);
     } else if (o.k === 'video') {
       e = el('video');
       e.preload = 'metadata';
@@ -117,16 +118,16 @@
       e.title = o.n;
       if (big) e.controls = true;
       // The first frame as the poster.
-      e.src = o.h + '#t=0.1';
+      e.src = href(o) + '#t=0.1';
     } else if (o.k === 'audio') {
       e = el('audio');
       e.preload = 'metadata';
       e.controls = true;
       e.title = o.n;
-      e.src = o.h;
+      e.src = href(o);
     } else {
       e = el('a', null, o.n);
-      e.href = o.h;
+      e.href = href(o);
     }
     return e;
   }
@@ -216,7 +217,9 @@
   }
 
   // The view: the rows the filter and search keep, in the chosen order.
-  var state = { f: 'all', s: 'row', q: '' };
+  // The hash keeps the filter, order and search across reloads; `live=0` turns the reload
+  // off (scripts/check-report: a reload would end its fixed virtual time mid-load).
+  var state = { f: 'all', s: 'row', q: '', live: '1' };
   (location.hash.slice(1).split('&')).forEach(function (kv) {
     var i = kv.indexOf('=');
     if (i > 0 && state.hasOwnProperty(kv.slice(0, i))) {
@@ -343,7 +346,7 @@
     r.o.forEach(function (o) {
       if (o.k !== 'file') outs.appendChild(media(o, true));
       var a = el('a', null, o.n);
-      a.href = o.h;
+      a.href = href(o);
       outs.appendChild(a);
     });
     (r.u || []).forEach(function (u) { outs.appendChild(el('div', 'v', 'not saved yet: ' + u)); });
@@ -442,8 +445,8 @@
   // scroll position); a finished batch's page stays still.
   var live = document.getElementById('live');
   var written = D.written ? ' (written ' + when(D.written) + ')' : '';
-  if (D.done) {
-    live.textContent = 'finished' + written;
+  if (D.done || state.live === '0') {
+    live.textContent = (D.done ? 'finished' : 'running (not refreshing)') + written;
   } else {
     live.textContent = 'running: this page refreshes every ' + REFRESH / 1000 + ' s' + written;
     live.className = 'running';

@@ -259,6 +259,33 @@ fn local_file(spec: &FlagSpec, kind: &str, value: &str) -> Result<Option<String>
     Ok(Some(wire.into_owned()))
 }
 
+/// `sent` (a completed body) with every local file that became a `data:` URI shown as
+/// what it was in `given` (the body before [`complete`]): `<path> (<size> bytes, sent as a
+/// data: URI)`. For `--dry-run`, which must not print whole files.
+pub fn files_shown(given: &Value, sent: &Value) -> Value {
+    match (given, sent) {
+        (Value::String(path), Value::String(uri)) if uri.starts_with("data:") && path != uri => {
+            let size = std::fs::metadata(path).map_or_else(
+                |_| format!("{} characters", uri.len()),
+                |m| format!("{} bytes", m.len()),
+            );
+            Value::String(format!("{path} ({size}, sent as a data: URI)"))
+        }
+        (Value::Array(g), Value::Array(s)) if g.len() == s.len() => {
+            Value::Array(g.iter().zip(s).map(|(g, s)| files_shown(g, s)).collect())
+        }
+        (Value::Object(g), Value::Object(s)) => Value::Object(
+            s.iter()
+                .map(|(k, v)| {
+                    let shown = g.get(k).map_or_else(|| v.clone(), |g| files_shown(g, v));
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        (_, sent) => sent.clone(),
+    }
+}
+
 /// Checks `body` through the typed model `model_id`: the exact check the typed client runs
 /// (`Input` deserialization, then `validate()`). `None` when the model was not generated.
 pub fn check_typed(model_id: &str, body: &Value) -> Option<Result<(), UsageError>> {

@@ -13,7 +13,8 @@ const ENVIRONMENT: &str = "\
 Environment:
   RUNCOMFY_TOKEN              the API token (required to send anything; never printed)
   RUNCOMFY_BASE_URL           the API (default https://model-api.runcomfy.net)
-  RUNCOMFY_JOURNAL_DIR        the data folder: the default job store jobs.db (default: <data dir>/runcomfy)
+  RUNCOMFY_DATA_DIR           the data folder: the default job store jobs.db (default: <data dir>/runcomfy;
+                              the old name RUNCOMFY_JOURNAL_DIR is still read)
   RUNCOMFY_STORE              the job store: a SQLite file or postgres:// URL (same as --store)
   RUNCOMFY_POLL_INTERVAL_MS   same as --poll-interval
   RUNCOMFY_TIMEOUT            same as --timeout
@@ -73,7 +74,15 @@ pub fn parse(args: &[OsString]) -> (Cli, ArgMatches) {
             } else {
                 format!("Run {}: {}", m.id, m.summary)
             };
-            run.args(flags::args(m)).about(about)
+            // The usage line names what the model needs (given as flags, or in --input/--set).
+            let required: Vec<String> = m
+                .flags
+                .iter()
+                .filter(|f| f.required && f.fixed.is_none())
+                .map(|f| format!("--{} <{}>", f.name, f.wire.to_ascii_uppercase()))
+                .collect();
+            let usage = format!("runcomfy run {} {} [OPTIONS]", m.id, required.join(" "));
+            run.args(flags::args(m)).about(about).override_usage(usage)
         });
     }
     let matches = match command.try_get_matches_from(args) {
@@ -89,12 +98,41 @@ pub fn parse(args: &[OsString]) -> (Cli, ArgMatches) {
                     std::process::exit(exit::USAGE.into());
                 }
             }
+            if e.kind() == clap::error::ErrorKind::InvalidSubcommand {
+                suggest_command(args, &e);
+            }
             e.exit()
         }
     };
     match Cli::from_arg_matches(&matches) {
         Ok(c) => (c, matches),
         Err(e) => e.exit(),
+    }
+}
+
+/// An unknown subcommand with a close one (`rnu`, `jbos`) that clap did not suggest: its
+/// error with our tip, and exit 2.
+fn suggest_command(args: &[OsString], e: &clap::Error) {
+    let rendered = e.render().to_string();
+    if rendered.contains("similar") {
+        return;
+    }
+    let Some(word) = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| !a.starts_with('-'))
+    else {
+        return;
+    };
+    let names: Vec<String> = Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect();
+    if let Some(close) = known::closest_word(word, &names) {
+        let (head, tail) = rendered.split_once('\n').unwrap_or((rendered.as_str(), ""));
+        eprintln!("{head}\n\n  tip: did you mean '{close}'?\n{tail}");
+        std::process::exit(exit::USAGE.into());
     }
 }
 
@@ -139,24 +177,14 @@ fn model_named(args: &[OsString]) -> Option<&'static flags::ModelFlags> {
         .or_else(|| run_words(args)?.into_iter().find_map(|w| flags::model(w)))
 }
 
-/// `90s`, `10m`, `1h`, `500ms`, or plain seconds.
+/// `90s`, `10m`, `1h 30m`, `500ms` (humantime's grammar), or plain seconds (`0`, `2.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration such as 90s, 10m or 500ms"))?;
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"))
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is out of range"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration such as 90s, 10m or 500ms: {e}"))
 }
 
 #[cfg(test)]

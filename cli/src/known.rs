@@ -114,6 +114,18 @@ fn closest(id: &str, candidates: &[String]) -> Vec<String> {
     scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
 }
 
+/// The one candidate closest to a short word (a command's name): at most one edit, a
+/// transposition counting as one, or a third of the word's length for longer words.
+pub fn closest_word(word: &str, candidates: &[String]) -> Option<String> {
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+        .map(|(_, c)| c.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +149,16 @@ mod tests {
             hint.starts_with("; did you mean wan-ai/wan-2.7/text-to-image"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn close_command_names() {
+        let names: Vec<String> = ["run", "resume", "jobs", "batch", "models"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(closest_word("rnu", &names).as_deref(), Some("run"));
+        assert_eq!(closest_word("jbos", &names).as_deref(), Some("jobs"));
+        assert_eq!(closest_word("modles", &names).as_deref(), Some("models"));
+        assert_eq!(closest_word("deploy", &names), None);
     }
 }

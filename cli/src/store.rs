@@ -14,17 +14,29 @@ use crate::ui::Ui;
 pub const DEFAULT_FILE: &str = "jobs.db";
 
 /// The environment variable naming the data folder (the default store's, the old journal's).
-pub const DATA_DIR_ENV: &str = "RUNCOMFY_JOURNAL_DIR";
+pub const DATA_DIR_ENV: &str = "RUNCOMFY_DATA_DIR";
+/// Its name before 0.2, still read (with a notice) when the new one is not set.
+pub const OLD_DATA_DIR_ENV: &str = "RUNCOMFY_JOURNAL_DIR";
 
-/// The CLI's data folder: `$RUNCOMFY_JOURNAL_DIR`, else `<user data folder>/runcomfy`
-/// (`~/.local/share/runcomfy` on Linux).
+/// The CLI's data folder: `$RUNCOMFY_DATA_DIR` (or the old `$RUNCOMFY_JOURNAL_DIR`), else
+/// `<user data folder>/runcomfy` (`~/.local/share/runcomfy` on Linux).
 pub fn data_dir() -> anyhow::Result<PathBuf> {
-    match std::env::var_os(DATA_DIR_ENV) {
-        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
-        _ => dirs::data_dir().map(|d| d.join("runcomfy")).context(
-            "no data folder for the job store: set RUNCOMFY_STORE or RUNCOMFY_JOURNAL_DIR",
-        ),
+    let set = |name: &str| std::env::var_os(name).filter(|d| !d.is_empty());
+    if let Some(dir) = set(DATA_DIR_ENV) {
+        return Ok(PathBuf::from(dir));
     }
+    if let Some(dir) = set(OLD_DATA_DIR_ENV) {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            crate::ui::err(&format!(
+                "note: {OLD_DATA_DIR_ENV} is now called {DATA_DIR_ENV}; the old name is still read"
+            ));
+        });
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::data_dir()
+        .map(|d| d.join("runcomfy"))
+        .context("no data folder for the job store: set RUNCOMFY_STORE or RUNCOMFY_DATA_DIR")
 }
 
 /// Opens the store of the single-job commands (`run`, `resume`, `jobs`, `cancel`): the

@@ -214,7 +214,7 @@ fn many_processes_starting_together_on_a_new_folder() {
         }
         c.env("RUNCOMFY_BASE_URL", &fake.url)
             .env("RUNCOMFY_TOKEN", TOKEN)
-            .env("RUNCOMFY_JOURNAL_DIR", work.path("data"))
+            .env("RUNCOMFY_DATA_DIR", work.path("data"))
             .env("RUNCOMFY_POLL_INTERVAL_MS", "50")
             .current_dir(work.dir.path())
             .args(args)

@@ -200,7 +200,11 @@ fn local_files_become_data_uris_within_their_size_limits() {
         .assert()
         .success();
     let body: Value = serde_json::from_str(&stdout_of(&a)).unwrap();
-    assert_eq!(body["image_url"], "data:image/png;base64,iVBORyBmYWtl");
+    // Shown by name and size; sent as a data: URI.
+    assert_eq!(
+        body["image_url"],
+        format!("{} (9 bytes, sent as a data: URI)", png.display())
+    );
     assert_eq!(body["prompt"], "p");
 
     // The schema's `validations` rule: runway's video must be under 16 MB.
@@ -271,7 +275,7 @@ fn local_files_become_data_uris_within_their_size_limits() {
     assert_eq!(
         body["image_urls"],
         json!([
-            "data:image/png;base64,iVBORyBmYWtl",
+            format!("{} (9 bytes, sent as a data: URI)", png.display()),
             "https://example.com/b.webp"
         ])
     );

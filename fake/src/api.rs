@@ -71,7 +71,17 @@ pub(crate) fn serve(shared: &Shared, req: &RecordedRequest) -> Answer {
     if let Some(token) = &shared.settings.token {
         let expected = format!("Bearer {token}");
         if req.header("authorization") != Some(expected.as_str()) {
-            return api_error(400, 400004, "missing, expired or revoked token");
+            // The fake says which token it wants (a test token, never a real one).
+            let wants = if token == crate::FAKE_TOKEN {
+                format!("the fake server wants RUNCOMFY_TOKEN={token}")
+            } else {
+                "the fake server wants the token it was started with (--token)".to_owned()
+            };
+            return api_error(
+                400,
+                400004,
+                &format!("missing, expired or revoked token ({wants})"),
+            );
         }
     }
     let query = parse_query(req.query.as_deref().unwrap_or(""));
@@ -93,10 +103,13 @@ pub(crate) fn serve(shared: &Shared, req: &RecordedRequest) -> Answer {
             let Some(model_id) = st.jobs.get(id).map(|j| j.model_id.clone()) else {
                 return api_error(404, 404001, &format!("request {id} not found"));
             };
-            let output = st
-                .models
-                .get(&model_id)
-                .map(|m| (m.sample_output(&shared.output_base(id)), m.price_usd));
+            let media = shared.settings.outputs == crate::server::Outputs::Media;
+            let input = st.jobs.get(id).map(|j| j.input.clone()).unwrap_or_default();
+            let output = st.models.get(&model_id).map(|m| {
+                let sample = m.sample_output(&shared.output_base(id), media);
+                let cost = m.cost_of(&input, &sample);
+                (sample, cost)
+            });
             let Some(job) = st.jobs.get_mut(id) else {
                 return api_error(404, 404001, &format!("request {id} not found"));
             };
@@ -107,7 +120,7 @@ pub(crate) fn serve(shared: &Shared, req: &RecordedRequest) -> Answer {
                     let (sample, price) = output.unwrap_or_else(|| {
                         let base = shared.output_base(id);
                         (
-                            crate::models::sample_output(&model_id, &Value::Null, &base),
+                            crate::models::sample_output(&model_id, &Value::Null, &base, media),
                             0.1,
                         )
                     });
@@ -309,18 +322,11 @@ fn list_models(shared: &Shared, query: &HashMap<String, String>) -> Answer {
 fn file(shared: &Shared, req: &RecordedRequest) -> Answer {
     let rest = req.path.trim_start_matches("/_fake/files/");
     let (id, name) = rest.split_once('/').unwrap_or((rest, ""));
-    let Some(size) = shared.settings.output_size else {
-        return not_found(req);
-    };
     if name.is_empty() || !shared.lock().jobs.contains_key(id) {
         return not_found(req);
     }
-    let bytes = file_bytes(id, name, size);
-    let content_type = match name.rsplit('.').next() {
-        Some("mp4") => "video/mp4",
-        Some("mp3") => "audio/mpeg",
-        Some("png") => "image/png",
-        _ => "application/octet-stream",
+    let Some((bytes, content_type)) = shared.output_file(id, name) else {
+        return not_found(req);
     };
     let range = req
         .header("range")

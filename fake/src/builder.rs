@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::lifecycle::Lifecycle;
 use crate::models::ModelSpec;
-use crate::server::{FakeServer, Settings};
+use crate::server::{FakeServer, Outputs, Settings};
 use crate::{FakeError, FAKE_TOKEN};
 
 /// Where a builder takes models from, in order.
@@ -44,7 +44,7 @@ impl Default for FakeServerBuilder {
                 lifecycle: Lifecycle::default(),
                 manual_clock: false,
                 record_limit: usize::MAX,
-                output_size: None,
+                outputs: Outputs::Cdn,
             },
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         }
@@ -126,7 +126,16 @@ impl FakeServerBuilder {
     /// [`FakeServer::output_bytes`] (`size` bytes, the same for every download).
     /// By default outputs point at a CDN host and nothing is served.
     pub fn serve_outputs(mut self, size: usize) -> Self {
-        self.settings.output_size = Some(size);
+        self.settings.outputs = Outputs::Bytes(size);
+        self
+    }
+
+    /// Serves output files itself as real media a browser shows and plays
+    /// ([`media`](crate::media)): a PNG marked with the job's number for image models, a
+    /// WebM clip for video models, a WAV tone for audio models (sample outputs then end in
+    /// `.png`, `.webm` and `.wav`). The standalone fake does this by default.
+    pub fn serve_media(mut self) -> Self {
+        self.settings.outputs = Outputs::Media;
         self
     }
 

@@ -47,6 +47,7 @@ mod builder;
 mod fault;
 mod http;
 mod lifecycle;
+pub mod media;
 mod models;
 mod server;
 pub mod standalone;

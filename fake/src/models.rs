@@ -231,8 +231,9 @@ impl Model {
         entry
     }
 
-    /// What a succeeded job of this model answers as `output`, its URLs under `url_base`.
-    pub(crate) fn sample_output(&self, url_base: &str) -> Value {
+    /// What a succeeded job of this model answers as `output`, its URLs under `url_base`
+    /// (`media`: named for the real media the fake serves).
+    pub(crate) fn sample_output(&self, url_base: &str, media: bool) -> Value {
         if let Some(output) = &self.output {
             return output.clone();
         }
@@ -240,7 +241,33 @@ impl Model {
             &self.id,
             self.output_schema.as_ref().unwrap_or(&Value::Null),
             url_base,
+            media,
         )
+    }
+
+    /// What a job costs, in its catalog price's unit: per second of the input's `duration`
+    /// (or the schema's default, else 5 s), or per output URL.
+    pub(crate) fn cost_of(&self, input: &Value, output: &Value) -> f64 {
+        let count = match self.price_unit.as_str() {
+            "second" => {
+                let number = |v: &Value| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                };
+                input
+                    .get("duration")
+                    .and_then(number)
+                    .or_else(|| {
+                        self.input_schema
+                            .as_ref()
+                            .and_then(|s| s.pointer("/properties/duration/default"))
+                            .and_then(number)
+                    })
+                    .unwrap_or(5.0)
+            }
+            _ => urls_in(output).max(1) as f64,
+        };
+        self.price_usd * count
     }
 }
 
@@ -262,7 +289,17 @@ pub(crate) fn categories_of(id: &str) -> Vec<String> {
 
 /// A plausible output for a model: one URL under `url_base` with the key its schema (or
 /// id) suggests.
-pub(crate) fn sample_output(model_id: &str, schema: &Value, url_base: &str) -> Value {
+/// How many URL strings a value holds (an output's files).
+fn urls_in(v: &Value) -> usize {
+    match v {
+        Value::String(s) => usize::from(s.starts_with("http")),
+        Value::Array(items) => items.iter().map(urls_in).sum(),
+        Value::Object(map) => map.values().map(urls_in).sum(),
+        _ => 0,
+    }
+}
+
+pub(crate) fn sample_output(model_id: &str, schema: &Value, url_base: &str, media: bool) -> Value {
     let props = schema
         .pointer("/properties/output/properties")
         .or_else(|| schema.pointer("/output/properties"))
@@ -276,9 +313,11 @@ pub(crate) fn sample_output(model_id: &str, schema: &Value, url_base: &str) -> V
         } else {
             "video"
         });
-    let ext = match kind {
-        "video" => "mp4",
-        "audio" => "mp3",
+    let ext = match (kind, media) {
+        ("video", false) => "mp4",
+        ("video", true) => "webm",
+        ("audio", false) => "mp3",
+        ("audio", true) => "wav",
         _ => "png",
     };
     let url = format!("{url_base}/{}.{ext}", model_id.replace('/', "-"));
@@ -309,7 +348,7 @@ mod tests {
     #[test]
     fn sample_outputs() {
         let schema = json!({"properties": {"image": {"type": "string"}, "video": {"type": "string"}, "videos": {"type": "array"}}});
-        let out = sample_output("a/b/image-to-video", &schema, CDN);
+        let out = sample_output("a/b/image-to-video", &schema, CDN, false);
         assert_eq!(
             out["video"],
             "https://cdn.example/fake/a-b-image-to-video.mp4"
@@ -318,11 +357,14 @@ mod tests {
             "a/b/text-to-audio",
             &json!({"properties": {"audios": {"type": "array"}}}),
             CDN,
+            false,
         );
         assert!(out["audios"][0].as_str().unwrap().ends_with(".mp3"));
         let wrapped = json!({"output": {"properties": {"image": {"type": "string"}}}});
-        assert!(sample_output("a/b/x", &wrapped, CDN).get("image").is_some());
-        assert!(sample_output("a/b", &Value::Null, CDN)
+        assert!(sample_output("a/b/x", &wrapped, CDN, false)
+            .get("image")
+            .is_some());
+        assert!(sample_output("a/b", &Value::Null, CDN, false)
             .get("video")
             .is_some());
     }

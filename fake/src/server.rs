@@ -29,7 +29,18 @@ pub(crate) struct Settings {
     pub(crate) lifecycle: Lifecycle,
     pub(crate) manual_clock: bool,
     pub(crate) record_limit: usize,
-    pub(crate) output_size: Option<usize>,
+    pub(crate) outputs: Outputs,
+}
+
+/// Where a job's output URLs point and what is served there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outputs {
+    /// A CDN host's URLs (nothing served here): the library's default.
+    Cdn,
+    /// `/_fake/files/...` here, each file this many deterministic bytes.
+    Bytes(usize),
+    /// `/_fake/files/...` here, each file real media a browser plays ([`crate::media`]).
+    Media,
 }
 
 /// What the fake server knows of one job.
@@ -97,9 +108,32 @@ impl Shared {
 
     /// Where sample output URLs point.
     pub(crate) fn output_base(&self, request_id: &str) -> String {
-        match self.settings.output_size {
-            Some(_) => format!("{}/_fake/files/{request_id}", self.base_url),
-            None => CDN_BASE.to_owned(),
+        match self.settings.outputs {
+            Outputs::Cdn => CDN_BASE.to_owned(),
+            Outputs::Bytes(_) | Outputs::Media => {
+                format!("{}/_fake/files/{request_id}", self.base_url)
+            }
+        }
+    }
+
+    /// The bytes and media type of a served output file.
+    pub(crate) fn output_file(
+        &self,
+        request_id: &str,
+        name: &str,
+    ) -> Option<(Vec<u8>, &'static str)> {
+        match self.settings.outputs {
+            Outputs::Cdn => None,
+            Outputs::Bytes(size) => {
+                let kind = match name.rsplit('.').next() {
+                    Some("mp4") => "video/mp4",
+                    Some("mp3") => "audio/mpeg",
+                    Some("png") => "image/png",
+                    _ => "application/octet-stream",
+                };
+                Some((crate::api::file_bytes(request_id, name, size), kind))
+            }
+            Outputs::Media => crate::media::output_file(request_id, name),
         }
     }
 }
@@ -472,7 +506,8 @@ impl FakeServer {
     /// outputs ([`FakeServerBuilder::serve_outputs`]): deterministic bytes of the configured
     /// size; `None` otherwise.
     pub fn output_bytes(&self, request_id: &str, name: &str) -> Option<Vec<u8>> {
-        let size = self.shared.settings.output_size?;
-        Some(crate::api::file_bytes(request_id, name, size))
+        self.shared
+            .output_file(request_id, name)
+            .map(|(bytes, _)| bytes)
     }
 }

@@ -36,12 +36,15 @@ options:
   --schemas DIR             serve the models below DIR (<model_id>/input.json) instead of
                             the models shipped in runcomfy
   --accept-unknown-models   accept submits to any model id, unchecked
-  --token TOKEN             the bearer token to require (default: fake-runcomfy-token)
-  --any-token               accept any bearer token
+  --token TOKEN             the bearer token to require (default: any token is accepted)
+  --any-token               accept any bearer token (the default)
   --queue DURATION          how long each job stays queued, in real time (e.g. 500ms, 2s)
   --run DURATION            how long each job runs after its queue time (e.g. 10s)
                             (without --queue and --run: one queued poll, one running poll)
-  --serve-outputs BYTES     serve each job's output files at /_fake/files/... (BYTES each)
+  --serve-outputs BYTES     serve each job's output files at /_fake/files/... as BYTES
+                            deterministic bytes each (default: real media a browser plays:
+                            a PNG marked with the job's number, a WebM clip, a WAV tone)
+  --cdn-outputs             point output URLs at a CDN host instead and serve nothing
   --record-limit N          keep the last N requests in memory (default 1000)
   --threads N               worker threads (default 2)
   -h, --help                print this help
@@ -57,14 +60,16 @@ pub struct Options {
     pub schemas: Option<PathBuf>,
     /// `--accept-unknown-models`.
     pub accept_unknown_models: bool,
-    /// `--token`, or `None` with `--any-token`.
+    /// `--token`; `None` (any token, the default) without it or with `--any-token`.
     pub token: Option<String>,
     /// `--queue`.
     pub queue: Option<Duration>,
     /// `--run`.
     pub run: Option<Duration>,
-    /// `--serve-outputs`.
+    /// `--serve-outputs` (without it, real media is served).
     pub serve_outputs: Option<usize>,
+    /// `--cdn-outputs`.
+    pub cdn_outputs: bool,
     /// `--record-limit`.
     pub record_limit: usize,
     /// `--threads`.
@@ -79,10 +84,11 @@ impl Default for Options {
             port: 0,
             schemas: None,
             accept_unknown_models: false,
-            token: Some(crate::FAKE_TOKEN.to_owned()),
+            token: None,
             queue: None,
             run: None,
             serve_outputs: None,
+            cdn_outputs: false,
             record_limit: 1000,
             threads: 2,
             help: false,
@@ -116,6 +122,7 @@ impl Options {
                 "--queue" => o.queue = Some(duration(&flag, &value(&flag)?)?),
                 "--run" => o.run = Some(duration(&flag, &value(&flag)?)?),
                 "--serve-outputs" => o.serve_outputs = Some(number(&flag, &value(&flag)?)?),
+                "--cdn-outputs" => o.cdn_outputs = true,
                 "--record-limit" => o.record_limit = number(&flag, &value(&flag)?)?,
                 "--threads" => o.threads = number::<usize>(&flag, &value(&flag)?)?.max(1),
                 other => return Err(format!("unknown argument {other:?} (see --help)")),
@@ -146,10 +153,11 @@ impl Options {
                 self.run.unwrap_or(Duration::ZERO),
             ));
         }
-        if let Some(size) = self.serve_outputs {
-            b = b.serve_outputs(size);
+        match (self.serve_outputs, self.cdn_outputs) {
+            (_, true) => b,
+            (Some(size), false) => b.serve_outputs(size),
+            (None, false) => b.serve_media(),
         }
-        b
     }
 }
 

@@ -56,40 +56,10 @@ pub struct JobRecord {
     pub input: Value,
 }
 
-/// The key an input is counted under: its JSON with object keys sorted.
+/// The key an input is counted under: its canonical JSON, the same text the job store hashes
+/// for an input's identity (so the fake's counts and the store's rows agree).
 pub(crate) fn canonical(v: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(&Value::from(k.as_str()).to_string());
-                    out.push(':');
-                    write(&map[k], out);
-                }
-                out.push('}');
-            }
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    write(item, out);
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    let mut out = String::new();
-    write(v, &mut out);
-    out
+    runcomfy_store::canonical_json(v)
 }
 
 #[cfg(test)]

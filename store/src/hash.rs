@@ -8,9 +8,21 @@ use sha2::{Digest, Sha256};
 /// The SHA-256, in hex, of `value` written as compact JSON with object keys sorted, so two
 /// inputs that differ only in key order have one identity.
 pub fn input_sha256(value: &Value) -> String {
+    hex(&Sha256::digest(canonical_json(value).as_bytes()))
+}
+
+/// `value` as compact JSON with object keys sorted: one text per input, whatever its key
+/// order. The one definition of an input's identity (the store hashes it; the fake counts
+/// jobs per input by it).
+///
+/// ```
+/// let a = serde_json::json!({"b": 1, "a": [true, {"d": null, "c": "x"}]});
+/// assert_eq!(runcomfy_store::canonical_json(&a), r#"{"a":[true,{"c":"x","d":null}],"b":1}"#);
+/// ```
+pub fn canonical_json(value: &Value) -> String {
     let mut text = String::new();
     canonical(value, &mut text);
-    hex(&Sha256::digest(text.as_bytes()))
+    text
 }
 
 /// SHA-256 of `bytes` in hex.

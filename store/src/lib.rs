@@ -67,7 +67,7 @@ use serde_json::Value;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{BoxError, StoreError};
-pub use hash::input_sha256;
+pub use hash::{canonical_json, input_sha256};
 pub use location::{redact, Location, Secret};
 pub use timed::{OpTiming, StoreTimings, TimedStore};
 pub use types::{

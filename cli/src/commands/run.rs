@@ -62,8 +62,10 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
         None => Map::new(),
     };
     body::apply_sets(&args.set, &mut body)?;
+    let mut as_given = None;
     if let Known::BuiltIn(m) = known {
         flags::apply(m, matches, &mut body);
+        as_given = args.dry_run.then(|| Value::Object(body.clone()));
         for warning in body::complete(m, &mut body)? {
             ui.warn(&warning);
         }
@@ -77,10 +79,15 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
         )),
     }
     if args.dry_run {
+        // Local files are shown by name and size, not as the data: URIs that would be sent.
+        let shown = match &as_given {
+            Some(given) => body::files_shown(given, &body),
+            None => body.clone(),
+        };
         if ui.mode() == Mode::Json {
-            ui.event(json!({"event": "dry_run", "model_id": args.model, "body": body}));
+            ui.event(json!({"event": "dry_run", "model_id": args.model, "body": shown}));
         } else {
-            ctx.print_value(&body);
+            ctx.print_value(&shown);
         }
         return Ok(());
     }

@@ -172,7 +172,7 @@ impl Work {
         }
         c.env("RUNCOMFY_BASE_URL", &fake.url)
             .env("RUNCOMFY_TOKEN", TOKEN)
-            .env("RUNCOMFY_JOURNAL_DIR", self.path("data"))
+            .env("RUNCOMFY_DATA_DIR", self.path("data"))
             .env("RUNCOMFY_POLL_INTERVAL_MS", "50")
             .current_dir(self.dir.path())
             .args([

@@ -68,6 +68,7 @@ impl Env {
             "RUNCOMFY_TOKEN",
             "RUNCOMFY_BASE_URL",
             "RUNCOMFY_JOURNAL_DIR",
+            "RUNCOMFY_DATA_DIR",
             "RUNCOMFY_POLL_INTERVAL_MS",
             "RUNCOMFY_TIMEOUT",
             "RUNCOMFY_RETRIES",
@@ -77,7 +78,7 @@ impl Env {
         }
         c.env("RUNCOMFY_BASE_URL", self.server.base_url())
             .env("RUNCOMFY_TOKEN", FAKE_TOKEN)
-            .env("RUNCOMFY_JOURNAL_DIR", self.data.path())
+            .env("RUNCOMFY_DATA_DIR", self.data.path())
             .env("RUNCOMFY_POLL_INTERVAL_MS", "5")
             .env("RUNCOMFY_TIMEOUT", "20s")
             .env("RUNCOMFY_RETRIES", "1")

@@ -47,10 +47,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         drop(out);
+        // The token is the one this process was given (a test token): said so a client
+        // knows what to send.
         eprintln!(
-            "runcomfy-fake: {} models, token {}",
+            "runcomfy-fake: {} models; {}",
             server.model_ids().len(),
-            server.token().map_or("any", |_| "required")
+            server.token().map_or_else(
+                || "any token accepted".to_owned(),
+                |t| format!("token required: RUNCOMFY_TOKEN={t}")
+            )
         );
         std::future::pending::<()>().await;
         ExitCode::SUCCESS

@@ -200,6 +200,21 @@ fn the_gallery_works_in_a_browser() {
     };
     let first = check_media(&mut b);
     assert!(first.len() >= 16 && first.contains(&1), "{first:?}");
+    // A long prompt is cut between two words, and fits its card's lines.
+    let shown = b.eval("document.querySelector('.card[data-line=\"2\"] .prompt').textContent");
+    let shown = shown.as_str().unwrap();
+    let stem = shown.trim_end_matches('\u{2026}');
+    let full = prompt(2);
+    assert!(
+        stem.len() < full.len()
+            && full.starts_with(stem)
+            && full[stem.len()..].starts_with([' ', ',']),
+        "cut inside a word: {shown}"
+    );
+    assert_eq!(
+        b.eval("[...document.querySelectorAll('#grid .prompt')].every(p=>p.scrollHeight<=p.clientHeight+1)"),
+        true
+    );
     // Line 10's inline input is described, not shown.
     let chip = b.eval("document.querySelector('.card[data-line=\"10\"] .chip').textContent");
     assert!(chip.as_str().unwrap().starts_with("image/png, "), "{chip}");
@@ -281,7 +296,11 @@ fn the_gallery_works_in_a_browser() {
     // The page of a batch still running reloads itself, keeping its filter.
     let page = std::fs::read_to_string(env.path("out/index.html")).unwrap();
     let running = env.path("out/running.html");
-    std::fs::write(&running, page.replacen("\"done\":true", "\"done\":false", 1)).unwrap();
+    std::fs::write(
+        &running,
+        page.replacen("\"done\":true", "\"done\":false", 1),
+    )
+    .unwrap();
     b.open(
         &format!("{}#f=failed", file_url(&running)),
         "document.documentElement.dataset.rendered==='1'",
@@ -296,7 +315,12 @@ fn the_gallery_works_in_a_browser() {
     );
     assert_eq!(b.eval("document.documentElement.dataset.shown"), "3");
     let live = b.eval("document.getElementById('live').textContent");
-    assert!(live.as_str().unwrap().starts_with("running: this page refreshes"), "{live}");
+    assert!(
+        live.as_str()
+            .unwrap()
+            .starts_with("running: this page refreshes"),
+        "{live}"
+    );
 }
 
 /// The figures of the benchmark table (PERFORMANCE.md): the page of a 10,000-row batch (its

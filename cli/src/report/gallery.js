@@ -45,6 +45,13 @@
     for (var i = 0; i < r.in.length; i++) if (r.in[i].k === k) return r.in[i];
     return null;
   }
+  // `text` cut to at most `n` characters between two words (the card's three lines), never
+  // inside one; the detail view has it whole.
+  function words(text, n) {
+    if (!text || text.length <= n) return text;
+    var cut = text.lastIndexOf(' ', n);
+    return text.slice(0, cut > n / 2 ? cut : n).replace(/[\s,.;:]+$/, '') + '\u2026';
+  }
   function prompt(r) { var f = r.p != null ? field(r, r.p) : null; return f ? f.v : ''; }
   function cost(r) { return r.c != null ? r.c : (r.e != null ? r.e : null); }
   function costText(r) { return r.c != null ? usd(r.c) : (r.e != null ? '~' + usd(r.e) : ''); }
@@ -209,8 +216,9 @@
     if (costText(r)) meta.appendChild(el('span', 'cost', costText(r)));
     if (r.rt != null) meta.appendChild(el('span', 'rt', dur(r.rt)));
     c.appendChild(meta);
-    var p = prompt(r);
-    c.appendChild(el('p', 'prompt', p || (r.s === 'invalid' ? '' : '(no prompt)')));
+    var p = prompt(r), pe = el('p', 'prompt', words(p, 100) || (r.s === 'invalid' ? '' : '(no prompt)'));
+    if (p) pe.title = p;
+    c.appendChild(pe);
     if (r.x) c.appendChild(el('p', 'why', r.x));
     c.addEventListener('click', function () { focusAt(view.indexOf(r)); openDetail(); });
     return c;

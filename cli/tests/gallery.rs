@@ -154,6 +154,71 @@ fn the_page_embeds_no_input_file_and_escapes_its_data() {
     assert_eq!(rows[2]["o"][0]["k"], "video");
 }
 
+#[test]
+fn a_running_batch_page_shows_the_rows_done_so_far() {
+    use runcomfy_testenv::Within as _;
+    let env = Env::new();
+    let picture = env.files.add("still.png", media::png(16, 16));
+    env.server
+        .set_model(
+            ModelSpec::new(MODEL, SCHEMA)
+                .output(json!({"image": picture}))
+                .price(0.25, "output"),
+        )
+        .unwrap();
+    // Ten jobs of half a second each, one at a time: about five seconds of run.
+    env.server
+        .set_lifecycle(Lifecycle::timed(Duration::ZERO, Duration::from_millis(500)));
+    let lines: Vec<String> = (1..=10)
+        .map(|l| json!({"prompt": prompt(l)}).to_string())
+        .collect();
+    let rows = env.path("rows.jsonl");
+    std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+    let db = env.path("jobs.db").display().to_string();
+    let child = env
+        .std_cmd()
+        .args([
+            "batch",
+            MODEL,
+            "--unchecked",
+            "--concurrency",
+            "1",
+            "--input",
+        ])
+        .arg(&rows)
+        .args(["--out", "out", "--store", &db])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // While it runs, the page (replaced whole, never half written) shows some rows succeeded
+    // and the batch not done.
+    let page = env.path("out/index.html");
+    let mut seen = None;
+    let partial = common::wait_until(Duration::from_secs(60), || {
+        let Ok(text) = std::fs::read_to_string(&page) else {
+            return false;
+        };
+        let data = page_data(&text);
+        let done = data["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["s"] == "succeeded")
+            .count();
+        seen = Some((done, data["done"].clone()));
+        data["done"] == false && (1..10).contains(&done)
+    });
+    let out = child.within(DEADLINE);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        partial,
+        "no page with the rows done so far; last seen {seen:?}"
+    );
+    let data = page_data(&std::fs::read_to_string(&page).unwrap());
+    assert_eq!(data["done"], true);
+}
+
 /// Where the screenshot is kept for a person to look at.
 fn shot_path() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("gallery-25.png")
@@ -292,6 +357,28 @@ fn the_gallery_works_in_a_browser() {
     assert!(advice.as_str().unwrap().contains("fix line 17"), "{advice}");
     b.key("Escape");
     b.wait_for("!document.documentElement.dataset.detail", limit);
+
+    // The keys alone: the search cleared, the first card focused, Enter opens its detail.
+    b.click("#search");
+    b.eval("document.getElementById('search').select()");
+    b.key("Backspace");
+    b.wait_for(
+        &format!("document.documentElement.dataset.shown==='{LINES}'"),
+        limit,
+    );
+    b.key("Escape");
+    b.key("ArrowRight");
+    b.key("ArrowRight");
+    b.key("Enter");
+    b.wait_for("document.documentElement.dataset.detail==='2'", limit);
+    b.key("Escape");
+    // The order: last row first (a select's own menu is not drawn headless: its value is set
+    // and its change sent as the menu would).
+    b.eval("(()=>{const s=document.getElementById('sort');s.value='-row';s.dispatchEvent(new Event('change'))})()");
+    b.wait_for(
+        &format!("document.querySelector('#grid .card').dataset.line==='{LINES}'"),
+        limit,
+    );
 
     // The page of a batch still running reloads itself, keeping its filter.
     let page = std::fs::read_to_string(env.path("out/index.html")).unwrap();

@@ -271,7 +271,7 @@ impl Browser {
     }
 
     /// Presses and releases one key: `ArrowRight`, `ArrowLeft`, `ArrowDown`, `ArrowUp`,
-    /// `Enter`, `Escape` or a printable character.
+    /// `Enter`, `Escape`, `Backspace` or a printable character.
     pub fn key(&mut self, key: &str) {
         let code = match key {
             "ArrowLeft" => 37,
@@ -280,6 +280,7 @@ impl Browser {
             "ArrowDown" => 40,
             "Enter" => 13,
             "Escape" => 27,
+            "Backspace" => 8,
             k => k
                 .chars()
                 .next()

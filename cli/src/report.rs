@@ -57,7 +57,22 @@ pub struct ReportRow {
     pub finished_at: Option<SystemTime>,
     /// How long it ran, when watched live.
     pub run_time: Option<Duration>,
+    /// Input fields sent inline from local files: name and absolute path.
+    pub local_files: Vec<(String, PathBuf)>,
 }
+
+/// What the batch command read of a row that the store does not keep (`batch report` has
+/// none of it): a refused row's line as written, and the local files a row sent inline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowSource {
+    /// The line's JSON, for a row refused before sending.
+    pub written: Option<Value>,
+    /// Input fields read from local files: name and path as written.
+    pub local_files: Vec<(String, PathBuf)>,
+}
+
+/// Each row's [`RowSource`] by line.
+pub type Sources = HashMap<u64, RowSource>;
 
 /// The totals on top of the page.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -75,7 +90,17 @@ pub async fn collect(
     batch: &BatchInfo,
     dir: &Path,
     refused: &[(u64, String)],
+    sources: &Sources,
 ) -> Result<Vec<ReportRow>, runcomfy_store::StoreError> {
+    // Paths as written are relative to this process's folder, as the command read them.
+    let local_files = |line: u64| -> Vec<(String, PathBuf)> {
+        sources.get(&line).map_or_else(Vec::new, |s| {
+            s.local_files
+                .iter()
+                .map(|(k, p)| (k.clone(), absolute(p)))
+                .collect()
+        })
+    };
     let dir = absolute(dir);
     let mut rows = Vec::new();
     let mut after = 0;
@@ -105,8 +130,10 @@ pub async fn collect(
                     None => unsaved.push(out.url),
                 }
             }
+            let line = job.batch.map_or(0, |(_, line)| line);
             rows.push(ReportRow {
-                line: job.batch.map_or(0, |(_, line)| line),
+                line,
+                local_files: local_files(line),
                 input: Some(job.input),
                 input_sha256: Some(job.input_sha256),
                 request_id: job.request_id,
@@ -129,7 +156,8 @@ pub async fn collect(
     for (line, error) in refused {
         rows.push(ReportRow {
             line: *line,
-            input: None,
+            input: sources.get(line).and_then(|s| s.written.clone()),
+            local_files: Vec::new(),
             input_sha256: None,
             request_id: None,
             state: "invalid".to_owned(),
@@ -431,6 +459,16 @@ fn row_data(row: &ReportRow, name: &str) -> Value {
     } else if let Some(other) = &row.input {
         input_field("input".to_owned(), other, &mut fields);
     }
+    // An inline file read from a local one links its original.
+    for (key, path) in &row.local_files {
+        if let Some(f) = fields
+            .iter_mut()
+            .find(|f| f["k"] == *key && f["t"] == "data")
+        {
+            f["f"] = json!(href(path));
+            f["n"] = json!(path.file_name().map(|n| n.to_string_lossy()));
+        }
+    }
     let outputs: Vec<Value> = row
         .files
         .iter()
@@ -586,6 +624,7 @@ mod tests {
             submitted_at: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(100)),
             finished_at: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(112_340)),
             run_time: None,
+            local_files: vec![("image".to_owned(), PathBuf::from("/in/my cat.png"))],
         }
     }
 
@@ -609,7 +648,8 @@ mod tests {
         let fields = v["in"].as_array().unwrap();
         assert_eq!(
             fields[0],
-            json!({"k": "image", "t": "data", "m": "image/png", "b": 3070})
+            json!({"k": "image", "t": "data", "m": "image/png", "b": 3070,
+                   "f": "file:///in/my%20cat.png", "n": "my cat.png"})
         );
         assert_eq!(fields[1]["t"], "img");
         assert_eq!(fields[1]["n"], "cat.PNG");

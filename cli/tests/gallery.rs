@@ -219,6 +219,85 @@ fn a_running_batch_page_shows_the_rows_done_so_far() {
     assert_eq!(data["done"], true);
 }
 
+/// A batch of a built-in model (so local files are read and sent inline): line 1 names a
+/// local image, line 2 is refused (its duration is not allowed).
+fn local_batch() -> Env {
+    let env = Env::new();
+    let cat = env.path("my cat.png");
+    std::fs::write(&cat, media::png(24, 24)).unwrap();
+    let video = env.files.add("clip.webm", media::WEBM.to_vec());
+    env.server
+        .script_next(Lifecycle::new().then_succeed_with(json!({"video": video})));
+    let rows = env.path("rows.jsonl");
+    let lines = [
+        json!({"image_url": cat, "prompt": "a cat"}).to_string(),
+        json!({"image_url": "https://example.test/cat.png", "prompt": "too long", "duration": 99})
+            .to_string(),
+    ];
+    std::fs::write(&rows, lines.join("\n") + "\n").unwrap();
+    let db = env.path("jobs.db").display().to_string();
+    env.cmd()
+        .args(["batch", common::I2V, "--skip-invalid", "--input"])
+        .arg(&rows)
+        .args(["--out", "out", "--store", &db])
+        .timeout(DEADLINE)
+        .assert()
+        .success();
+    env
+}
+
+#[test]
+fn local_inputs_link_their_originals_and_invalid_rows_show_their_line() {
+    let env = local_batch();
+    let page = std::fs::read_to_string(env.path("out/index.html")).unwrap();
+    assert!(!page.contains("base64,"), "an input file is embedded");
+    let data = page_data(&page);
+    let image = &data["rows"][0]["in"][0];
+    assert_eq!(image["k"], "image_url");
+    assert_eq!(image["t"], "data");
+    assert_eq!(image["m"], "image/png");
+    assert_eq!(image["n"], "my cat.png");
+    let href = image["f"].as_str().unwrap();
+    assert!(
+        href.starts_with("file:///") && href.ends_with("/my%20cat.png"),
+        "{href}"
+    );
+    // The refused row shows its line as written, and why.
+    let invalid = &data["rows"][1];
+    assert_eq!(invalid["s"], "invalid");
+    assert_eq!(
+        invalid["in"][1],
+        json!({"k": "prompt", "t": "text", "v": "too long"})
+    );
+    assert!(
+        invalid["x"].as_str().unwrap().contains("duration"),
+        "{invalid}"
+    );
+}
+
+#[runcomfy_testenv::needs(chromium)]
+#[test]
+fn a_local_input_image_is_a_thumbnail_of_its_original() {
+    let env = local_batch();
+    let mut b = Browser::launch(&runcomfy_testenv::chromium(), DEADLINE);
+    let limit = Duration::from_secs(30);
+    b.open(
+        &file_url(&env.path("out/index.html")),
+        "document.documentElement.dataset.rendered==='1'",
+        limit,
+    );
+    b.wait_for(
+        "(()=>{const i=document.querySelector('.card[data-line=\"1\"] img.thumb');return !!i&&i.complete&&i.naturalWidth===24})()",
+        limit,
+    );
+    let prompt = b.eval("document.querySelector('.card[data-line=\"2\"] .prompt').textContent");
+    assert_eq!(prompt, "too long");
+    b.wait_for(
+        "(()=>{const d=document.documentElement.dataset;return d.videoTotal==='1'&&d.mediaLoaded===d.mediaTotal})()",
+        limit,
+    );
+}
+
 /// Where the screenshot is kept for a person to look at.
 fn shot_path() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("gallery-25.png")

@@ -96,6 +96,7 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
         plan.name.clone(),
         plan.out.clone(),
         plan.refused.clone(),
+        plan.sources.clone(),
         ended.clone(),
     ));
     let result = batch
@@ -115,7 +116,7 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     // Waits for a rewrite in progress to end: the last one below uses the same temporary file.
     let _ = reports.await;
     lock(&display).finish();
-    let status = write_report(&*store, &plan.name, &plan.out, &plan.refused).await;
+    let status = write_report(&*store, &plan.name, &plan.out, &plan.refused, &plan.sources).await;
     let summary = result?;
     let status = status?;
     finish(ctx, &plan, &summary, &status, &timed.timings())
@@ -129,6 +130,7 @@ async fn rewrite_reports(
     name: String,
     out: PathBuf,
     refused: Vec<(u64, String)>,
+    sources: Arc<crate::report::Sources>,
     ended: Arc<tokio::sync::Notify>,
 ) {
     let mut tick = tokio::time::interval(REPORT_EVERY);
@@ -139,7 +141,7 @@ async fn rewrite_reports(
             _ = ended.notified() => {}
         }
         // A failed rewrite is tried again at the next change, tick and at the end.
-        let _ = write_report(&*store, &name, &out, &refused).await;
+        let _ = write_report(&*store, &name, &out, &refused, &sources).await;
         tokio::time::sleep(REPORT_GAP).await;
     }
 }

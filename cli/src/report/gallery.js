@@ -164,7 +164,15 @@
       l.title = f.v;
       return l;
     }
-    if (f.t === 'data') return el('span', thumb ? 'chip' : 'v', f.m + ', ' + size(f.b) + ', sent inline');
+    var inline = f.m + ', ' + size(f.b) + ', sent inline';
+    if (f.t === 'data' && f.f) {
+      // The local original the row named: a thumbnail of an image, else a link.
+      if (f.m.indexOf('image/') === 0) return inputValue({ t: 'img', v: f.f, n: f.n + ' (' + inline + ')' }, thumb);
+      var o = el('a', thumb ? 'chip' : 'v', f.n + ' (' + inline + ')');
+      o.href = f.f;
+      return o;
+    }
+    if (f.t === 'data') return el('span', thumb ? 'chip' : 'v', inline);
     return el('div', 'v', f.v);
   }
   function firstFile(r) {

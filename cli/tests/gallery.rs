@@ -275,17 +275,22 @@ fn local_inputs_link_their_originals_and_invalid_rows_show_their_line() {
     );
 }
 
+/// True once the page's script rendered its first cards.
+const READY: &str = "document.documentElement.dataset.rendered==='1'";
+
+/// A headless Chromium with `page` open and rendered.
+fn open_page(page: &Path) -> Browser {
+    let mut b = Browser::launch(&runcomfy_testenv::chromium(), DEADLINE);
+    b.open(&file_url(page), READY, Duration::from_secs(30));
+    b
+}
+
 #[runcomfy_testenv::needs(chromium)]
 #[test]
 fn a_local_input_image_is_a_thumbnail_of_its_original() {
     let env = local_batch();
-    let mut b = Browser::launch(&runcomfy_testenv::chromium(), DEADLINE);
+    let mut b = open_page(&env.path("out/index.html"));
     let limit = Duration::from_secs(30);
-    b.open(
-        &file_url(&env.path("out/index.html")),
-        "document.documentElement.dataset.rendered==='1'",
-        limit,
-    );
     b.wait_for(
         "(()=>{const i=document.querySelector('.card[data-line=\"1\"] img.thumb');return !!i&&i.complete&&i.naturalWidth===24})()",
         limit,
@@ -310,13 +315,8 @@ const CARDS: &str = "Array.from(document.querySelectorAll('#grid .card')).map(c=
 #[test]
 fn the_gallery_works_in_a_browser() {
     let (env, manifest) = gallery_batch();
-    let mut b = Browser::launch(&runcomfy_testenv::chromium(), DEADLINE);
+    let mut b = open_page(&env.path("out/index.html"));
     let limit = Duration::from_secs(30);
-    b.open(
-        &file_url(&env.path("out/index.html")),
-        "document.documentElement.dataset.rendered==='1'",
-        limit,
-    );
     // The cards on the 1280x1600 window and a little below (not necessarily all 25): every
     // output image, video and sound on them loads (a video with a picture size, a sound with
     // a duration), and every input thumbnail from the file host.
@@ -467,11 +467,7 @@ fn the_gallery_works_in_a_browser() {
         page.replacen("\"done\":true", "\"done\":false", 1),
     )
     .unwrap();
-    b.open(
-        &format!("{}#f=failed", file_url(&running)),
-        "document.documentElement.dataset.rendered==='1'",
-        limit,
-    );
+    b.open(&format!("{}#f=failed", file_url(&running)), READY, limit);
     assert_eq!(b.eval("document.documentElement.dataset.refresh"), "10000");
     assert_eq!(b.eval("document.documentElement.dataset.shown"), "3");
     b.eval("window.notReloaded = true");
@@ -515,7 +511,6 @@ fn gallery_at_scale() {
     let size = std::fs::metadata(&big).unwrap().len();
     let small_size = std::fs::metadata(&small).unwrap().len();
     let mut b = Browser::launch(&runcomfy_testenv::chromium(), DEADLINE);
-    let ready = "document.documentElement.dataset.rendered==='1'";
     let limit = Duration::from_secs(60);
     let mut open = |page: &Path| {
         // The best of 5 (a fresh navigation each time): the page's own figure (navigation
@@ -523,7 +518,7 @@ fn gallery_at_scale() {
         let mut best = (f64::MAX, f64::MAX);
         for _ in 0..5 {
             b.open("about:blank", "true", limit);
-            let wall = b.open(&file_url(page), ready, limit);
+            let wall = b.open(&file_url(page), READY, limit);
             let own = b
                 .eval("+document.documentElement.dataset.renderMs")
                 .as_f64()

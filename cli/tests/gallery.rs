@@ -434,6 +434,7 @@ fn the_gallery_works_in_a_browser() {
     );
     let advice = b.eval("document.querySelector('#detail .advice').textContent");
     assert!(advice.as_str().unwrap().contains("fix line 17"), "{advice}");
+    b.screenshot(&shot.with_file_name("gallery-25-failed.png"));
     b.key("Escape");
     b.wait_for("!document.documentElement.dataset.detail", limit);
 

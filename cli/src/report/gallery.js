@@ -227,7 +227,12 @@
     var p = prompt(r), pe = el('p', 'prompt', words(p, 100) || (r.s === 'invalid' ? '' : '(no prompt)'));
     if (p) pe.title = p;
     c.appendChild(pe);
-    if (r.x) c.appendChild(el('p', 'why', r.x));
+    if (r.x) {
+      // The reason on the card; what to do on hover and in the detail view.
+      var why = el('p', 'why', r.x);
+      if (r.a) why.title = r.a;
+      c.appendChild(why);
+    }
     c.addEventListener('click', function () { focusAt(view.indexOf(r)); openDetail(); });
     return c;
   }
@@ -420,7 +425,7 @@
   ROWS.forEach(function (r) { var g = group(r); counts[g] = (counts[g] || 0) + 1; });
   counts.all = ROWS.length;
   GROUPS.forEach(function (g) {
-    if (g[0] !== 'all' && !counts[g[0]]) return;
+    if (g[0] !== 'all' && !counts[g[0]] && state.f !== g[0]) return;
     var b = el('button', null, g[1]);
     b.appendChild(el('span', 'n', counts[g[0]] || 0));
     b.setAttribute('data-filter', g[0]);

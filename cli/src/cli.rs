@@ -15,7 +15,7 @@ Environment:
   RUNCOMFY_BASE_URL           the API (default https://model-api.runcomfy.net)
   RUNCOMFY_DATA_DIR           the data folder: the default job store jobs.db (default: <data dir>/runcomfy;
                               the old name RUNCOMFY_JOURNAL_DIR is still read)
-  RUNCOMFY_STORE              the job store: a SQLite file or postgres:// URL (same as --store)
+  RUNCOMFY_STORE              the job store: a SQLite file, postgres:// URL or libpq key=value string (same as --store)
   RUNCOMFY_POLL_INTERVAL_MS   same as --poll-interval
   RUNCOMFY_TIMEOUT            same as --timeout
   RUNCOMFY_RETRIES            same as --retries";
@@ -44,19 +44,24 @@ pub struct Global {
     /// Show no progress; print only results and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// How a command that waits for jobs polls them (`run`, `resume`, `batch`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct WaitArgs {
     /// Poll the job every MS milliseconds (default: 1 s growing to 8 s).
-    #[arg(
-        long,
-        global = true,
-        env = "RUNCOMFY_POLL_INTERVAL_MS",
-        value_name = "MS"
-    )]
+    #[arg(long, env = "RUNCOMFY_POLL_INTERVAL_MS", value_name = "MS")]
     pub poll_interval: Option<u64>,
     /// Stop waiting after this long (`90s`, `10m`, `500ms`; `0` waits without limit; default 30m).
-    #[arg(long, global = true, env = "RUNCOMFY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, env = "RUNCOMFY_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+}
+
+/// How a command that calls the API retries a failed request.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RetryArgs {
     /// Retries of a failed request (never of a submit that may have reached the server).
-    #[arg(long, global = true, env = "RUNCOMFY_RETRIES", value_name = "N")]
+    #[arg(long, env = "RUNCOMFY_RETRIES", value_name = "N")]
     pub retries: Option<u32>,
 }
 

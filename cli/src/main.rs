@@ -50,8 +50,19 @@ fn main() -> ExitCode {
     };
     let ui = Arc::new(Ui::new(cli.global.json, cli.global.quiet));
     notices::install(ui.clone());
-    let ctx = Ctx::new(cli.global, ui);
+    let ctx = Ctx::new(cli.command.network(), ui);
     let result = runtime.block_on(run(cli.command, &ctx, &matches));
+    // Every way the command ended comes here (only a usage error exits earlier, before any
+    // store is open): the stores it opened are closed.
+    let closed = runtime.block_on(ctx.close_stores());
+    let result = match (result, closed) {
+        (Ok(()), closed) => closed,
+        (Err(e), Ok(())) => Err(e),
+        (Err(e), Err(close)) => {
+            ctx.ui.warn(&exit::message(&close));
+            Err(e)
+        }
+    };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {

@@ -1,14 +1,16 @@
 //! Which job store a command opens: `--store`, else `RUNCOMFY_STORE`, else the SQLite file
-//! `jobs.db` in the CLI's data folder. Locations print without their password. The
-//! single-job commands import an old journal's unfinished jobs on first use (`journal`).
+//! `jobs.db` in the CLI's data folder. Locations print without their password. Every store a
+//! command opens is kept in its `Ctx` and closed when the command ends (so the SQLite file
+//! alone holds every job). The single-job commands import an old journal's unfinished jobs on
+//! first use (`journal`).
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use runcomfy_store::{Location, SharedStore, STORE_ENV};
+use runcomfy_store::{Location, SharedStore, StoreError, STORE_ENV};
 
+use crate::commands::Ctx;
 use crate::journal;
-use crate::ui::Ui;
 
 /// The file name of the default store in the data folder.
 pub const DEFAULT_FILE: &str = "jobs.db";
@@ -42,16 +44,28 @@ pub fn data_dir() -> anyhow::Result<PathBuf> {
 /// Opens the store of the single-job commands (`run`, `resume`, `jobs`, `cancel`): the
 /// location as [`location`] says, then, once, the unfinished jobs of an old journal in the
 /// data folder imported into it.
-pub async fn open_jobs(ui: &Ui, flag: Option<&str>) -> anyhow::Result<SharedStore> {
-    let location = location(flag)?;
-    let shown = shown(&location);
-    let store = runcomfy_store::open(&location)
-        .await
-        .with_context(|| format!("cannot open the job store {shown}"))?;
+pub async fn open_jobs(ctx: &Ctx, flag: Option<&str>) -> anyhow::Result<SharedStore> {
+    let store = open(ctx, &location(flag)?).await?;
     if let Ok(dir) = data_dir() {
-        journal::import_once(ui, store.as_ref(), &dir).await?;
+        journal::import_once(&ctx.ui, store.as_ref(), &dir).await?;
     }
     Ok(store)
+}
+
+/// Opens the store at `location` and keeps it in `ctx`, to be closed when the command ends; a
+/// damaged store's refusal says how to examine it.
+pub async fn open(ctx: &Ctx, location: &str) -> anyhow::Result<SharedStore> {
+    let shown = shown(location);
+    match runcomfy_store::open(location).await {
+        Ok(store) => {
+            ctx.keep_store(store.clone());
+            Ok(store)
+        }
+        Err(e @ StoreError::Damaged { .. }) => Err(anyhow::Error::new(e).context(format!(
+            "cannot open the job store {shown} (`runcomfy store check` examines it)"
+        ))),
+        Err(e) => Err(e).with_context(|| format!("cannot open the job store {shown}")),
+    }
 }
 
 /// The store location a command uses: `--store`, else `RUNCOMFY_STORE`, else the default file.
@@ -68,7 +82,8 @@ pub fn location(flag: Option<&str>) -> anyhow::Result<String> {
     let dir = data_dir()?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
-    Ok(dir.join(DEFAULT_FILE).display().to_string())
+    // Named as a SQLite file outright: a data folder such as `a=b` is no connection string.
+    Ok(format!("sqlite:{}", dir.join(DEFAULT_FILE).display()))
 }
 
 /// The location as it may be shown (no password).
@@ -91,6 +106,11 @@ mod tests {
         assert_eq!(
             super::shown("/tmp/jobs.db"),
             "sqlite:///tmp/jobs.db".to_owned()
+        );
+        let libpq = super::shown("host=db.local password='s3 cret' dbname=jobs");
+        assert!(
+            !libpq.contains("s3") && libpq.contains("db.local"),
+            "{libpq}"
         );
     }
 }

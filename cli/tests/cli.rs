@@ -10,18 +10,7 @@ use predicates::prelude::*;
 use runcomfy_fake::{Fault, Lifecycle, Route, Span};
 use serde_json::{json, Value};
 
-use common::{run_in_pty, wait_until, Env, EXTRA, I2V};
-
-fn i2v_args() -> Vec<&'static str> {
-    vec![
-        "run",
-        I2V,
-        "--image-url",
-        "https://example.com/cat.png",
-        "--prompt",
-        "the cat turns its head",
-    ]
-}
+use common::{i2v_args, run_in_pty, wait_until, Env, EXTRA, I2V};
 
 fn stdout_of(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stdout).into_owned()

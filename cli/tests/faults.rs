@@ -13,22 +13,7 @@ use std::time::Duration;
 use runcomfy_fake::{Fault, Lifecycle, Route, Span};
 use serde_json::{json, Value};
 
-use common::{wait_until, Env, I2V};
-
-fn i2v_args() -> Vec<&'static str> {
-    vec![
-        "run",
-        I2V,
-        "--image-url",
-        "https://example.com/cat.png",
-        "--prompt",
-        "the cat turns its head",
-    ]
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{i2v_args, text, wait_until, Env, I2V};
 
 /// The names in `dir`, sorted.
 fn names_in(dir: &Path) -> BTreeSet<String> {

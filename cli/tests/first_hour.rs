@@ -197,3 +197,31 @@ fn the_offline_tour_works_on_the_fakes_defaults() {
     assert!(estimate.contains("$1.50"), "{estimate}");
     assert!(said.contains("spent $1.500"), "{said}");
 }
+
+/// Polling and retry options appear where they act: `run` and `batch` wait and retry,
+/// `status` retries, `jobs` (offline) does neither.
+#[test]
+fn network_options_only_where_they_act() {
+    let env = Env::new();
+    let help = |args: &[&str]| {
+        let o = env.std_cmd().args(args).arg("--help").within(DEADLINE);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    for command in [&["run"][..], &["batch"], &["resume"]] {
+        let h = help(command);
+        assert!(
+            h.contains("--poll-interval") && h.contains("--retries"),
+            "{command:?}: {h}"
+        );
+    }
+    let status = help(&["status"]);
+    assert!(
+        status.contains("--retries") && !status.contains("--poll-interval"),
+        "{status}"
+    );
+    let jobs = help(&["jobs"]);
+    for option in ["--poll-interval", "--timeout", "--retries"] {
+        assert!(!jobs.contains(option), "jobs --help lists {option}: {jobs}");
+    }
+}

@@ -36,6 +36,24 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
+    /// The store's file is damaged or missing (empty, not a database, a `-wal` without its
+    /// database, pages that fail SQLite's check). It was left as it was found and nothing was
+    /// recorded: restore a backup of it, or move it away to start an empty store.
+    #[error("store {location} is damaged: {problem}; the file was left as it is: restore it from a backup, or move it away to start an empty store")]
+    Damaged {
+        /// The location (redacted).
+        location: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The backend cannot do this; the message says what to use instead.
+    #[error("store {location}: {what}")]
+    Unsupported {
+        /// The location (redacted).
+        location: String,
+        /// What cannot be done, and what to use instead.
+        what: &'static str,
+    },
     /// A database operation failed.
     #[error("store {location}: a database operation failed")]
     Database {

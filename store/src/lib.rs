@@ -71,8 +71,8 @@ pub use hash::{canonical_json, input_sha256};
 pub use location::{redact, Location, Secret};
 pub use timed::{OpTiming, StoreTimings, TimedStore};
 pub use types::{
-    BatchId, BatchInfo, BatchStatus, Claim, ClaimRequest, DurationStats, Finish, JobKey, JobRecord,
-    Lease, NewRow, Outcome, RowFilter, SavedOutput, State, DURATION_SAMPLE,
+    BatchId, BatchInfo, BatchStatus, CheckReport, Claim, ClaimRequest, DurationStats, Finish,
+    JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter, SavedOutput, State, DURATION_SAMPLE,
 };
 
 /// The environment variable naming the store (a URL or a path), read by [`open_from_env`].
@@ -90,6 +90,26 @@ pub type SharedStore = Arc<dyn JobStore>;
 pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Where the store lives (prints without a password).
     fn location(&self) -> &Location;
+
+    /// Ends a program's use of the store: waits for every step sent before it and, on SQLite,
+    /// folds the WAL into the database file, so the file alone holds every job (a copy of it is
+    /// a backup). Call it before the program exits (an exit skips destructors). The store stays
+    /// usable: a later step is recorded as durably, only perhaps in the WAL until the next
+    /// close.
+    async fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Writes a consistent copy of the store to the new file `dest` (never replaced) while
+    /// other connections and processes keep using it. SQLite only (`VACUUM INTO`); PostgreSQL
+    /// answers [`StoreError::Unsupported`]: use `pg_dump`.
+    async fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        let _ = dest;
+        Err(StoreError::Unsupported {
+            location: self.location().to_string(),
+            what: "a backup is made by the database server's tools here: use pg_dump",
+        })
+    }
 
     // ----- single jobs -----
 
@@ -271,7 +291,8 @@ impl OpenOptions {
 }
 
 /// Opens (creating or migrating it as needed) the store at `location`: a `postgres://` URL, a
-/// `sqlite://` URL or a file path.
+/// libpq `key=value` string, a `sqlite://` URL or a file path. A SQLite file that is damaged or
+/// missing is refused ([`StoreError::Damaged`]) and left as it is, never made again.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), runcomfy_store::StoreError> {
@@ -299,6 +320,40 @@ pub async fn open_with(location: &str, options: OpenOptions) -> Result<SharedSto
         location @ Location::Postgres(_) => Err(StoreError::BackendDisabled {
             location: location.to_string(),
             backend: "postgres",
+        }),
+    }
+}
+
+/// Checks the store at `location` without changing it: a SQLite file whether it exists and is
+/// whole (a damaged file is examined, not refused: [`sqlite::SqliteStore::check_file`]); a
+/// PostgreSQL database whether it answers. Both count the jobs by state.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), runcomfy_store::StoreError> {
+/// let report = runcomfy_store::check("/var/lib/runcomfy/jobs.db").await?;
+/// for problem in &report.problems {
+///     eprintln!("{problem}");
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn check(location: &str) -> Result<CheckReport, StoreError> {
+    match Location::parse(location)? {
+        #[cfg(feature = "sqlite")]
+        Location::Sqlite(path) => sqlite::SqliteStore::check_file(&path).await,
+        #[cfg(feature = "postgres")]
+        Location::Postgres(url) => {
+            postgres::PgStore::open(url, OpenOptions::default().pool_size(1))
+                .await?
+                .count_jobs()
+                .await
+        }
+        #[allow(unreachable_patterns)]
+        location => Err(StoreError::BackendDisabled {
+            backend: match location {
+                Location::Sqlite(_) => "sqlite",
+                Location::Postgres(_) => "postgres",
+            },
+            location: location.to_string(),
         }),
     }
 }

@@ -30,9 +30,9 @@ use crate::record::{
     JOB_COLUMN_COUNT, NULL_COLUMNS,
 };
 use crate::types::{
-    duration_millis, from_millis, to_millis, BatchId, BatchInfo, BatchStatus, Claim, ClaimRequest,
-    DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter, SavedOutput,
-    State, DURATION_SAMPLE,
+    duration_millis, from_millis, to_millis, BatchId, BatchInfo, BatchStatus, CheckReport, Claim,
+    ClaimRequest, DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter,
+    SavedOutput, State, DURATION_SAMPLE,
 };
 use crate::{JobStore, OpenOptions};
 
@@ -220,6 +220,23 @@ impl PgStore {
     }
 
     /// Runs one statement and returns its rows.
+    /// The jobs by state, for [`crate::check`] (the server keeps its own files whole).
+    pub async fn count_jobs(&self) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport::default();
+        for row in self
+            .query(
+                "SELECT state, COUNT(*) FROM runcomfy_jobs GROUP BY state",
+                &[],
+            )
+            .await?
+        {
+            let state: String = row.try_get(0).map_err(|e| self.db(e))?;
+            let n: i64 = row.try_get(1).map_err(|e| self.db(e))?;
+            report.jobs.insert(state, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(report)
+    }
+
     async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
         Self::retry_conflicts(|| async {
             let client = self.client().await?;

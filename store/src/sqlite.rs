@@ -9,6 +9,13 @@
 //! Several processes may open the same file: `BEGIN IMMEDIATE` takes SQLite's write lock, so
 //! claims of different processes are serialized, and `busy_timeout` makes a writer wait for
 //! another instead of failing.
+//!
+//! The file itself (`file`): a new store is published whole, a damaged or missing one is
+//! refused and left untouched, [`close`](crate::JobStore::close) folds the WAL into the file,
+//! and a store can be checked ([`SqliteStore::check_file`]) and copied while in use
+//! ([`backup`](crate::JobStore::backup)).
+
+mod file;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -29,9 +36,9 @@ use crate::record::{
     check_usd, error_text, status_from_counts, PreparedRows, RawJob, DIED_SUBMITTING, JOB_COLUMNS,
 };
 use crate::types::{
-    duration_millis, from_millis, to_millis, BatchId, BatchInfo, BatchStatus, Claim, ClaimRequest,
-    DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter, SavedOutput,
-    State, DURATION_SAMPLE,
+    duration_millis, from_millis, to_millis, BatchId, BatchInfo, BatchStatus, CheckReport, Claim,
+    ClaimRequest, DurationStats, Finish, JobKey, JobRecord, Lease, NewRow, Outcome, RowFilter,
+    SavedOutput, State, DURATION_SAMPLE,
 };
 use crate::{JobStore, OpenOptions};
 
@@ -48,6 +55,16 @@ const MAX_GROUP: usize = 256;
 type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
 /// One operation: runs on the connection (or learns that the transaction could not start).
 type Op = Box<dyn FnOnce(Result<&Connection, &str>, &Ctx) -> Deliver + Send>;
+/// Work run between groups, outside any transaction (a checkpoint, a backup).
+type Outside = Box<dyn FnOnce(&Connection, &Ctx) + Send>;
+
+/// What the store's thread is sent.
+enum Work {
+    /// An operation of the next group.
+    Op(Op),
+    /// Work after the operations sent before it, outside any transaction.
+    Outside(Outside),
+}
 
 /// What operations see besides the connection.
 #[derive(Clone)]
@@ -75,7 +92,7 @@ type ReadOp = Box<dyn FnOnce(&Connection, &Ctx) + Send>;
 /// The SQLite store. Open it with [`crate::open`] or [`SqliteStore::open`].
 pub struct SqliteStore {
     location: Location,
-    sender: mpsc::Sender<Op>,
+    sender: mpsc::Sender<Work>,
     /// A second connection on its own thread for long reads (a batch's totals), so they never
     /// hold the writer's group; `None` when it could not be opened (the writer reads then).
     reader: Option<mpsc::Sender<ReadOp>>,
@@ -91,6 +108,11 @@ impl std::fmt::Debug for SqliteStore {
 
 impl SqliteStore {
     /// Opens the store file at `path` (creating it and its folder, and migrating it).
+    ///
+    /// A new file is built whole beside `path` and published only complete, so any number of
+    /// processes may open one new path at once. An existing file that is damaged or missing
+    /// (empty, not a database, a `-wal` without its database, a failed `PRAGMA quick_check`)
+    /// is refused with [`StoreError::Damaged`] and left as it was found.
     pub async fn open(path: &Path, options: OpenOptions) -> Result<SqliteStore, StoreError> {
         let location = Location::Sqlite(path.to_owned());
         let ctx = Ctx {
@@ -98,22 +120,23 @@ impl SqliteStore {
             location: location.to_string(),
         };
         let read_ctx = ctx.clone();
-        let (sender, receiver) = mpsc::channel::<Op>();
+        let (sender, receiver) = mpsc::channel::<Work>();
         let (ready_tx, ready_rx) = oneshot::channel();
         let read_path = path.to_owned();
         let path = path.to_owned();
         let name = "runcomfy-store-sqlite".to_owned();
-        let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            match open_connection(&path, &ctx) {
-                Ok(conn) => {
-                    let _ = ready_tx.send(Ok(()));
-                    serve(conn, ctx, receiver);
+        let spawned =
+            std::thread::Builder::new().name(name).spawn(move || {
+                match file::open_writer(&path, &ctx) {
+                    Ok(conn) => {
+                        let _ = ready_tx.send(Ok(()));
+                        serve(conn, ctx, receiver);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
                 }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
-                }
-            }
-        });
+            });
         if let Err(e) = spawned {
             return Err(StoreError::Unavailable {
                 location: location.to_string(),
@@ -208,8 +231,46 @@ impl SqliteStore {
                 let _ = tx.send(answer);
             })
         });
-        self.sender.send(op).map_err(|_| closed(&self.location))?;
+        self.sender
+            .send(Work::Op(op))
+            .map_err(|_| closed(&self.location))?;
         rx.await.map_err(|_| closed(&self.location))?
+    }
+
+    /// Runs `f` on the store's thread after every operation sent before it, outside any
+    /// transaction.
+    async fn outside<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection, &Ctx) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let work: Outside = Box::new(move |conn, ctx| {
+            let _ = tx.send(f(conn, ctx));
+        });
+        self.sender
+            .send(Work::Outside(work))
+            .map_err(|_| closed(&self.location))?;
+        rx.await.map_err(|_| closed(&self.location))?
+    }
+
+    /// Checks the store file at `path` without opening it as a store, so a damaged file can
+    /// be examined: whether it exists and is whole (`PRAGMA integrity_check`, which also
+    /// compares every index with its table, so it reads the whole file), and its jobs by
+    /// state. Nothing is created or changed.
+    pub async fn check_file(path: &Path) -> Result<CheckReport, StoreError> {
+        let ctx = Ctx {
+            clock: Arc::new(crate::clock::SystemClock),
+            location: Location::Sqlite(path.to_owned()).to_string(),
+        };
+        let path = path.to_owned();
+        let location = ctx.location.clone();
+        tokio::task::spawn_blocking(move || file::check(&path, &ctx))
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                location,
+                source: Box::new(e),
+            })?
     }
 }
 
@@ -236,7 +297,10 @@ async fn open_reader(path: PathBuf, ctx: Ctx) -> Option<mpsc::Sender<ReadOp>> {
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
-            let opened = Connection::open(&path).and_then(|conn| {
+            // Never creates: the writer made the file, and a file gone since is not recreated.
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+                | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let opened = Connection::open_with_flags(&path, flags).and_then(|conn| {
                 conn.busy_timeout(BUSY_TIMEOUT)?;
                 conn.execute_batch("PRAGMA query_only = ON")?;
                 Ok(conn)
@@ -252,36 +316,6 @@ async fn open_reader(path: PathBuf, ctx: Ctx) -> Option<mpsc::Sender<ReadOp>> {
         })
         .ok()?;
     ready_rx.await.unwrap_or(false).then_some(sender)
-}
-
-/// Opens, configures and migrates the database file.
-fn open_connection(path: &Path, ctx: &Ctx) -> Result<Connection, StoreError> {
-    let fail = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Unavailable {
-        location: ctx.location.clone(),
-        source: e,
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| fail(Box::new(e)))?;
-    }
-    let conn = Connection::open(path).map_err(|e| fail(Box::new(e)))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(|e| fail(Box::new(e)))?;
-    // WAL: readers never block the writer; FULL: a commit is on disk when it returns.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(|e| fail(Box::new(e)))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(fail(Box::new(Message(format!(
-            "the file system does not support WAL mode (journal mode stays {mode})"
-        )))));
-    }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(|e| fail(Box::new(e)))?;
-    // Every statement of the hot paths stays prepared (the default cache of 16 is smaller
-    // than a claim and a row's steps together, so statements were parsed again and again).
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    migrate_db(&conn, ctx)?;
-    Ok(conn)
 }
 
 fn migrate_db(conn: &Connection, ctx: &Ctx) -> Result<(), StoreError> {
@@ -318,13 +352,33 @@ fn migrate_db(conn: &Connection, ctx: &Ctx) -> Result<(), StoreError> {
     }
 }
 
-/// The store's thread: group commit until every sender is gone.
-fn serve(conn: Connection, ctx: Ctx, receiver: mpsc::Receiver<Op>) {
-    while let Ok(first) = receiver.recv() {
+/// The store's thread: group commit until every sender is gone; work outside transactions
+/// between groups, in the order it was sent.
+fn serve(conn: Connection, ctx: Ctx, receiver: mpsc::Receiver<Work>) {
+    let mut waiting: Option<Work> = None;
+    loop {
+        let next = match waiting.take() {
+            Some(work) => work,
+            None => match receiver.recv() {
+                Ok(work) => work,
+                Err(_) => break,
+            },
+        };
+        let first = match next {
+            Work::Op(op) => op,
+            Work::Outside(work) => {
+                work(&conn, &ctx);
+                continue;
+            }
+        };
         let mut ops = vec![first];
         while ops.len() < MAX_GROUP {
             match receiver.try_recv() {
-                Ok(op) => ops.push(op),
+                Ok(Work::Op(op)) => ops.push(op),
+                Ok(outside) => {
+                    waiting = Some(outside);
+                    break;
+                }
                 Err(_) => break,
             }
         }
@@ -528,6 +582,16 @@ fn batch_info(
 impl JobStore for SqliteStore {
     fn location(&self) -> &Location {
         &self.location
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.outside(file::checkpoint).await
+    }
+
+    async fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        let dest = dest.to_owned();
+        self.outside(move |conn, ctx| file::backup(conn, ctx, &dest))
+            .await
     }
 
     async fn record_intent(&self, model_id: &str, input: &Value) -> Result<JobKey, StoreError> {

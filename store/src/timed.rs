@@ -281,6 +281,14 @@ impl JobStore for TimedStore {
         self.inner.location()
     }
 
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
+    }
+
+    async fn backup(&self, dest: &Path) -> Result<(), StoreError> {
+        self.inner.backup(dest).await
+    }
+
     async fn record_intent(&self, model_id: &str, input: &Value) -> Result<JobKey, StoreError> {
         self.timed(
             "record_intent",

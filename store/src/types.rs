@@ -556,3 +556,21 @@ mod tests {
         assert_eq!(from_millis(to_millis(before)), before);
     }
 }
+
+/// What a check of a store found ([`check`](crate::check)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// What is wrong with the store, in SQLite's words where it found it; empty when whole.
+    pub problems: Vec<String>,
+    /// How many jobs (single jobs and batch rows) are in each state, by the state's word;
+    /// empty when the jobs could not be counted.
+    pub jobs: std::collections::BTreeMap<String, u64>,
+}
+
+impl CheckReport {
+    /// True when nothing is wrong.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}

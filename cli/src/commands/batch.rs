@@ -40,6 +40,16 @@ pub struct Args {
     run: RunArgs,
 }
 
+impl Args {
+    /// How a batch run polls and retries (`batch status` and `batch report` do neither).
+    pub fn network(&self) -> (crate::cli::WaitArgs, crate::cli::RetryArgs) {
+        match self.sub {
+            Some(_) => Default::default(),
+            None => (self.run.wait.clone(), self.run.retry.clone()),
+        }
+    }
+}
+
 /// What `batch` does besides running.
 #[derive(clap::Subcommand, Debug)]
 enum Sub {
@@ -100,6 +110,12 @@ pub struct RunArgs {
     /// run) takes them over (`90s`, `2m`; default 60s). Each worker renews it every third.
     #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration)]
     pub lease: Option<std::time::Duration>,
+    /// How the job is polled.
+    #[command(flatten)]
+    pub wait: crate::cli::WaitArgs,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 fn parse_budget(s: &str) -> Result<f64, String> {
@@ -350,11 +366,9 @@ pub async fn open_store(
     flag: Option<&str>,
 ) -> anyhow::Result<runcomfy_store::SharedStore> {
     let location = store::location(flag)?;
-    let shown = store::shown(&location);
-    let s = runcomfy_store::open(&location)
-        .await
-        .with_context(|| format!("cannot open the job store {shown}"))?;
-    ctx.ui.note(&format!("job store: {shown}"));
+    let s = store::open(ctx, &location).await?;
+    ctx.ui
+        .note(&format!("job store: {}", store::shown(&location)));
     Ok(s)
 }
 

@@ -16,6 +16,9 @@ pub struct Args {
     /// jobs.db in the data folder).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
@@ -25,7 +28,7 @@ pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
         // The store learns the job ended, so `resume` skips it. The cancel happened: a store
         // that cannot say so is a warning, not a failure.
         let recorded = async {
-            let store = crate::store::open_jobs(&ctx.ui, args.store.as_deref()).await?;
+            let store = crate::store::open_jobs(ctx, args.store.as_deref()).await?;
             if let Some(job) = store.job_by_request_id(request_id).await? {
                 store
                     .record_finished(job.key, &Finish::new(Outcome::Cancelled))

@@ -40,7 +40,7 @@ fn time(t: SystemTime) -> String {
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let ui = &ctx.ui;
-    let store = crate::store::open_jobs(ui, args.store.as_deref()).await?;
+    let store = crate::store::open_jobs(ctx, args.store.as_deref()).await?;
     let mut jobs: Vec<JobRecord> = if args.unfinished {
         store.unfinished().await?
     } else if args.all {

@@ -1,7 +1,7 @@
 //! One module per command, each with its arguments (`Args`) and its `exec`; this file holds
 //! the `Command` enum clap parses into, the dispatch, and what every command shares (`Ctx`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{ArgMatches, Subcommand};
@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use runcomfy::{Client, PollPolicy, PollVia, RetryPolicy};
 
-use crate::cli::Global;
+use crate::cli::{RetryArgs, WaitArgs};
 use crate::exit;
 use crate::ui::{out, Mode, Ui};
 
@@ -25,6 +25,7 @@ pub mod resume;
 pub mod run;
 pub mod schema;
 pub mod status;
+pub mod store;
 
 /// The commands.
 #[derive(Subcommand)]
@@ -49,9 +50,27 @@ pub enum Command {
     Schema(schema::Args),
     /// Run one job per row of a JSON-lines file, exactly once (`batch status NAME`: its totals).
     Batch(batch::Args),
+    /// Check the job store's file (`store check`) or copy it while in use (`store backup`).
+    #[command(subcommand)]
+    Store(store::Command),
 }
 
 impl Command {
+    /// How the command polls and retries (the defaults for a command that does neither).
+    pub fn network(&self) -> (WaitArgs, RetryArgs) {
+        match self {
+            Command::Run(a) => (a.wait.clone(), a.retry.clone()),
+            Command::Resume(a) => (a.wait.clone(), a.retry.clone()),
+            Command::Batch(a) => a.network(),
+            Command::Status(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Result(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Cancel(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Models(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Schema(a) => (WaitArgs::default(), a.retry.clone()),
+            Command::Jobs(_) | Command::Store(_) => (WaitArgs::default(), RetryArgs::default()),
+        }
+    }
+
     /// Runs the command; `matches` are the whole command line's (for `run`'s model flags).
     pub async fn exec(self, ctx: &Ctx, matches: &ArgMatches) -> anyhow::Result<()> {
         match self {
@@ -67,6 +86,7 @@ impl Command {
             Command::Models(args) => models::exec(ctx, args).await,
             Command::Schema(args) => schema::exec(ctx, args).await,
             Command::Batch(args) => batch::exec(ctx, args).await,
+            Command::Store(command) => store::exec(ctx, command).await,
         }
     }
 }
@@ -74,13 +94,17 @@ impl Command {
 /// What every command shares: the global options, the display, and where the command
 /// stands (for a true message on Ctrl-C).
 pub struct Ctx {
-    /// The global options.
-    pub global: Global,
+    /// How the command polls jobs.
+    pub wait: WaitArgs,
+    /// How the command retries requests.
+    pub retry: RetryArgs,
     /// The display (shared with the `tracing` notices).
     pub ui: Arc<Ui>,
     phase: watch::Sender<Phase>,
     /// The running batch's stop, once `batch` started one.
     batch_stop: std::sync::Mutex<Option<runcomfy::batch::BatchStop>>,
+    /// The stores the command opened, closed when it ends.
+    stores: Mutex<Vec<runcomfy_store::SharedStore>>,
 }
 
 /// Where a command stands with its job: what an interruption now leaves behind.
@@ -111,12 +135,14 @@ pub enum Phase {
 
 impl Ctx {
     /// A context for one command.
-    pub fn new(global: Global, ui: Arc<Ui>) -> Ctx {
+    pub fn new((wait, retry): (WaitArgs, RetryArgs), ui: Arc<Ui>) -> Ctx {
         Ctx {
-            global,
+            wait,
+            retry,
             ui,
             phase: watch::Sender::new(Phase::Idle),
             batch_stop: std::sync::Mutex::new(None),
+            stores: Mutex::new(Vec::new()),
         }
     }
 
@@ -134,6 +160,32 @@ impl Ctx {
             }
             None => false,
         }
+    }
+
+    /// Keeps a store the command opened, to close it when the command ends.
+    pub fn keep_store(&self, store: runcomfy_store::SharedStore) {
+        self.stores
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(store);
+    }
+
+    /// Closes every store the command opened (on SQLite, the WAL folded into the file, so
+    /// the file alone holds every job): called once the command ended, however it ended.
+    pub async fn close_stores(&self) -> anyhow::Result<()> {
+        let stores = std::mem::take(
+            &mut *self
+                .stores
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let mut failed = None;
+        for store in stores {
+            if let Err(e) = store.close().await {
+                failed.get_or_insert(anyhow::Error::new(e).context("cannot close the job store"));
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Records where the command stands.
@@ -215,23 +267,23 @@ impl Ctx {
     }
 
     fn client_builder(&self, cancel_on_timeout: bool) -> runcomfy::ClientBuilder {
-        let g = &self.global;
+        let (w, r) = (&self.wait, &self.retry);
         // `/status` reports the queue position; `/result` is read once at the end.
         let mut poll = PollPolicy::default()
             .cancel_on_deadline(cancel_on_timeout)
             .via(PollVia::Status);
-        if let Some(ms) = g.poll_interval {
+        if let Some(ms) = w.poll_interval {
             let d = Duration::from_millis(ms.max(1));
             // A fixed interval asked for: the store's history of the model does not move it.
             poll = poll.delays(d, 1.0, d).jitter(0.0).use_history(false);
         }
-        if let Some(t) = g.timeout {
+        if let Some(t) = w.timeout {
             poll = poll.deadline(if t.is_zero() { None } else { Some(t) });
         }
         let mut builder = Client::builder()
             .poll_policy(poll)
             .user_agent(concat!("runcomfy-cli/", env!("CARGO_PKG_VERSION")));
-        if let Some(r) = g.retries {
+        if let Some(r) = r.retries {
             builder =
                 builder.retry_policy(RetryPolicy::default().max_attempts(r.saturating_add(1)));
         }

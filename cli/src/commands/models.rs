@@ -31,6 +31,9 @@ pub struct Args {
     /// List the models built into this binary instead (no network, no token).
     #[arg(long)]
     local: bool,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {

@@ -10,6 +10,9 @@ pub struct Args {
     /// Ask for the cost too.
     #[arg(long)]
     cost: bool,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {

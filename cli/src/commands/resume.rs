@@ -25,6 +25,12 @@ pub struct Args {
     store: Option<String>,
     #[command(flatten)]
     out: OutArgs,
+    /// How the job is polled.
+    #[command(flatten)]
+    pub wait: crate::cli::WaitArgs,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 /// A job to resume, from the store.
@@ -59,7 +65,7 @@ async fn find(store: &SharedStore, id: &str) -> anyhow::Result<Option<JobRecord>
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
     let ui = &ctx.ui;
-    let store = crate::store::open_jobs(ui, args.store.as_deref()).await?;
+    let store = crate::store::open_jobs(ctx, args.store.as_deref()).await?;
     let targets: Vec<Resumable> = match args.request_id.as_deref() {
         Some(id) => match find(&store, id).await? {
             Some(record) => match record.state {

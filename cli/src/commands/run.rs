@@ -49,6 +49,12 @@ pub struct Args {
     store: Option<String>,
     #[command(flatten)]
     out: OutArgs,
+    /// How the job is polled.
+    #[command(flatten)]
+    pub wait: crate::cli::WaitArgs,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 /// `matches` are those of the `run` subcommand, holding the model's flags.
@@ -91,7 +97,7 @@ pub async fn exec(ctx: &Ctx, args: Args, matches: &ArgMatches) -> anyhow::Result
         }
         return Ok(());
     }
-    let store = crate::store::open_jobs(ui, args.store.as_deref()).await?;
+    let store = crate::store::open_jobs(ctx, args.store.as_deref()).await?;
     let client = ctx.client_with(Some(store.clone()), args.cancel_on_timeout)?;
     ctx.set_phase(Phase::Submitting);
     let submitted = std::time::Instant::now();

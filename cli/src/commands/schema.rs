@@ -13,6 +13,9 @@ use super::Ctx;
 pub struct Args {
     /// The model id.
     model: String,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {

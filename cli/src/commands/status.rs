@@ -7,6 +7,9 @@ use super::Ctx;
 pub struct Args {
     /// The request id.
     request_id: String,
+    /// How failed requests are retried.
+    #[command(flatten)]
+    pub retry: crate::cli::RetryArgs,
 }
 
 pub async fn exec(ctx: &Ctx, args: Args) -> anyhow::Result<()> {

@@ -386,6 +386,23 @@ pub fn run_in_pty(mut cmd: StdCommand) -> (ExitStatus, Vec<u8>) {
     (status, out)
 }
 
+/// `run` of [`I2V`] with its two required inputs.
+pub fn i2v_args() -> Vec<&'static str> {
+    vec![
+        "run",
+        I2V,
+        "--image-url",
+        "https://example.com/cat.png",
+        "--prompt",
+        "the cat turns its head",
+    ]
+}
+
+/// Bytes a command wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// Waits until `cond` holds, for at most `limit`.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

@@ -25,6 +25,9 @@ pub const JOB: u8 = 5;
 pub const TIMEOUT: u8 = 6;
 /// A batch is not finished: rows are uncertain, still queued (budget, job cap) or running.
 pub const INCOMPLETE: u8 = 7;
+/// A batch run ended with rows whose outputs could not be saved (the file host refused them
+/// or could not be reached, or the disk is full): they stay recorded with their URLs.
+pub const UNSAVED: u8 = 8;
 
 /// Interrupted (Ctrl-C), as shells report SIGINT.
 pub const INTERRUPTED: u8 = 130;
@@ -40,6 +43,8 @@ Exit codes:
     5  the job failed or was cancelled (batch: every row ended, some not succeeded)
     6  timeout or deadline; the job may still run (`runcomfy resume`)
     7  batch not finished: rows uncertain, still queued (budget, --max-jobs) or running
+    8  batch ended with outputs not saved (404, host unreachable, disk full); they are
+       recorded: the same command again saves them without submitting anything
   130  interrupted (Ctrl-C); the message says what is left to `runcomfy resume`";
 
 /// An error with its exit code, worded for the person at the command line.
@@ -168,7 +173,7 @@ pub fn api_code(e: &Error) -> u8 {
         Error::Timeout { .. } | Error::Deadline { .. } => TIMEOUT,
         Error::JobFailed { .. } | Error::Cancelled { .. } => JOB,
         Error::SubmitUncertain { source, .. } => api_code(source),
-        Error::InvalidRow { .. } => USAGE,
+        Error::InvalidRow { .. } | Error::FolderTaken { .. } => USAGE,
         Error::Store {
             source: runcomfy_store::StoreError::BatchMismatch { .. },
             ..

@@ -54,7 +54,19 @@
 //! claims. The budget, the job cap ([`Batch::max_jobs`]), a lost lease and a lost store stop
 //! new submits; the rows already submitted are still followed to their end. A store lost
 //! mid-batch ends the run with [`Error::Store`] once nothing more can be recorded.
+//!
+//! A row whose outputs cannot be saved (after the downloader's retries: a file host that
+//! answers 404 or cannot be reached, a full disk) or whose wait fails without an end stays
+//! recorded (`saving` with its output URLs, or `submitted`) and is let go: this run does not
+//! wait for it again and ends ([`BatchSummary::unsaved`] names the unsaved rows and why); the
+//! next run re-attaches it and tries once more. A full or read-only disk also stops new
+//! submits ([`StopReason::FolderFull`]): their outputs could not be saved either.
+//!
+//! An outputs folder ([`Batch::outputs_dir`]) belongs to one batch: a marker file in it
+//! names the batch, its model and its store, and another batch is refused
+//! ([`Error::FolderTaken`]) before anything of it is recorded or sent.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -73,7 +85,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use crate::api::Api;
-use crate::download::{self, Downloader};
+use crate::download::{self, Downloader, SaveFault};
 use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::http::retry::RetryPolicy;
@@ -82,6 +94,10 @@ use crate::model::Model;
 use crate::record::{self, error_chain, End, Recorder};
 use crate::session::Client;
 use crate::wait::{Learned, PollPolicy, Waiter};
+
+mod folder;
+
+pub use folder::MARKER as FOLDER_MARKER;
 
 /// The lease a worker takes on its rows unless [`Batch::lease`] says otherwise. A heartbeat
 /// renews it every third of it.
@@ -107,6 +123,9 @@ pub enum StopReason {
     /// their answers recorded, nothing new was sent, and the rows still running at RunComfy
     /// are re-attached by the next run.
     Interrupted,
+    /// An output could not be written because the disk (or quota) under the outputs folder
+    /// is full, or read-only: the outputs of new rows could not be saved either.
+    FolderFull(PathBuf),
 }
 
 impl std::fmt::Display for StopReason {
@@ -117,6 +136,11 @@ impl std::fmt::Display for StopReason {
             StopReason::LeaseLost => f.write_str("the worker's lease was lost"),
             StopReason::StoreLost(e) => write!(f, "the store was lost: {e}"),
             StopReason::Interrupted => f.write_str("the run was asked to stop"),
+            StopReason::FolderFull(path) => write!(
+                f,
+                "the disk under the outputs folder is full or read-only ({})",
+                path.display()
+            ),
         }
     }
 }
@@ -214,6 +238,23 @@ pub struct BatchSummary {
     pub stopped: Option<StopReason>,
     /// The lines of the batch that are `uncertain` at the end.
     pub uncertain_lines: Vec<u64>,
+    /// The rows this run could not save every output of, in the order they were let go:
+    /// they stay `saving` with their output URLs, and the next run tries them again.
+    pub unsaved: Vec<UnsavedRow>,
+}
+
+/// A row whose outputs this run could not all save (see [`BatchSummary::unsaved`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnsavedRow {
+    /// The row's line.
+    pub line: u64,
+    /// The job's request id.
+    pub request_id: String,
+    /// Why its first unsaved output failed.
+    pub fault: SaveFault,
+    /// The error, as text (URLs without their query).
+    pub error: String,
 }
 
 /// A batch of rows of one model, run through the client's job store; see the
@@ -370,10 +411,12 @@ impl Batch {
     /// [`download::Downloader`]), recording each in the store;
     /// a row is `succeeded` only once all are saved. Default: outputs are not saved.
     ///
-    /// The folders `dir/<line>/` belong to this batch: when a row's outputs are saved, a
-    /// complete file already under an output's name that no other output of the row claims
-    /// is taken as that output (a worker killed between saving and recording it left it
-    /// there), so no output is downloaded twice. Use one `dir` per batch.
+    /// `dir` belongs to this batch: the run refuses a folder whose marker
+    /// ([`FOLDER_MARKER`]) names another batch (or this batch of another store), and marks a
+    /// free one before the first submit ([`Error::FolderTaken`]). So when a row's outputs are
+    /// saved, a complete file already under an output's name in `dir/<line>/` that no other
+    /// output of the row claims is taken as that output (a worker killed between saving and
+    /// recording it left it there), and no output is downloaded twice.
     pub fn outputs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.outputs_dir = Some(dir.into());
         self
@@ -408,8 +451,10 @@ impl Batch {
     ///
     /// A row whose wait fails without an end (the poll policy's deadline, a server that
     /// keeps failing) stays `submitted` in the store and is reported as
-    /// [`BatchEvent::Finished`] with state `submitted` and the error: a later run re-attaches
-    /// it.
+    /// [`BatchEvent::Finished`] with state `submitted` and the error; a row whose outputs
+    /// cannot all be saved stays `saving` and is reported with state `saving` and in
+    /// [`BatchSummary::unsaved`]. This run lets go of both (it does not wait for them) and
+    /// a later run re-attaches them.
     pub async fn run(self) -> Result<BatchSummary, Error> {
         self.run_with(|_| {}).await
     }
@@ -434,8 +479,12 @@ enum RowEnd {
     Uncertain,
     /// The row went back to the queue: its submit provably did not reach the server.
     Released,
-    /// The row is still running on the server; this run stopped following it.
+    /// The row is still running on the server; this run stopped following it (it was asked
+    /// to stop: its lease ends with it, and the next run re-attaches the row).
     Left,
+    /// The row is still running on the server, or its outputs are not all saved: this run
+    /// let go of it (the store no longer has it held) and does not take it again.
+    LetGo(Option<UnsavedRow>),
     /// The worker no longer holds the row (its lease was lost).
     LeaseLost,
     /// The store failed: stop submitting, end with this error.
@@ -471,6 +520,10 @@ struct Shared {
     /// Turns true when the run is asked to stop: no new submit, waits are left.
     interrupted: watch::Receiver<bool>,
     submitted: AtomicU64,
+    /// Rows this run let go of: never re-attached to it again, and not waited for. A row is
+    /// added before the store lets it go, so a claim answered meanwhile cannot hand it back
+    /// unnoticed.
+    let_gone: Mutex<HashSet<JobKey>>,
 }
 
 impl Shared {
@@ -590,11 +643,8 @@ async fn submit_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
             };
             let until = SystemTime::now() + pause;
             sh.throttle_until(until);
-            if let Err(e) = sh.store.release(row.key, &sh.worker).await {
-                return match e {
-                    StoreError::LeaseLost { .. } => RowEnd::LeaseLost,
-                    e => RowEnd::StoreLost(store_error("a row back in the queue", None, e)),
-                };
+            if let end @ (RowEnd::LeaseLost | RowEnd::StoreLost(_)) = release(&sh, &row).await {
+                return end;
             }
             if let Err(e) = sh.store.set_throttle_until(until).await {
                 return RowEnd::StoreLost(store_error("the throttle", None, e));
@@ -638,7 +688,7 @@ async fn refuse(sh: &Shared, row: &JobRecord, line: u64, error: Error) -> RowEnd
 async fn reattach_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
     let line = line_of(&row);
     let Some(request_id) = row.request_id.clone() else {
-        return RowEnd::Left;
+        return let_go(&sh, row.key, "", None).await;
     };
     sh.send(BatchEvent::Reattached {
         line,
@@ -684,8 +734,23 @@ async fn reattach_row(sh: Arc<Shared>, row: JobRecord) -> RowEnd {
                 cost_usd: None,
                 error: Some(e.to_string()),
             });
-            RowEnd::Left
+            let_go(&sh, row.key, &request_id, None).await
         }
+    }
+}
+
+/// Gives the store back a row this run cannot finish now (it stays `submitted` or `saving`),
+/// so the run does not wait for it and the next run re-attaches it.
+async fn let_go(sh: &Shared, key: JobKey, request_id: &str, unsaved: Option<UnsavedRow>) -> RowEnd {
+    lock(&sh.let_gone).insert(key);
+    match sh.store.let_go(key, &sh.worker).await {
+        Ok(()) => RowEnd::LetGo(unsaved),
+        Err(StoreError::LeaseLost { .. }) => RowEnd::LeaseLost,
+        Err(e) => RowEnd::StoreLost(store_error(
+            "a row let go",
+            Some(request_id).filter(|id| !id.is_empty()),
+            e,
+        )),
     }
 }
 
@@ -773,7 +838,7 @@ async fn follow(
             cost_usd: None,
             error,
         });
-        return RowEnd::Left;
+        return let_go(sh, key, request_id, None).await;
     };
     let output = match &finish.outcome {
         Outcome::Succeeded(output) => Some(output.clone()),
@@ -863,36 +928,46 @@ async fn save_and_report(
     urls: Vec<Url>,
     mut files: Vec<PathBuf>,
 ) -> RowEnd {
-    let mut error = None;
-    if let Some((dir, downloader)) = &sh.outputs {
-        let dir = dir.join(line.to_string());
-        for url in urls {
-            // A worker killed between publishing a file and recording it left the complete
-            // file under the name a save would take: it is recorded, never fetched twice.
-            let saved = downloader
-                .save_once(&url, &dir, &files, download::Folder::Own)
-                .await
-                .map(|saved| saved.path);
-            match saved {
-                Ok(path) => {
-                    match sh.store.record_output_saved(key, url.as_str(), &path).await {
-                        Ok(s) => state = s,
-                        Err(e) => {
-                            return RowEnd::StoreLost(store_error(
-                                "a saved output",
-                                Some(request_id),
-                                e,
-                            ))
+    let mut failed: Option<(SaveFault, String)> = None;
+    match &sh.outputs {
+        Some((dir, downloader)) => {
+            let dir = dir.join(line.to_string());
+            for url in urls {
+                // A worker killed between publishing a file and recording it left the
+                // complete file under the name a save would take: it is recorded, never
+                // fetched twice (the folder is this batch's: its marker says so).
+                let saved = downloader
+                    .save_once(&url, &dir, &files, download::Folder::Own)
+                    .await
+                    .map(|saved| saved.path);
+                match saved {
+                    Ok(path) => {
+                        match sh.store.record_output_saved(key, url.as_str(), &path).await {
+                            Ok(s) => state = s,
+                            Err(e) => {
+                                return RowEnd::StoreLost(store_error(
+                                    "a saved output",
+                                    Some(request_id),
+                                    e,
+                                ))
+                            }
                         }
+                        files.push(path);
                     }
-                    files.push(path);
-                }
-                Err(e) => {
-                    tracing::warn!(line, request_id, error = %e, "an output was not saved");
-                    error.get_or_insert_with(|| error_chain(&e));
+                    Err(e) => {
+                        tracing::warn!(line, request_id, error = %e, "an output was not saved");
+                        failed.get_or_insert_with(|| (e.fault(), error_chain(&e)));
+                    }
                 }
             }
         }
+        None if !urls.is_empty() => {
+            failed = Some((
+                SaveFault::Other,
+                "the run has no outputs folder to save them in".to_owned(),
+            ));
+        }
+        None => {}
     }
     sh.send(BatchEvent::Finished {
         line,
@@ -900,9 +975,21 @@ async fn save_and_report(
         output,
         files,
         cost_usd,
-        error,
+        error: failed.as_ref().map(|(_, e)| e.clone()),
     });
-    RowEnd::Ended
+    match failed {
+        // The row stays `saving` with its output URLs; the next run tries them again.
+        Some((fault, error)) if state == State::Saving => {
+            let unsaved = UnsavedRow {
+                line,
+                request_id: request_id.to_owned(),
+                fault,
+                error,
+            };
+            let_go(sh, key, request_id, Some(unsaved)).await
+        }
+        _ => RowEnd::Ended,
+    }
 }
 
 /// The run: see [`Batch::run`].
@@ -917,10 +1004,28 @@ async fn run_batch(
         });
     };
     crate::ids::check_model_id(&batch.model_id)?;
+    // The outputs folder must be this batch's before anything of it is recorded or sent.
+    let owner = match &batch.outputs_dir {
+        Some(dir) => {
+            let existed = store
+                .batch(&batch.name)
+                .await
+                .map_err(|e| store_error("the batch", None, e))?
+                .is_some();
+            let owner = folder::Owner::new(&batch.name, &batch.model_id, store.location());
+            let (dir, checked) = (dir.clone(), owner.clone());
+            let unmarked = blocking(move || folder::check(&dir, &checked, existed)).await?;
+            unmarked.then_some(owner)
+        }
+        None => None,
+    };
     let info = store
         .create_or_open_batch(&batch.name, &batch.model_id, batch.rows)
         .await
         .map_err(|e| store_error("the batch", None, e))?;
+    if let (Some(owner), Some(dir)) = (owner, batch.outputs_dir.clone()) {
+        blocking(move || folder::mark(&dir, &owner)).await?;
+    }
     if !batch.resubmit_uncertain.is_empty() {
         store
             .resubmit_uncertain(info.id, &batch.resubmit_uncertain)
@@ -971,6 +1076,7 @@ async fn run_batch(
         lost,
         interrupted: batch.stop.watch(),
         submitted: AtomicU64::new(0),
+        let_gone: Mutex::new(HashSet::new()),
     });
     let mut interrupt = batch.stop.watch();
 
@@ -988,6 +1094,8 @@ async fn run_batch(
     let mut reattached = 0u64;
     let mut finished = 0u64;
     let mut last_progress: Option<Instant> = None;
+    // The rows this run let go of whose outputs are not all saved.
+    let mut unsaved: Vec<UnsavedRow> = Vec::new();
     let min_claim = (batch.concurrency / 4).max(1);
     // Claimed rows waiting for a slot (`true`: to re-attach).
     let mut pending: std::collections::VecDeque<(JobRecord, bool)> =
@@ -1002,21 +1110,22 @@ async fn run_batch(
         while let Ok(event) = event_rx.try_recv() {
             on_event(event);
         }
-        // Rows of a lost lease or store are dropped unsent, and an interrupted run's go back
-        // to the queue; after a budget or job-cap stop the rows already claimed (within the
-        // limit) still go.
+        // Rows of a lost lease or store are dropped unsent; an interrupted run's go back to
+        // the queue, and so do a full disk's (their outputs could not be saved either); rows
+        // to re-attach are already submitted: an interrupted run leaves them to the next run,
+        // a full disk's still go (their jobs are paid). After a budget or job-cap stop the
+        // rows already claimed (within the limit) still go.
         match stop {
             Some(StopReason::LeaseLost | StopReason::StoreLost(_)) => pending.clear(),
-            Some(StopReason::Interrupted) => {
-                for (row, again) in pending.drain(..) {
-                    // A re-attached row is already submitted: the next run follows it.
+            Some(StopReason::Interrupted | StopReason::FolderFull(_)) => {
+                let keep = matches!(stop, Some(StopReason::FolderFull(_)));
+                pending.retain(|(row, again)| {
                     if !again {
-                        tasks.spawn({
-                            let sh = sh.clone();
-                            async move { release(&sh, &row).await }
-                        });
+                        let (sh, row) = (sh.clone(), row.clone());
+                        tasks.spawn(async move { release(&sh, &row).await });
                     }
-                }
+                    *again && keep
+                });
             }
             _ => {}
         }
@@ -1060,6 +1169,7 @@ async fn run_batch(
                 let mut request = ClaimRequest::new(info.id, worker.clone(), lease, want);
                 request.max_in_flight = batch.max_in_flight;
                 request.budget_usd = batch.budget_usd;
+                request.skip = lock(&sh.let_gone).iter().copied().collect();
                 let store = store.clone();
                 claiming = Some(Box::pin(async move { store.claim(&request).await }));
             }
@@ -1071,9 +1181,10 @@ async fn run_batch(
                 break;
             }
             // Nothing of ours: done, or rows are held by other workers (live, or dead with a
-            // lease still running) or capped: wait for them.
+            // lease still running) or capped: wait for them. Rows this run let go of are
+            // not waited for (they are the next run's).
             match store.batch_status(&batch.name).await {
-                Ok(status) if status.is_done() => break,
+                Ok(status) if status.unended() <= lock(&sh.let_gone).len() as u64 => break,
                 Ok(_) => {}
                 Err(e) => {
                     failure.get_or_insert(store_error("the batch's totals", None, e));
@@ -1117,6 +1228,14 @@ async fn run_batch(
                         let found = claim.reattach.len() + claim.submit.len();
                         claim_after = (found == 0).then(|| Instant::now() + idle);
                         for row in claim.reattach {
+                            if lock(&sh.let_gone).contains(&row.key) {
+                                // Let go while this claim ran (its skip list predates it):
+                                // given back again, not tried twice.
+                                let sh = sh.clone();
+                                let id = row.request_id.clone().unwrap_or_default();
+                                tasks.spawn(async move { let_go(&sh, row.key, &id, None).await });
+                                continue;
+                            }
                             reattached += 1;
                             pending.push_back((row, true));
                         }
@@ -1183,6 +1302,21 @@ async fn run_batch(
             }
             RowEnd::Ended => finished += 1,
             RowEnd::Uncertain | RowEnd::Released | RowEnd::Left => {}
+            RowEnd::LetGo(row) => {
+                if let Some(row) = row {
+                    if let SaveFault::Folder {
+                        path, full: true, ..
+                    } = &row.fault
+                    {
+                        stop_submitting(
+                            &mut stop,
+                            StopReason::FolderFull(path.clone()),
+                            &mut on_event,
+                        );
+                    }
+                    unsaved.push(row);
+                }
+            }
             RowEnd::LeaseLost => {
                 let _ = lost_tx.send(true);
                 stop_submitting(&mut stop, StopReason::LeaseLost, &mut on_event);
@@ -1245,6 +1379,7 @@ async fn run_batch(
         finished,
         stopped: stop,
         uncertain_lines,
+        unsaved,
     })
 }
 
@@ -1259,6 +1394,18 @@ fn stop_submitting(
         *stop = Some(reason.clone());
         on_event(BatchEvent::StoppedSubmitting { reason });
     }
+}
+
+/// Runs blocking file work (the outputs folder's marker) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::InvalidArgument {
+            name: "outputs_dir",
+            reason: format!("the folder check stopped: {e}"),
+        })?
 }
 
 /// A store call the engine's loop polls beside its rows.

@@ -206,6 +206,55 @@ pub enum DownloadError {
     },
 }
 
+/// Why an output could not be saved, in the terms a person acts on
+/// ([`DownloadError::fault`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SaveFault {
+    /// The file host refused the file (404: gone or not yet there; 403: the link expired).
+    Refused {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The file host could not be reached, or every transfer broke.
+    Unreachable,
+    /// The file could not be written: `full` when the disk or quota is full (or the file
+    /// system read-only), else the folder is not writable (a file where a folder should be,
+    /// permissions).
+    Folder {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// True when the disk is full or read-only: no other output can be saved there either.
+        full: bool,
+    },
+    /// Anything else (over the size cap, no free name, not an http(s) URL).
+    Other,
+}
+
+impl DownloadError {
+    /// Why the file was not saved: the host, the connection or the folder.
+    pub fn fault(&self) -> SaveFault {
+        match self {
+            DownloadError::Status { status, .. } => SaveFault::Refused { status: *status },
+            DownloadError::Transfer { .. } => SaveFault::Unreachable,
+            DownloadError::Io { path, source, .. } => SaveFault::Folder {
+                path: path.clone(),
+                full: matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull
+                        | io::ErrorKind::QuotaExceeded
+                        | io::ErrorKind::FileTooLarge
+                        | io::ErrorKind::ReadOnlyFilesystem
+                ),
+            },
+            DownloadError::Incomplete { errors, .. } => errors
+                .first()
+                .map_or(SaveFault::Other, DownloadError::fault),
+            _ => SaveFault::Other,
+        }
+    }
+}
+
 /// What broke one attempt of a transfer (retried until the attempts run out).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

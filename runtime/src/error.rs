@@ -212,6 +212,17 @@ pub enum Error {
         source: runcomfy_store::StoreError,
     },
 
+    /// A batch's outputs folder belongs to another batch (its marker names it), or holds
+    /// files this batch cannot prove are its own; nothing of the batch was sent.
+    #[cfg(feature = "store")]
+    #[error("the outputs folder {} is not this batch's: {reason}", dir.display())]
+    FolderTaken {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// Whose it is and what to do.
+        reason: String,
+    },
+
     /// A row of a batch is invalid; nothing of the batch was recorded or sent.
     #[cfg(feature = "store")]
     #[error("row {line} of the batch is invalid")]

@@ -39,6 +39,7 @@ const LAYERS: &[&str] = &[
     // The facade: builder and client methods.
     "client",
     // The batch engine, over the client and the job store.
+    "batch::folder",
     "batch",
 ];
 

@@ -36,6 +36,7 @@
 //! | outcome unknown | [`record_uncertain`](JobStore::record_uncertain) → `uncertain` | same; or the worker died in `submitting` |
 //! | the end | [`record_finished`](JobStore::record_finished) → an end state, or `saving` while outputs are wanted | same |
 //! | each output saved | [`record_output_saved`](JobStore::record_output_saved); the last one → `succeeded` | same |
+//! | cannot finish now (an output not saved, a wait failed) | stays `saving` (or `submitted`) for `resume` | [`let_go`](JobStore::let_go): state kept, the worker's claims skip it ([`ClaimRequest::skip`]), the next run re-attaches it |
 
 #![warn(missing_docs)]
 // Without a backend only the shared types remain (a build that opens nothing).
@@ -234,6 +235,12 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// for a row that was not sent, or whose submit provably did not reach the server
     /// (connection refused, 429).
     async fn release(&self, key: JobKey, worker: &str) -> Result<(), StoreError>;
+
+    /// Lets go of a row with a request id the worker holds (`submitted` or `saving`), its
+    /// state unchanged: the worker cannot finish it now (an output that cannot be saved, a
+    /// wait that failed). The next claim that does not skip it ([`ClaimRequest::skip`])
+    /// re-attaches it. Fails with [`StoreError::LeaseLost`] when the worker does not hold it.
+    async fn let_go(&self, key: JobKey, worker: &str) -> Result<(), StoreError>;
 
     /// Puts `uncertain` rows of a batch back in the queue, on a person's request: they will
     /// be submitted again (paid again, if the first submit did reach the server). Lines that

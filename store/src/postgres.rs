@@ -367,15 +367,17 @@ impl PgStore {
         // 3. Rows with a request id and no live worker: re-attach them. They are counted in
         //    flight already, so this needs no lock.
         let want = i64::try_from(request.want).unwrap_or(i64::MAX);
+        let skip: Vec<i64> = request.skip.iter().map(|k| k.0).collect();
         let mut reattach = if want > 0 {
             self.jobs(
                 &format!(
                     "UPDATE runcomfy_jobs SET worker_id = $2, updated_at = $3 WHERE id IN ( \
                          SELECT id FROM runcomfy_jobs WHERE batch_id = $1 AND worker_id IS NULL \
-                         AND state IN ('submitted', 'saving') ORDER BY line LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                         AND state IN ('submitted', 'saving') AND NOT (id = ANY($5)) \
+                         ORDER BY line LIMIT $4 FOR UPDATE SKIP LOCKED) \
                      RETURNING {JOB_COLUMNS}"
                 ),
-                &[&batch, &worker, &now, &want],
+                &[&batch, &worker, &now, &want, &skip],
             )
             .await?
         } else {
@@ -1138,6 +1140,21 @@ impl JobStore for PgStore {
         }
         let b = self.brief(key).await?;
         Err(held_error(key, &b, worker, "release"))
+    }
+
+    async fn let_go(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {
+        let done = self
+            .execute(
+                "UPDATE runcomfy_jobs SET worker_id = NULL, updated_at = $3 \
+                 WHERE id = $1 AND worker_id = $2 AND state IN ('submitted', 'saving')",
+                &[&key.0, &worker, &self.now()],
+            )
+            .await?;
+        if done == 1 {
+            return Ok(());
+        }
+        let b = self.brief(key).await?;
+        Err(held_error(key, &b, worker, "let go of"))
     }
 
     async fn resubmit_uncertain(&self, batch: BatchId, lines: &[u64]) -> Result<u64, StoreError> {

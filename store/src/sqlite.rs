@@ -1062,6 +1062,25 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn let_go(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {
+        let worker = worker.to_owned();
+        self.call_one_write(move |conn, ctx| {
+            let done = execute(
+                conn,
+                ctx,
+                "UPDATE runcomfy_jobs SET worker_id = NULL, updated_at = ?3 \
+                 WHERE id = ?1 AND worker_id = ?2 AND state IN ('submitted', 'saving')",
+                params![key.0, worker, ctx.now()],
+            )?;
+            if done == 1 {
+                return Ok(());
+            }
+            let b = brief(conn, ctx, key)?;
+            Err(held_error(key, &b, worker, "let go of"))
+        })
+        .await
+    }
+
     async fn resubmit_uncertain(&self, batch: BatchId, lines: &[u64]) -> Result<u64, StoreError> {
         let lines = lines.to_vec();
         self.call(move |conn, ctx| {
@@ -1183,6 +1202,12 @@ fn throttle(conn: &Connection, ctx: &Ctx) -> Result<Option<SystemTime>, StoreErr
     Ok(until.filter(|&t| t > ctx.now()).map(from_millis))
 }
 
+/// Keys as a JSON array, for `json_each`.
+fn skip_list(keys: &[JobKey]) -> String {
+    let ids: Vec<String> = keys.iter().map(|k| k.0.to_string()).collect();
+    format!("[{}]", ids.join(","))
+}
+
 /// The claim, inside the write transaction.
 fn claim(conn: &Connection, ctx: &Ctx, request: &ClaimRequest) -> Result<Claim, StoreError> {
     let now = ctx.now();
@@ -1248,14 +1273,16 @@ fn claim(conn: &Connection, ctx: &Ctx, request: &ClaimRequest) -> Result<Claim, 
         )?;
     }
 
-    // Rows with a request id and no live worker: re-attach them.
+    // Rows with a request id and no live worker: re-attach them (not those this worker let go).
     let want = i64::try_from(request.want).unwrap_or(i64::MAX);
+    let skip = skip_list(&request.skip);
     let reattach: Vec<i64> = conn
         .prepare_cached(
             "SELECT id FROM runcomfy_jobs WHERE batch_id = ?1 AND state IN ('submitted', 'saving') \
-             AND worker_id IS NULL ORDER BY line LIMIT ?2",
+             AND worker_id IS NULL AND id NOT IN (SELECT value FROM json_each(?3)) \
+             ORDER BY line LIMIT ?2",
         )
-        .and_then(|mut s| s.query_map(params![batch, want], |r| r.get(0))?.collect())
+        .and_then(|mut s| s.query_map(params![batch, want, skip], |r| r.get(0))?.collect())
         .map_err(|e| ctx.db(e))?;
     for id in &reattach {
         execute(

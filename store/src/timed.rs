@@ -27,7 +27,7 @@ use crate::types::{
 use crate::{JobStore, Location, SharedStore, StoreError};
 
 /// The operations of [`JobStore`], in trait order (the index of each counter).
-const OPS: [&str; 28] = [
+const OPS: [&str; 29] = [
     "record_intent",
     "record_submitted",
     "record_uncertain",
@@ -50,6 +50,7 @@ const OPS: [&str; 28] = [
     "end_lease",
     "mark_submitting",
     "release",
+    "let_go",
     "resubmit_uncertain",
     "set_throttle_until",
     "throttle_until",
@@ -484,6 +485,11 @@ impl JobStore for TimedStore {
             always,
         )
         .await
+    }
+
+    async fn let_go(&self, key: JobKey, worker: &str) -> Result<(), StoreError> {
+        self.timed("let_go", Some(key), self.inner.let_go(key, worker), always)
+            .await
     }
 
     async fn resubmit_uncertain(&self, batch: BatchId, lines: &[u64]) -> Result<u64, StoreError> {

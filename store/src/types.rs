@@ -323,6 +323,9 @@ pub struct ClaimRequest {
     /// The batch's budget: the sum of actual costs, and of estimates where no actual cost is
     /// known, over rows that left the queue never exceeds it. `None`: no budget.
     pub budget_usd: Option<f64>,
+    /// Rows this worker let go of ([`JobStore::let_go`](crate::JobStore::let_go)) in this
+    /// run: never re-attached to it again, so a run tries each such row once.
+    pub skip: Vec<JobKey>,
 }
 
 impl ClaimRequest {
@@ -335,6 +338,7 @@ impl ClaimRequest {
             want,
             max_in_flight: None,
             budget_usd: None,
+            skip: Vec::new(),
         }
     }
 
@@ -347,6 +351,12 @@ impl ClaimRequest {
     /// Sets the budget.
     pub fn budget_usd(mut self, budget: f64) -> Self {
         self.budget_usd = Some(budget);
+        self
+    }
+
+    /// Sets the rows never to re-attach to this worker.
+    pub fn skip(mut self, keys: Vec<JobKey>) -> Self {
+        self.skip = keys;
         self
     }
 }
@@ -424,7 +434,13 @@ pub struct BatchStatus {
 impl BatchStatus {
     /// True when no row is queued or in flight: every row ended or is uncertain.
     pub fn is_done(&self) -> bool {
-        self.queued + self.claimed + self.submitting + self.running + self.saving == 0
+        self.unended() == 0
+    }
+
+    /// Rows queued or in flight (claimed, submitting, running or saving): neither ended nor
+    /// uncertain.
+    pub fn unended(&self) -> u64 {
+        self.queued + self.claimed + self.submitting + self.running + self.saving
     }
 }
 

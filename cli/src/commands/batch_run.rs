@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use runcomfy::batch::{BatchEvent, BatchSummary, StopReason};
+use runcomfy::batch::{BatchEvent, BatchSummary, StopReason, UnsavedRow};
+use runcomfy::download::SaveFault;
 use runcomfy_store::{BatchStatus, RowFilter, SharedStore, State, StoreTimings, TimedStore};
 
 use crate::exit::{self, Reported};
@@ -116,15 +117,33 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     // Waits for a rewrite in progress to end: the last one below uses the same temporary file.
     let _ = reports.await;
     lock(&display).finish();
-    let status = write_report(&*store, &plan.name, &plan.out, &plan.refused, &plan.sources).await;
+    if let Err(e @ runcomfy::Error::FolderTaken { .. }) = result {
+        // Another batch's folder: its report is not ours to rewrite.
+        return Err(anyhow::Error::from(e).context(format!(
+            "batch {:?} did not start and nothing was sent: pass another --out, or the --name of the batch that owns the folder to continue that one",
+            plan.name
+        )));
+    }
+    let report = write_report(&*store, &plan.name, &plan.out, &plan.refused, &plan.sources).await;
     let summary = result?;
-    let status = status?;
+    let status = match report {
+        Ok(status) => status,
+        // A folder that cannot take the report (full disk) still gets the run's summary.
+        Err(e) => {
+            ctx.ui.warn(&format!(
+                "cannot write the report: {}; `runcomfy batch report {} --out DIR` writes it later",
+                exit::message(&e),
+                plan.name
+            ));
+            store.batch_status(&plan.name).await?
+        }
+    };
     finish(ctx, &plan, &summary, &status, &timed.timings())
 }
 
-/// Rewrites the report when the batch opens and as rows end (at most every [`REPORT_GAP`]),
-/// and every [`REPORT_EVERY`] anyway, until aborted: a page opened during the run shows the
-/// rows done so far.
+/// Rewrites the report when the batch opens (`ended` is notified first by the batch's
+/// opening) and as rows end (at most every [`REPORT_GAP`]), and every [`REPORT_EVERY`] anyway,
+/// until aborted: a page opened during the run shows the rows done so far.
 async fn rewrite_reports(
     store: SharedStore,
     name: String,
@@ -133,16 +152,18 @@ async fn rewrite_reports(
     sources: Arc<crate::report::Sources>,
     ended: Arc<tokio::sync::Notify>,
 ) {
+    // Nothing before the batch opened: the folder is known to be this batch's only then.
+    ended.notified().await;
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.tick().await;
     loop {
+        // A failed rewrite is tried again at the next change, tick and at the end.
+        let _ = write_report(&*store, &name, &out, &refused, &sources).await;
+        tokio::time::sleep(REPORT_GAP).await;
         tokio::select! {
             _ = tick.tick() => {}
             _ = ended.notified() => {}
         }
-        // A failed rewrite is tried again at the next change, tick and at the end.
-        let _ = write_report(&*store, &name, &out, &refused, &sources).await;
-        tokio::time::sleep(REPORT_GAP).await;
     }
 }
 
@@ -160,10 +181,13 @@ fn lines_text(lines: &[u64]) -> String {
     }
 }
 
-/// The exit code of a batch from its totals: 0 when every row succeeded, 7 while rows are
-/// uncertain, queued or in flight, else 5 (every row ended, some not succeeded).
-pub fn exit_code(status: &BatchStatus) -> u8 {
-    if status.uncertain > 0 || !status.is_done() {
+/// The exit code of a batch run: 8 when it let go of rows whose outputs it could not save,
+/// else from the totals: 0 when every row succeeded, 7 while rows are uncertain, queued or in
+/// flight, else 5 (every row ended, some not succeeded).
+pub fn exit_code(summary: &BatchSummary, status: &BatchStatus) -> u8 {
+    if !summary.unsaved.is_empty() {
+        exit::UNSAVED
+    } else if status.uncertain > 0 || !status.is_done() {
         exit::INCOMPLETE
     } else if status.failed + status.cancelled > 0 {
         exit::JOB
@@ -180,7 +204,7 @@ fn finish(
     timings: &StoreTimings,
 ) -> anyhow::Result<()> {
     let ui = &ctx.ui;
-    let code = exit_code(status);
+    let code = exit_code(summary, status);
     let index = plan.out.join(crate::report::INDEX);
     let stopped = summary.stopped.as_ref().map(ToString::to_string);
     if ui.mode() == Mode::Json {
@@ -192,6 +216,7 @@ fn finish(
             "finished": summary.finished,
             "stopped_submitting": stopped,
             "uncertain_lines": summary.uncertain_lines,
+            "unsaved": summary.unsaved.iter().map(unsaved_json).collect::<Vec<_>>(),
             "invalid_lines": plan.refused.iter().map(|(l, _)| l).collect::<Vec<_>>(),
             "totals": totals_json(status),
             "manifest": plan.out.join(crate::report::MANIFEST),
@@ -218,6 +243,9 @@ fn finish(
                 plan.name
             ));
         }
+        if !summary.unsaved.is_empty() {
+            unsaved_text(&summary.unsaved);
+        }
         out(&index.display().to_string());
     }
     if code == exit::OK {
@@ -225,6 +253,67 @@ fn finish(
     } else {
         Err(Reported(code).into())
     }
+}
+
+/// Why a row's outputs were not saved, worded for the person who fixes it.
+fn fault_text(fault: &SaveFault) -> String {
+    match fault {
+        SaveFault::Refused { status: 404 } => {
+            "the file host answered 404 (the file is not there, or its link expired)".to_owned()
+        }
+        SaveFault::Refused { status } => format!("the file host answered {status}"),
+        SaveFault::Unreachable => "the file host could not be reached".to_owned(),
+        SaveFault::Folder { path, full: true } => {
+            format!(
+                "the disk is full or read-only: cannot write {}",
+                path.display()
+            )
+        }
+        SaveFault::Folder { path, .. } => format!("cannot write {}", path.display()),
+        _ => "the download failed".to_owned(),
+    }
+}
+
+/// The unsaved rows on standard error: how many, which, why, and what to do.
+fn unsaved_text(rows: &[UnsavedRow]) {
+    let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+    err(&format!(
+        "{} row(s) succeeded but their outputs are not saved (recorded as saving, with their output urls): lines {}",
+        rows.len(),
+        lines_text(&lines)
+    ));
+    for row in rows.iter().take(20) {
+        err(&format!(
+            "  line {} ({}): {}: {}",
+            row.line,
+            row.request_id,
+            fault_text(&row.fault),
+            row.error
+        ));
+    }
+    if rows.len() > 20 {
+        err(&format!("  and {} more", rows.len() - 20));
+    }
+    err("fix the cause (file host, disk space, the folder), then run the same command again: it saves them and submits nothing again");
+}
+
+fn unsaved_json(row: &UnsavedRow) -> serde_json::Value {
+    let (reason, path, status) = match &row.fault {
+        SaveFault::Refused { status } => ("refused", None, Some(*status)),
+        SaveFault::Unreachable => ("unreachable", None, None),
+        SaveFault::Folder { path, full: true } => ("disk_full", Some(path), None),
+        SaveFault::Folder { path, .. } => ("unwritable", Some(path), None),
+        _ => ("other", None, None),
+    };
+    json!({
+        "line": row.line,
+        "request_id": row.request_id,
+        "reason": reason,
+        "status": status,
+        "path": path,
+        "message": fault_text(&row.fault),
+        "error": row.error,
+    })
 }
 
 /// What this process's store calls cost, for the `--json` summary: the wall time of every

@@ -29,7 +29,7 @@ pub struct Env {
 
 impl Env {
     /// Opens the store (again: each call is a new connection, as another process has).
-    async fn open(&self) -> SharedStore {
+    pub(crate) async fn open(&self) -> SharedStore {
         let clock: Arc<dyn Clock> = self.clock.clone();
         store::open_with(&self.location, OpenOptions::default().clock(clock))
             .await
@@ -95,7 +95,7 @@ suite!(
     refused_rows_and_mismatched_batches,
 );
 
-fn client(server: &FakeServer, store: &SharedStore) -> Client {
+pub(crate) fn client(server: &FakeServer, store: &SharedStore) -> Client {
     server
         .client_builder()
         .poll_policy(runcomfy_fake::fast_poll_policy())
@@ -105,11 +105,11 @@ fn client(server: &FakeServer, store: &SharedStore) -> Client {
         .unwrap()
 }
 
-fn input(line: u64) -> Value {
+pub(crate) fn input(line: u64) -> Value {
     json!({"prompt": format!("row {line}")})
 }
 
-fn rows(n: u64) -> Vec<NewRow> {
+pub(crate) fn rows(n: u64) -> Vec<NewRow> {
     (1..=n).map(|line| NewRow::new(line, input(line))).collect()
 }
 

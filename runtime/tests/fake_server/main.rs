@@ -2,6 +2,8 @@
 
 #[cfg(feature = "store")]
 mod batch;
+#[cfg(feature = "store")]
+mod batch_ends;
 mod common;
 mod download;
 mod errors;

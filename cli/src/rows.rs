@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -20,6 +20,11 @@ pub struct Row {
     pub line: u64,
     /// The checked request body, or why the row is refused (never sent).
     pub body: Result<Value, String>,
+    /// The line's JSON as written, for a refused row whose line is JSON (the report shows it).
+    pub written: Option<Value>,
+    /// The fields read from local files (sent inline as `data:` URIs): name and path as
+    /// written (the report links the originals instead of embedding them).
+    pub local_files: Vec<(String, PathBuf)>,
 }
 
 /// What reading and checking the rows found.
@@ -76,9 +81,16 @@ pub fn read(
             continue;
         }
         let body = check_row(&text, model_id, model, &set_map, &mut rows.warnings);
+        let written = serde_json::from_str::<Value>(&text).ok();
+        let (written, local_files) = match &body {
+            Ok(sent) => (None, local_files(written.as_ref(), sent)),
+            Err(_) => (written, Vec::new()),
+        };
         rows.rows.push(Row {
             line: line_no,
             body,
+            written,
+            local_files,
         });
     }
     if rows.rows.is_empty() {
@@ -88,6 +100,21 @@ pub fn read(
         )));
     }
     Ok(rows)
+}
+
+/// The top-level fields whose written value (a path) was sent as a `data:` URI.
+fn local_files(written: Option<&Value>, sent: &Value) -> Vec<(String, PathBuf)> {
+    let Some(Value::Object(written)) = written else {
+        return Vec::new();
+    };
+    written
+        .iter()
+        .filter_map(|(k, v)| {
+            let path = v.as_str().filter(|p| !p.starts_with("data:"))?;
+            let inline = sent.get(k)?.as_str()?.starts_with("data:");
+            inline.then(|| (k.clone(), PathBuf::from(path)))
+        })
+        .collect()
 }
 
 fn check_row(

@@ -341,21 +341,30 @@ fn report_is_a_self_contained_page() {
     assert_eq!(lines[3]["state"], "queued");
 
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
-    // Everything is escaped and local: no script but the inline one, no network.
+    // Everything is escaped and local: the rows are one JSON blob with `<` escaped, read by
+    // the one inline script; no network.
     assert!(!page.contains("<script>alert"), "unescaped input");
-    assert!(page.contains("a cat &lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(page.contains("&lt;b&gt;nsfw&lt;/b&gt; &amp; refused"));
-    assert_eq!(page.matches("<script").count(), 1);
+    assert!(page.contains("a cat \\u003cscript\\u003ealert(1)\\u003c/script\\u003e"));
+    assert!(page.contains("\\u003cb\\u003ensfw\\u003c/b\\u003e \\u0026 refused"));
+    assert_eq!(page.matches("<script").count(), 2);
+    assert!(page.contains("<script type=\"application/json\" id=\"data\">"));
     assert!(
         !page.contains("src=\"http") && !page.contains("<link"),
         "network reference"
     );
     assert!(
-        page.contains("<img src=\"1/frame%20%22one%22.png\""),
+        page.contains(r#"{"n":"1/frame \"one\".png","h":"1/frame%20%22one%22.png","k":"img"}"#),
         "{page}"
     );
     assert!(
-        page.contains("<audio controls preload=\"metadata\" src=\"1/voice.wav\""),
+        page.contains(r#"{"n":"1/voice.wav","k":"audio"}"#),
+        "{page}"
+    );
+    // The input image is a thumbnail from its URL.
+    assert!(
+        page.contains(
+            r#"{"k":"image_url","t":"img","v":"https://example.test/cat.png","n":"cat.png"}"#
+        ),
         "{page}"
     );
 }
@@ -662,7 +671,7 @@ fn a_real_batch_report_plays_its_videos() {
     }
     let page = std::fs::read_to_string(env.path("out/index.html")).unwrap();
     assert!(
-        page.contains("<video controls preload=\"metadata\" src=\"1/clip.webm\""),
+        page.contains(r#"{"n":"1/clip.webm","k":"video"}"#),
         "{page}"
     );
     let shot = env.path("clips.png");

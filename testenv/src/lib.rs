@@ -17,12 +17,15 @@
 //! anything.
 //!
 //! Beside that rule: [`output_within`], the one way the tests wait for a child process (a
-//! deadline, then a kill and a failure that shows what the child printed).
+//! deadline, then a kill and a failure that shows what the child printed), and [`browser`],
+//! a headless Chromium driven over its DevTools protocol.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub mod browser;
 
 #[allow(dead_code)]
 mod detect {

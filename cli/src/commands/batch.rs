@@ -152,6 +152,8 @@ pub struct Plan {
     pub rows: Vec<NewRow>,
     /// Rows refused before sending: line and why.
     pub refused: Vec<(u64, String)>,
+    /// What the report shows of the rows beyond the store (refused rows' lines, local files).
+    pub sources: std::sync::Arc<report::Sources>,
     /// The options.
     pub args: RunArgs,
 }
@@ -256,12 +258,25 @@ async fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<()> {
         .invalid()
         .map(|(line, why)| (line, why.to_owned()))
         .collect();
+    let sources: report::Sources = rows
+        .rows
+        .iter()
+        .filter(|r| r.written.is_some() || !r.local_files.is_empty())
+        .map(|r| {
+            let source = report::RowSource {
+                written: r.written.clone(),
+                local_files: r.local_files.clone(),
+            };
+            (r.line, source)
+        })
+        .collect();
     let plan = Plan {
         model,
         name,
         out: out_dir,
         rows: new_rows,
         refused,
+        sources: std::sync::Arc::new(sources),
         args,
     };
     super::batch_run::exec(ctx, plan).await
@@ -363,13 +378,14 @@ pub async fn write_report(
     name: &str,
     dir: &Path,
     refused: &[(u64, String)],
+    sources: &report::Sources,
 ) -> anyhow::Result<runcomfy_store::BatchStatus> {
     let batch = store
         .batch(name)
         .await?
         .ok_or_else(|| UsageError(format!("no batch named {name:?} in the store")))?;
     let status = store.batch_status(name).await?;
-    let rows = report::collect(store, &batch, dir, refused).await?;
+    let rows = report::collect(store, &batch, dir, refused, sources).await?;
     let totals = report::Totals {
         status: status.clone(),
         invalid: refused.len() as u64,

@@ -22,8 +22,11 @@ use super::batch::{open_store, write_report, Plan};
 use super::batch_status::{totals_json, totals_line};
 use super::{Ctx, Phase};
 
-/// How often the manifest and the page are rewritten while the batch runs.
+/// How often the manifest and the page are rewritten while the batch runs, at the least.
 const REPORT_EVERY: Duration = Duration::from_secs(15);
+
+/// The shortest time between two rewrites when rows end (each rewrite reads the whole batch).
+const REPORT_GAP: Duration = Duration::from_secs(2);
 
 /// Active job lines shown under the bar, at most.
 const MAX_LINES: usize = 16;
@@ -88,14 +91,31 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     });
     let display = Arc::new(Mutex::new(Display::new(ctx.ui.clone(), total_rows)));
     let shown = display.clone();
+    let ended = Arc::new(tokio::sync::Notify::new());
     let reports = tokio::spawn(rewrite_reports(
         store.clone(),
         plan.name.clone(),
         plan.out.clone(),
         plan.refused.clone(),
+        plan.sources.clone(),
+        ended.clone(),
     ));
-    let result = batch.run_with(move |event| lock(&shown).event(event)).await;
+    let result = batch
+        .run_with(move |event| {
+            if matches!(
+                event,
+                BatchEvent::Opened { .. }
+                    | BatchEvent::Finished { .. }
+                    | BatchEvent::Uncertain { .. }
+            ) {
+                ended.notify_one();
+            }
+            lock(&shown).event(event)
+        })
+        .await;
     reports.abort();
+    // Waits for a rewrite in progress to end: the last one below uses the same temporary file.
+    let _ = reports.await;
     lock(&display).finish();
     if let Err(e @ runcomfy::Error::FolderTaken { .. }) = result {
         // Another batch's folder: its report is not ours to rewrite.
@@ -104,7 +124,7 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
             plan.name
         )));
     }
-    let report = write_report(&*store, &plan.name, &plan.out, &plan.refused).await;
+    let report = write_report(&*store, &plan.name, &plan.out, &plan.refused, &plan.sources).await;
     let summary = result?;
     let status = match report {
         Ok(status) => status,
@@ -121,19 +141,29 @@ pub async fn exec(ctx: &Ctx, mut plan: Plan) -> anyhow::Result<()> {
     finish(ctx, &plan, &summary, &status, &timed.timings())
 }
 
-/// Rewrites the report every [`REPORT_EVERY`] until aborted.
+/// Rewrites the report when the batch opens (`ended` is notified first by the batch's
+/// opening) and as rows end (at most every [`REPORT_GAP`]), and every [`REPORT_EVERY`] anyway,
+/// until aborted: a page opened during the run shows the rows done so far.
 async fn rewrite_reports(
     store: SharedStore,
     name: String,
     out: PathBuf,
     refused: Vec<(u64, String)>,
+    sources: Arc<crate::report::Sources>,
+    ended: Arc<tokio::sync::Notify>,
 ) {
+    // Nothing before the batch opened: the folder is known to be this batch's only then.
+    ended.notified().await;
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.tick().await;
     loop {
-        tick.tick().await;
-        // A failed rewrite is tried again at the next tick and at the end.
-        let _ = write_report(&*store, &name, &out, &refused).await;
+        // A failed rewrite is tried again at the next change, tick and at the end.
+        let _ = write_report(&*store, &name, &out, &refused, &sources).await;
+        tokio::time::sleep(REPORT_GAP).await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = ended.notified() => {}
+        }
     }
 }
 

@@ -122,7 +122,7 @@ pub async fn status(ctx: &Ctx, args: Args) -> anyhow::Result<()> {
 
 pub async fn report(ctx: &Ctx, args: ReportArgs) -> anyhow::Result<()> {
     let store = open_store(ctx, args.store.as_deref()).await?;
-    let totals = write_report(&*store, &args.name, &args.out, &[]).await?;
+    let totals = write_report(&*store, &args.name, &args.out, &[], &Default::default()).await?;
     if ctx.ui.mode() == Mode::Json {
         ctx.ui.event(json!({
             "event": "report",

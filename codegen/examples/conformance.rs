@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use runcomfy_codegen::{catalog, load, normalize, Diagnostics, Options};
+use runcomfy_codegen::{catalog, load, normalize, Diagnostics, Mode, Options};
 use serde_json::{json, Value};
 
 const DRAFTS: [(&str, &str); 2] = [("draft2020-12", "d2020"), ("draft7", "d7")];
@@ -80,9 +80,10 @@ fn run() -> Result<(), String> {
         std::fs::remove_dir_all(&schemas).map_err(|e| format!("{}: {e}", schemas.display()))?;
     }
     let cases = write_cases(&suite, &schemas)?;
-    let accepted = accepted_models(&schemas, strict);
+    let mode = if strict { Mode::Strict } else { Mode::Graceful };
+    let accepted = accepted_models(&schemas, mode);
     eprintln!("{} models, {} accepted", cases.len(), accepted.len());
-    let (compiled, verdicts) = compile_and_run(&out, &schemas, &cases, &accepted, strict)?;
+    let (compiled, verdicts) = compile_and_run(&out, &schemas, &cases, &accepted, mode)?;
 
     let mut table: BTreeMap<(&str, String), Tally> = BTreeMap::new();
     for case in &cases {
@@ -191,8 +192,11 @@ fn write_cases(suite: &Path, schemas: &Path) -> Result<Vec<Case>, String> {
                     "properties": {"value": move_refs(&schema)},
                     "required": ["value"],
                 });
+                // A model's input is a JSON object: the root form judges objects only (the
+                // property form judges every instance).
+                let objects = tests.iter().filter(|(d, _)| d.is_object()).cloned().collect();
                 for (form, input, tests) in [
-                    ("root", schema.clone(), tests.clone()),
+                    ("root", schema.clone(), objects),
                     (
                         "prop",
                         wrapped,
@@ -245,22 +249,31 @@ fn move_refs(v: &Value) -> Value {
 
 /// The models the generator accepts, each judged alone (load, normalize, catalog), with
 /// their module paths.
-fn accepted_models(schemas: &Path, strict: bool) -> BTreeMap<String, Vec<String>> {
-    let _ = strict;
+fn accepted_models(schemas: &Path, mode: Mode) -> BTreeMap<String, Vec<String>> {
     let mut diags = Diagnostics::default();
     let loaded = load::load(schemas, &mut diags);
     let mut out = BTreeMap::new();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for files in &loaded.models {
         let mut d = Diagnostics::default();
-        let Some(model) = normalize::normalize(files, &mut d) else {
-            continue;
-        };
-        let cat = catalog::build(&[model], &mut d);
-        if d.is_empty() {
-            if let Some(m) = cat.models.first() {
-                out.insert(files.id.clone(), m.path.clone());
+        let cat = normalize::normalize_with(files, mode, &mut d)
+            .map(|model| catalog::build(&[model], &mut d));
+        match (cat, d.items().first()) {
+            (Some(cat), None) => {
+                if let Some(m) = cat.models.first() {
+                    out.insert(files.id.clone(), m.path.clone());
+                }
+            }
+            (_, first) => {
+                let why = first.map_or(String::new(), |f| f.message.clone());
+                *reasons.entry(why).or_default() += 1;
             }
         }
+    }
+    let mut reasons: Vec<(usize, String)> = reasons.into_iter().map(|(r, n)| (n, r)).collect();
+    reasons.sort_by(|a, b| b.cmp(a));
+    for (n, why) in reasons.iter().take(25) {
+        eprintln!("refused ({n}): {why}");
     }
     out
 }
@@ -273,9 +286,8 @@ fn compile_and_run(
     schemas: &Path,
     cases: &[Case],
     accepted: &BTreeMap<String, Vec<String>>,
-    strict: bool,
+    mode: Mode,
 ) -> Result<(Vec<String>, BTreeMap<(String, usize), bool>), String> {
-    let _ = strict;
     let krate = out.join("crate");
     let gen_dir = out.join("accepted");
     std::fs::create_dir_all(krate.join("src/bin")).map_err(|e| e.to_string())?;
@@ -317,6 +329,7 @@ fn compile_and_run(
         let mut options = Options::for_crate("SuiteModels");
         options.endpoints = runcomfy_codegen::Endpoints::None;
         options.model_macro = Some("for_each_suite_model".to_owned());
+        options.mode = mode;
         let code = if included.is_empty() {
             String::new()
         } else {

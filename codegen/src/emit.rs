@@ -678,6 +678,13 @@ fn input_impl(name: &str, st: &Struct) -> TokenStream {
             quote!(#id: None)
         }
     });
+    // The other keys a schema types (`additionalProperties`, `patternProperties`) start
+    // empty: they are set on the field, never required.
+    let extra_init = st.extra.as_ref().map(|e| {
+        let id = ident(&e.ident);
+        quote!(#id: ::std::collections::BTreeMap::new())
+    });
+    let inits = inits.chain(extra_init);
     let ctor_doc: Vec<String> = {
         let mut d = vec!["Builds the request from its required fields.".to_owned()];
         let req: Vec<String> = fields
@@ -924,7 +931,9 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
                     JsonLiteral::Str(s) => quote!(#j.as_str() == Some(#s)),
                 })
                 .collect();
-            join(each, quote!(||), quote!(false))
+            // A comparison is an operand only in parentheses (`!(a == b)`), even alone.
+            let (e, _) = join(each, quote!(||), quote!(false));
+            (e, !lits.is_empty())
         }
         Pred::Bounds(b) => {
             let fields = bound_fields(b, Literal::f64_unsuffixed);
@@ -958,6 +967,36 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
         Pred::Each(p) => {
             let p = pred(p, quote!(j));
             simple(quote!(#j.as_array().is_none_or(|a| a.iter().all(|j| #p))))
+        }
+        Pred::Unique => simple(quote!(#j
+            .as_array()
+            .is_none_or(|a| a.iter().enumerate().all(|(i, x)| !a[..i].contains(x))))),
+        Pred::Others {
+            known,
+            pattern,
+            each,
+        } => {
+            let mut terms = Vec::new();
+            if let Some(p) = pattern {
+                terms.push(quote!({
+                    static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
+                    RE.as_ref().is_none_or(|re| re.is_match(k))
+                }));
+            }
+            let uses_value = !matches!(**each, Pred::True | Pred::False);
+            if **each != Pred::True {
+                terms.push(operand(each, &quote!(j)));
+            }
+            let uses_key = pattern.is_some() || !known.is_empty();
+            let test = join(terms, quote!(&&), quote!(true)).0;
+            let test = if known.is_empty() {
+                test
+            } else {
+                quote!(matches!(k.as_str(), #(#known)|*) || (#test))
+            };
+            let k = if uses_key { quote!(k) } else { quote!(_) };
+            let v = if uses_value { quote!(j) } else { quote!(_) };
+            simple(quote!(#j.as_object().is_none_or(|o| o.iter().all(|(#k, #v)| #test))))
         }
     }
 }

@@ -921,6 +921,11 @@ impl Ctx<'_> {
             _ => s,
         };
         match &s.kind {
+            // A boolean constant (`const`, a one-value `enum`) is a `bool`: the other value
+            // is refused as a rule.
+            Kind::BoolConst(b) => c
+                .rules
+                .push(RuleCheck::Not(Pred::OneOf(vec![Literal::Bool(!b)]))),
             Kind::Integer(b) if has_bounds(b) => c.int = Some(b.clone()),
             Kind::Number(b) if has_bounds(b) => c.num = Some(b.clone()),
             Kind::String {

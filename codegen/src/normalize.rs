@@ -400,6 +400,28 @@ fn own_keywords(obj: &Map<String, Value>, skip: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
+/// An open object closed to other keys (`extra: None`) or opened to `extra`'s values.
+fn close(kind: Kind, extra: &Option<Box<Schema>>) -> Kind {
+    match kind {
+        Kind::Object {
+            props,
+            extra: Some(open),
+            key_pattern: None,
+        } if matches!(open.kind, Kind::Any) && open.rules.is_empty() => Kind::Object {
+            props,
+            extra: extra.clone(),
+            key_pattern: None,
+        },
+        // The typed object of a node without `type` (the first alternative).
+        Kind::Union(mut alts) if !alts.is_empty() => {
+            let first = std::mem::replace(&mut alts[0].kind, Kind::Any);
+            alts[0].kind = close(first, extra);
+            Kind::Union(alts)
+        }
+        other => other,
+    }
+}
+
 /// Whether a `$ref` appears anywhere in `v`.
 fn has_ref(v: &Value) -> bool {
     match v {
@@ -614,6 +636,89 @@ impl<'a> Normalizer<'a> {
         fallback
     }
 
+    /// Whether `unevaluatedProperties` here is what `additionalProperties` would be on the
+    /// object the node's `properties`, `allOf` members, `$ref` and `oneOf` alternatives make
+    /// (graceful mode): no `additionalProperties` or `patternProperties` evaluates every key
+    /// already, and nothing that evaluates keys conditionally (`if`, `anyOf`,
+    /// `dependentSchemas`, dynamic refs) is beside it.
+    fn unevaluated_closes(&self, obj: &Map<String, Value>) -> bool {
+        if self.strict || !obj.contains_key("unevaluatedProperties") {
+            return false;
+        }
+        let conditional = ["if", "anyOf", "dependentSchemas", "$dynamicRef", "$recursiveRef"];
+        let evaluates_all = ["additionalProperties", "patternProperties", "unevaluatedProperties"];
+        let mut members: Vec<&Map<String, Value>> = Vec::new();
+        for key in ["allOf", "oneOf"] {
+            if let Some(list) = obj.get(key).and_then(Value::as_array) {
+                members.extend(list.iter().filter_map(Value::as_object));
+            }
+        }
+        let mut refs: Vec<&Map<String, Value>> = Vec::new();
+        for m in std::iter::once(obj).chain(members.iter().copied()) {
+            if let Some(target) = m
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix('#'))
+                .and_then(|p| self.root.pointer(&percent_decode(p)))
+                .and_then(Value::as_object)
+            {
+                refs.push(target);
+            }
+        }
+        let own_ok = !conditional.iter().any(|k| obj.contains_key(*k))
+            && !evaluates_all[..2].iter().any(|k| obj.contains_key(*k));
+        own_ok
+            && members.iter().chain(refs.iter()).all(|m| {
+                !conditional.iter().any(|k| m.contains_key(*k))
+                    && !evaluates_all.iter().any(|k| m.contains_key(*k))
+                    && !["allOf", "oneOf", "$ref"].iter().any(|k| m.contains_key(*k))
+            })
+    }
+
+    /// `unevaluatedProperties` applied as `additionalProperties` to the node's object (each
+    /// object alternative of a `oneOf`, whose one match evaluates its own keys).
+    fn close_unevaluated(
+        &mut self,
+        obj: &Map<String, Value>,
+        loc: &Location,
+        depth: usize,
+        schema: &mut Schema,
+    ) {
+        let Some(rule) = obj.get("unevaluatedProperties") else {
+            return;
+        };
+        if rule == &Value::Bool(true) {
+            return;
+        }
+        let uloc = loc.key("unevaluatedProperties");
+        let extra = match rule {
+            Value::Bool(false) => None,
+            other => Some(Box::new(self.node(other, &uloc, depth + 1))),
+        };
+        let kind = std::mem::replace(&mut schema.kind, Kind::Any);
+        let kind = match self.deref(Schema::new(loc.clone(), kind)) {
+            Ok(s) => s.kind,
+            Err(msg) => {
+                self.unsupported(&uloc, msg);
+                return;
+            }
+        };
+        schema.kind = match kind {
+            Kind::Union(variants) => Kind::Union(
+                variants
+                    .into_iter()
+                    .map(|mut v| {
+                        if let Ok(d) = self.deref(v.clone()) {
+                            v.kind = close(d.kind, &extra);
+                        }
+                        v
+                    })
+                    .collect(),
+            ),
+            other => close(other, &extra),
+        };
+    }
+
     /// A node merged with others (see `merged`).
     fn merged_node(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
         let outer = self.merged.replace(loc.clone());
@@ -634,6 +739,8 @@ impl<'a> Normalizer<'a> {
             // `false`: no value is valid; `not {}` says so to `validate()`.
             Value::Bool(false) if !self.strict => {
                 schema.rules.push(Rule::Not(Box::new(Schema::new(loc.clone(), Kind::Any))));
+                self.notes
+                    .push("No value is valid here (the schema is `false`).".to_owned());
                 return schema;
             }
             Value::Object(obj) => obj,
@@ -654,8 +761,9 @@ impl<'a> Normalizer<'a> {
                 self.unchecked(&loc.key(kw), format!("`{kw}` is not supported"), true);
             }
         }
+        let unevaluated = self.unevaluated_closes(obj);
         for kw in IGNORED {
-            if obj.contains_key(*kw) {
+            if obj.contains_key(*kw) && !(*kw == "unevaluatedProperties" && unevaluated) {
                 self.unchecked(&loc.key(kw), format!("`{kw}` is not supported"), false);
             }
         }
@@ -768,6 +876,10 @@ impl<'a> Normalizer<'a> {
         } else {
             schema.kind = self.direct(obj, loc, depth, &mut schema.nullable);
             self.implied(obj, &mut schema);
+        }
+
+        if unevaluated {
+            self.close_unevaluated(obj, loc, depth, &mut schema);
         }
 
         if let Some(default) = obj.get("default") {

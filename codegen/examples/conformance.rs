@@ -339,7 +339,9 @@ fn compile_and_run(
         };
         write(&krate.join("src/models.rs"), &code)?;
         eprintln!("round {round}: compiling {} models", included.len());
+        // A throwaway build: no incremental state (it is large and never reused).
         let build = Command::new("cargo")
+            .env("CARGO_INCREMENTAL", "0")
             .args(["build", "--offline", "--message-format=short", "--bins"])
             .current_dir(&krate)
             .output()
@@ -348,6 +350,7 @@ fn compile_and_run(
         let bad = failing_models(&code, &stderr, accepted);
         if build.status.success() && bad.is_empty() {
             let run = Command::new("cargo")
+                .env("CARGO_INCREMENTAL", "0")
                 .args(["run", "--offline", "-q", "--bin", "run", "--", "cases.json"])
                 .current_dir(&krate)
                 .output()

@@ -274,6 +274,36 @@ fn cli_check_and_generate() {
         stderr.contains("invalid-json/input.json:3:25: invalid JSON"),
         "{stderr}"
     );
+    // A shape the generator cannot type: a warning by default, an error with `--strict`.
+    let case = fixtures().join("broken/cases/tuple-items");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tmp.path().join("x/tuple-items");
+    std::fs::create_dir_all(&model).expect("mkdir");
+    std::fs::copy(case.join("input.json"), model.join("input.json")).expect("copy");
+    let graceful = std::process::Command::new(bin)
+        .arg("check")
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    assert!(graceful.status.success());
+    let stderr = String::from_utf8_lossy(&graceful.stderr);
+    assert!(
+        stderr.starts_with("warning: ") && stderr.contains("tuple-items/input.json#/properties/a/items: tuple"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&graceful.stdout).contains("1 models ok, 1 warnings"));
+    let strict = std::process::Command::new(bin)
+        .args(["check", "--strict"])
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    assert_eq!(strict.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        stderr.contains("tuple-items/input.json#/properties/a/items: tuple")
+            && !stderr.contains("warning"),
+        "{stderr}"
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("models.rs");
     let gen = std::process::Command::new(bin)

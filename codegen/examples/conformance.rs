@@ -82,6 +82,10 @@ fn run() -> Result<(), String> {
     let cases = write_cases(&suite, &schemas)?;
     let mode = if strict { Mode::Strict } else { Mode::Graceful };
     let accepted = accepted_models(&schemas, mode);
+    if let Ok(path) = std::env::var("CONFORMANCE_ACCEPTED") {
+        let ids: Vec<&str> = accepted.keys().map(String::as_str).collect();
+        std::fs::write(&path, ids.join("\n") + "\n").map_err(|e| format!("{path}: {e}"))?;
+    }
     eprintln!("{} models, {} accepted", cases.len(), accepted.len());
     let (compiled, verdicts) = compile_and_run(&out, &schemas, &cases, &accepted, mode)?;
 

@@ -739,6 +739,7 @@ impl Ctx<'_> {
             Some(e)
                 if role == Role::Output
                     || key_pattern.is_some()
+                    || s.keep_unknown
                     || !matches!(e.kind, Kind::Any) =>
             {
                 let ty = self.ty(e, role);

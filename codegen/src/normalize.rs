@@ -46,6 +46,9 @@ pub struct Schema {
     /// What is not typed or not checked here, and why (graceful mode): rustdoc lines of the
     /// generated field or type, each also a warning.
     pub notes: Vec<String>,
+    /// An open object whose other keys a rule of its node reads: a request keeps them (in
+    /// `extra`), so that the rule sees the value as sent.
+    pub keep_unknown: bool,
 }
 
 /// A file size limit from the dialect's `validations` list (`file_size_mb<` 16).
@@ -70,6 +73,7 @@ impl Schema {
             rules: Vec::new(),
             file_size: None,
             notes: Vec::new(),
+            keep_unknown: false,
         }
     }
 }
@@ -756,14 +760,19 @@ impl<'a> Normalizer<'a> {
         schema.description = self
             .string_kw(obj, "description", loc)
             .filter(|d| !d.trim().is_empty());
+        // Keywords checked as rules in graceful mode (`contains`, `dependentRequired`, ...).
+        let as_rules = self.as_rules(obj);
         for kw in ["prefixItems", "dependentSchemas"] {
-            if obj.contains_key(kw) {
+            if obj.contains_key(kw) && !as_rules.contains(&kw) {
                 self.unchecked(&loc.key(kw), format!("`{kw}` is not supported"), true);
             }
         }
         let unevaluated = self.unevaluated_closes(obj);
         for kw in IGNORED {
-            if obj.contains_key(*kw) && !(*kw == "unevaluatedProperties" && unevaluated) {
+            if obj.contains_key(*kw)
+                && !(*kw == "unevaluatedProperties" && unevaluated)
+                && !as_rules.contains(kw)
+            {
                 self.unchecked(&loc.key(kw), format!("`{kw}` is not supported"), false);
             }
         }
@@ -774,6 +783,8 @@ impl<'a> Normalizer<'a> {
             );
         }
         schema.rules = self.rules(obj, loc, depth);
+        let more = self.keyword_rules(obj, &as_rules, loc, depth);
+        schema.rules.extend(more);
         schema.file_size = self.file_size(obj, loc);
 
         // Wrappers that stand for another schema: $ref, allOf, anyOf/oneOf. Keywords beside
@@ -880,6 +891,18 @@ impl<'a> Normalizer<'a> {
 
         if unevaluated {
             self.close_unevaluated(obj, loc, depth, &mut schema);
+        }
+        // Rules judge the value as JSON: an open object under them keeps its other keys.
+        if !schema.rules.is_empty() {
+            match &mut schema.kind {
+                Kind::Object { .. } => schema.keep_unknown = true,
+                Kind::Union(alternatives) => {
+                    for a in alternatives {
+                        a.keep_unknown = true;
+                    }
+                }
+                _ => {}
+            }
         }
 
         if let Some(default) = obj.get("default") {
@@ -1121,6 +1144,83 @@ impl<'a> Normalizer<'a> {
             }
             seen.push(key);
         }
+    }
+
+    /// The keywords of `obj` that graceful mode checks as rules, on the value's JSON form.
+    fn as_rules(&self, obj: &Map<String, Value>) -> Vec<&'static str> {
+        if self.strict {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        // `minContains`/`maxContains` count matches, which a rule cannot.
+        if obj.contains_key("contains")
+            && !obj.contains_key("minContains")
+            && !obj.contains_key("maxContains")
+        {
+            out.push("contains");
+        }
+        for kw in ["dependentRequired", "dependentSchemas", "dependencies"] {
+            if obj.get(kw).is_some_and(Value::is_object) {
+                out.push(kw);
+            }
+        }
+        out
+    }
+
+    /// `contains: S` as `not` (an array whose items all fail S); `dependentRequired`,
+    /// `dependentSchemas` and draft 7's `dependencies` as `if` (the key is present) / `then`.
+    /// Each is exact or looser than the keyword, never stricter.
+    fn keyword_rules(
+        &mut self,
+        obj: &Map<String, Value>,
+        handled: &[&str],
+        loc: &Location,
+        depth: usize,
+    ) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        self.in_rule += 1;
+        if handled.contains(&"contains") {
+            if let Some(sub) = obj.get("contains") {
+                let cloc = loc.key("contains");
+                let wanted = self.node(sub, &cloc, depth + 1);
+                let mut fails = Schema::new(cloc.clone(), Kind::Any);
+                fails.rules.push(Rule::Not(Box::new(wanted)));
+                let none = Kind::Array {
+                    items: Some(Box::new(fails)),
+                    min_items: None,
+                    max_items: None,
+                    unique: false,
+                    format: None,
+                };
+                rules.push(Rule::Not(Box::new(Schema::new(cloc, none))));
+            }
+        }
+        for kw in ["dependentRequired", "dependentSchemas", "dependencies"] {
+            if !handled.contains(&kw) {
+                continue;
+            }
+            let Some(map) = obj.get(kw).and_then(Value::as_object) else {
+                continue;
+            };
+            for (key, then) in map {
+                let kloc = loc.key(kw).key(key);
+                let present = serde_json::json!({ "required": [key] });
+                let test = self.node(&present, &kloc, depth + 1);
+                let then = match then {
+                    Value::Array(names) => {
+                        self.node(&serde_json::json!({ "required": names }), &kloc, depth + 1)
+                    }
+                    schema => self.node(schema, &kloc, depth + 1),
+                };
+                rules.push(Rule::Condition {
+                    test: Box::new(test),
+                    then: Some(Box::new(then)),
+                    otherwise: None,
+                });
+            }
+        }
+        self.in_rule -= 1;
+        rules
     }
 
     /// A local `$ref`: its target becomes a def, normalized once however many refs point

@@ -329,9 +329,10 @@ fn keys_matching_an_any_valued_pattern_are_kept() {
 #[test]
 fn rules_whose_schema_is_not_fully_checked_never_refuse() {
     use edge::rules_not_fully_checked::Input;
-    // `not: {contains: ...}` and `if: {propertyNames: ...}` are left out: checking the rest
-    // would refuse every array (an array without `contains` matches `{}`).
+    // `not: {contains: ..., minContains: 2}` and `if: {propertyNames: ...}` are left out:
+    // checking the rest would refuse every array (the rest of the `not` matches any array).
     assert!(takes::<Input>(json!({"tags": ["a", "b"]})));
+    assert!(takes::<Input>(json!({"tags": ["forbidden"]})));
     assert!(takes::<Input>(json!({"options": {"b": 1}})));
     // A fully checked `not` stays.
     assert!(takes::<Input>(json!({"count": 99})));

@@ -72,7 +72,9 @@ fn run() -> Result<(), String> {
         }
     }
     let [suite, out] = pos.as_slice() else {
-        return Err("usage: conformance SUITE OUT [--check FILE] [--write-baseline FILE] [--strict]".into());
+        return Err(
+            "usage: conformance SUITE OUT [--check FILE] [--write-baseline FILE] [--strict]".into(),
+        );
     };
     let (suite, out) = (PathBuf::from(suite), PathBuf::from(out));
     let schemas = out.join("schemas");
@@ -198,7 +200,11 @@ fn write_cases(suite: &Path, schemas: &Path) -> Result<Vec<Case>, String> {
                 });
                 // A model's input is a JSON object: the root form judges objects only (the
                 // property form judges every instance).
-                let objects = tests.iter().filter(|(d, _)| d.is_object()).cloned().collect();
+                let objects = tests
+                    .iter()
+                    .filter(|(d, _)| d.is_object())
+                    .cloned()
+                    .collect();
                 for (form, input, tests) in [
                     ("root", schema.clone(), objects),
                     (
@@ -377,7 +383,9 @@ fn compile_and_run(
             return Ok((included, verdicts));
         }
         if bad.is_empty() {
-            return Err(format!("the crate does not build, and no model is to blame:\n{stderr}"));
+            return Err(format!(
+                "the crate does not build, and no model is to blame:\n{stderr}"
+            ));
         }
         for (id, msg) in &bad {
             eprintln!("does not compile: {id}: {msg}");
@@ -402,7 +410,10 @@ fn failing_models(
             stack.pop();
         }
         let t = line.trim();
-        if let Some(name) = t.strip_prefix("pub mod ").and_then(|r| r.strip_suffix(" {")) {
+        if let Some(name) = t
+            .strip_prefix("pub mod ")
+            .and_then(|r| r.strip_suffix(" {"))
+        {
             stack.push((indent, name.to_owned()));
         }
         at_line.push(stack.iter().map(|(_, n)| n.clone()).collect());

@@ -1057,15 +1057,19 @@ impl Ctx<'_> {
 
     fn rule_check(&self, r: &normalize::Rule, cx: &mut PredCx) -> RuleCheck {
         match r {
-            normalize::Rule::Not(n) => RuleCheck::Not(self.pred(n, cx)),
+            normalize::Rule::Not(n) => RuleCheck::Not(simplify(self.pred(n, cx))),
             normalize::Rule::Condition {
                 test,
                 then,
                 otherwise,
             } => RuleCheck::Condition {
-                test: self.pred(test, cx),
-                then: then.as_ref().map_or(Pred::True, |t| self.pred(t, cx)),
-                otherwise: otherwise.as_ref().map_or(Pred::True, |e| self.pred(e, cx)),
+                test: simplify(self.pred(test, cx)),
+                then: then
+                    .as_ref()
+                    .map_or(Pred::True, |t| simplify(self.pred(t, cx))),
+                otherwise: otherwise
+                    .as_ref()
+                    .map_or(Pred::True, |e| simplify(self.pred(e, cx))),
             },
         }
     }
@@ -1377,11 +1381,17 @@ fn check_preds(c: &Checks) -> Vec<Pred> {
 /// Flattens nested `All`s and drops `True`s.
 fn simplify(p: Pred) -> Pred {
     match p {
+        // A limit that limits nothing holds for every value.
+        Pred::Len(l) | Pred::Items(l) | Pred::Props(l) if l.min.is_none() && l.max.is_none() => {
+            Pred::True
+        }
+        Pred::Bounds(b) if !has_bounds(&b) => Pred::True,
         Pred::All(v) => {
             let mut out = Vec::new();
             for p in v.into_iter().map(simplify) {
                 match p {
                     Pred::True => {}
+                    Pred::False => return Pred::False,
                     Pred::All(inner) => out.extend(inner),
                     other => out.push(other),
                 }
@@ -1392,6 +1402,45 @@ fn simplify(p: Pred) -> Pred {
                 _ => Pred::All(out),
             }
         }
+        Pred::Any(v) => {
+            let mut out = Vec::new();
+            for p in v.into_iter().map(simplify) {
+                match p {
+                    Pred::False => {}
+                    Pred::True => return Pred::True,
+                    Pred::Any(inner) => out.extend(inner),
+                    other => out.push(other),
+                }
+            }
+            match out.len() {
+                0 => Pred::False,
+                1 => out.pop().unwrap_or(Pred::False),
+                _ => Pred::Any(out),
+            }
+        }
+        Pred::Not(p) => match simplify(*p) {
+            Pred::True => Pred::False,
+            Pred::False => Pred::True,
+            Pred::Not(inner) => *inner,
+            other => Pred::Not(Box::new(other)),
+        },
+        Pred::Prop(k, p) => match simplify(*p) {
+            Pred::True => Pred::True,
+            p => Pred::Prop(k, Box::new(p)),
+        },
+        Pred::Each(p) => match simplify(*p) {
+            Pred::True => Pred::True,
+            p => Pred::Each(Box::new(p)),
+        },
+        Pred::Others {
+            known,
+            pattern,
+            each,
+        } => Pred::Others {
+            known,
+            pattern,
+            each: Box::new(simplify(*each)),
+        },
         other => other,
     }
 }

@@ -524,11 +524,14 @@ impl<'a> Normalizer<'a> {
             notes: Vec::new(),
             loose: 0,
             merged: None,
-            ref_siblings: !root.get("$schema").and_then(Value::as_str).is_some_and(|s| {
-                ["draft-03", "draft-04", "draft-06", "draft-07"]
-                    .iter()
-                    .any(|d| s.contains(d))
-            }),
+            ref_siblings: !root
+                .get("$schema")
+                .and_then(Value::as_str)
+                .is_some_and(|s| {
+                    ["draft-03", "draft-04", "draft-06", "draft-07"]
+                        .iter()
+                        .any(|d| s.contains(d))
+                }),
         }
     }
 
@@ -603,7 +606,8 @@ impl<'a> Normalizer<'a> {
             "Not checked client-side: {msg} (at #{}).",
             loc.pointer
         ));
-        self.diags.warn(loc, format!("{msg}: not checked client-side"));
+        self.diags
+            .warn(loc, format!("{msg}: not checked client-side"));
         true
     }
 
@@ -649,8 +653,18 @@ impl<'a> Normalizer<'a> {
         if self.strict || !obj.contains_key("unevaluatedProperties") {
             return false;
         }
-        let conditional = ["if", "anyOf", "dependentSchemas", "$dynamicRef", "$recursiveRef"];
-        let evaluates_all = ["additionalProperties", "patternProperties", "unevaluatedProperties"];
+        let conditional = [
+            "if",
+            "anyOf",
+            "dependentSchemas",
+            "$dynamicRef",
+            "$recursiveRef",
+        ];
+        let evaluates_all = [
+            "additionalProperties",
+            "patternProperties",
+            "unevaluatedProperties",
+        ];
         let mut members: Vec<&Map<String, Value>> = Vec::new();
         for key in ["allOf", "oneOf"] {
             if let Some(list) = obj.get(key).and_then(Value::as_array) {
@@ -675,7 +689,9 @@ impl<'a> Normalizer<'a> {
             && members.iter().chain(refs.iter()).all(|m| {
                 !conditional.iter().any(|k| m.contains_key(*k))
                     && !evaluates_all.iter().any(|k| m.contains_key(*k))
-                    && !["allOf", "oneOf", "$ref"].iter().any(|k| m.contains_key(*k))
+                    && !["allOf", "oneOf", "$ref"]
+                        .iter()
+                        .any(|k| m.contains_key(*k))
             })
     }
 
@@ -742,7 +758,9 @@ impl<'a> Normalizer<'a> {
             Value::Bool(true) => return schema,
             // `false`: no value is valid; `not {}` says so to `validate()`.
             Value::Bool(false) if !self.strict => {
-                schema.rules.push(Rule::Not(Box::new(Schema::new(loc.clone(), Kind::Any))));
+                schema
+                    .rules
+                    .push(Rule::Not(Box::new(Schema::new(loc.clone(), Kind::Any))));
                 self.notes
                     .push("No value is valid here (the schema is `false`).".to_owned());
                 return schema;
@@ -1013,10 +1031,16 @@ impl<'a> Normalizer<'a> {
         }
         // The typed alternative at the keyword that implies it, so that it is named apart
         // from the union.
-        let at = ["properties", "additionalProperties", "patternProperties", "items", "required"]
-            .into_iter()
-            .find(|k| obj.contains_key(*k))
-            .map_or_else(|| loc.clone(), |k| loc.key(k));
+        let at = [
+            "properties",
+            "additionalProperties",
+            "patternProperties",
+            "items",
+            "required",
+        ]
+        .into_iter()
+        .find(|k| obj.contains_key(*k))
+        .map_or_else(|| loc.clone(), |k| loc.key(k));
         let typed = std::mem::replace(&mut schema.kind, Kind::Any);
         let mut alternatives = vec![
             Schema::new(at, typed),
@@ -1058,7 +1082,9 @@ impl<'a> Normalizer<'a> {
     /// types differ, and objects are told apart by a required property of distinct constant
     /// values (a tag).
     fn disjoint(&mut self, variants: &[Schema]) -> bool {
-        let mut seen: Vec<(Vec<&'static str>, Option<(String, String)>)> = Vec::new();
+        // Per alternative: its JSON types, and its tag (a required property and its value).
+        type Tag = Option<(String, String)>;
+        let mut seen: Vec<(Vec<&'static str>, Tag)> = Vec::new();
         for v in variants {
             let mut kind = v.kind.clone();
             let mut hops = 0;
@@ -1129,7 +1155,10 @@ impl<'a> Normalizer<'a> {
                     format!("object {req:?}")
                 }
                 Kind::String { format, .. } => {
-                    format!("string {}", crate::catalog::is_uri_format(format.as_deref()))
+                    format!(
+                        "string {}",
+                        crate::catalog::is_uri_format(format.as_deref())
+                    )
                 }
                 Kind::Any | Kind::Typeless(_) => "any".to_owned(),
                 Kind::Bool | Kind::BoolConst(_) => "bool".to_owned(),
@@ -1639,8 +1668,8 @@ impl<'a> Normalizer<'a> {
                 None => self.error(&pploc, "`patternProperties` must be an object"),
             }
         }
-        let closed = matches!(obj.get("additionalProperties"), Some(Value::Bool(false)))
-            && !pp_unchecked;
+        let closed =
+            matches!(obj.get("additionalProperties"), Some(Value::Bool(false))) && !pp_unchecked;
         let extra = match (obj.get("additionalProperties"), pattern_schema) {
             // Keys matching an unchecked `patternProperties` may hold anything.
             _ if pp_unchecked => Some(Box::new(Schema::new(
@@ -1850,8 +1879,10 @@ impl<'a> Normalizer<'a> {
             if this.strict {
                 this.error(&loc.index(i), format!("duplicate enum value {shown}"));
             } else {
-                this.diags
-                    .warn(&loc.index(i), format!("duplicate enum value {shown} is listed once"));
+                this.diags.warn(
+                    &loc.index(i),
+                    format!("duplicate enum value {shown} is listed once"),
+                );
             }
             false
         };
@@ -1994,7 +2025,8 @@ impl<'a> Normalizer<'a> {
                 false
             }
             Some(why) => {
-                self.diags.warn(loc, format!("{why}: the default is left out"));
+                self.diags
+                    .warn(loc, format!("{why}: the default is left out"));
                 false
             }
         }

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use runcomfy_codegen::{analyze_with, build, check, check_with, generate, generate_each, Mode, Options};
+use runcomfy_codegen::{
+    analyze_with, build, check, check_with, generate, generate_each, Mode, Options,
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -61,7 +63,11 @@ fn case_result(case_dir: &Path, mode: Mode) -> String {
     }
     let text = match analyze_with(tmp.path(), mode) {
         Ok((catalog, _)) => {
-            assert_eq!(mode, Mode::Graceful, "a broken schema must not check in strict mode");
+            assert_eq!(
+                mode,
+                Mode::Graceful,
+                "a broken schema must not check in strict mode"
+            );
             let mut lines = vec!["accepted".to_owned()];
             lines.extend(catalog.warnings.iter().map(|w| format!("warning: {w}")));
             lines.join("\n")
@@ -288,7 +294,8 @@ fn cli_check_and_generate() {
     assert!(graceful.status.success());
     let stderr = String::from_utf8_lossy(&graceful.stderr);
     assert!(
-        stderr.starts_with("warning: ") && stderr.contains("tuple-items/input.json#/properties/a/items: tuple"),
+        stderr.starts_with("warning: ")
+            && stderr.contains("tuple-items/input.json#/properties/a/items: tuple"),
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&graceful.stdout).contains("1 models ok, 1 warnings"));

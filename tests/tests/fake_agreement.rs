@@ -388,13 +388,11 @@ fn string_valid(s: &Value) -> String {
         .and_then(Value::as_str)
         .and_then(|p| regex::Regex::new(p).ok())
     {
-        Some(re) => {
-            candidates
-                .iter()
-                .find(|c| re.is_match(c))
-                .cloned()
-                .unwrap_or_else(|| candidates[0].clone())
-        }
+        Some(re) => candidates
+            .iter()
+            .find(|c| re.is_match(c))
+            .cloned()
+            .unwrap_or_else(|| candidates[0].clone()),
         None => candidates[0].clone(),
     }
 }

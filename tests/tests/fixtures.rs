@@ -305,15 +305,19 @@ fn a_condition_on_an_optional_string_is_checked() {
 #[test]
 fn properties_beside_a_one_of_belong_to_each_alternative() {
     use edge::properties_beside_oneof::Input;
-    let input: Input = serde_json::from_value(json!({"source": {"prompt": "a", "seed": 3}}))
-        .expect("deserialize");
+    let input: Input =
+        serde_json::from_value(json!({"source": {"prompt": "a", "seed": 3}})).expect("deserialize");
     assert_eq!(
         serde_json::to_value(&input).expect("serialize"),
         json!({"source": {"prompt": "a", "seed": 3}}),
         "the seed beside the oneOf is kept"
     );
-    assert!(takes::<Input>(json!({"source": {"image_url": "u", "seed": 0}})));
-    assert!(!takes::<Input>(json!({"source": {"prompt": "a", "seed": -1}})));
+    assert!(takes::<Input>(
+        json!({"source": {"image_url": "u", "seed": 0}})
+    ));
+    assert!(!takes::<Input>(
+        json!({"source": {"prompt": "a", "seed": -1}})
+    ));
 }
 
 #[test]
@@ -394,7 +398,10 @@ fn strict_mode_refuses_what_graceful_mode_types_loosely() {
         "/properties/never",
         "/properties/ratio/const",
     ] {
-        assert!(text.contains(&format!("#{pointer}:")), "{pointer} in\n{text}");
+        assert!(
+            text.contains(&format!("#{pointer}:")),
+            "{pointer} in\n{text}"
+        );
     }
     let (catalog, _) = runcomfy_codegen::analyze(tmp.path()).expect("graceful mode accepts");
     assert!(catalog.warnings.len() >= 8, "{:?}", catalog.warnings);

@@ -1386,38 +1386,8 @@ fn simplify(p: Pred) -> Pred {
             Pred::True
         }
         Pred::Bounds(b) if !has_bounds(&b) => Pred::True,
-        Pred::All(v) => {
-            let mut out = Vec::new();
-            for p in v.into_iter().map(simplify) {
-                match p {
-                    Pred::True => {}
-                    Pred::False => return Pred::False,
-                    Pred::All(inner) => out.extend(inner),
-                    other => out.push(other),
-                }
-            }
-            match out.len() {
-                0 => Pred::True,
-                1 => out.pop().unwrap_or(Pred::True),
-                _ => Pred::All(out),
-            }
-        }
-        Pred::Any(v) => {
-            let mut out = Vec::new();
-            for p in v.into_iter().map(simplify) {
-                match p {
-                    Pred::False => {}
-                    Pred::True => return Pred::True,
-                    Pred::Any(inner) => out.extend(inner),
-                    other => out.push(other),
-                }
-            }
-            match out.len() {
-                0 => Pred::False,
-                1 => out.pop().unwrap_or(Pred::False),
-                _ => Pred::Any(out),
-            }
-        }
+        Pred::All(v) => simplify_list(v, true),
+        Pred::Any(v) => simplify_list(v, false),
         Pred::Not(p) => match simplify(*p) {
             Pred::True => Pred::False,
             Pred::False => Pred::True,
@@ -1442,6 +1412,32 @@ fn simplify(p: Pred) -> Pred {
             each: Box::new(simplify(*each)),
         },
         other => other,
+    }
+}
+
+/// `All` (`all`) or `Any` of `v`, simplified: the neutral member left out, the absorbing one
+/// absorbing, nested lists of the same kind flattened, one member standing alone.
+fn simplify_list(v: Vec<Pred>, all: bool) -> Pred {
+    let (neutral, absorbing) = if all {
+        (Pred::True, Pred::False)
+    } else {
+        (Pred::False, Pred::True)
+    };
+    let mut out = Vec::new();
+    for p in v.into_iter().map(simplify) {
+        match p {
+            p if p == neutral => {}
+            p if p == absorbing => return absorbing,
+            Pred::All(inner) if all => out.extend(inner),
+            Pred::Any(inner) if !all => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    match (out.len(), all) {
+        (0, _) => neutral,
+        (1, _) => out.pop().unwrap_or(neutral),
+        (_, true) => Pred::All(out),
+        (_, false) => Pred::Any(out),
     }
 }
 

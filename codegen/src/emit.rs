@@ -945,12 +945,10 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
             let test = limits(l, quote!(s.chars().count() as u64));
             simple(quote!(#j.as_str().is_none_or(|s| #test)))
         }
-        Pred::Pattern(p) => simple(quote! {
-            #j.as_str().is_none_or(|s| {
-                static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
-                RE.as_ref().is_none_or(|re| re.is_match(s))
-            })
-        }),
+        Pred::Pattern(p) => {
+            let test = matches_pattern(p, quote!(s), false);
+            simple(quote!(#j.as_str().is_none_or(|s| #test)))
+        }
         Pred::Items(l) => {
             let test = limits(l, quote!(a.len() as u64));
             simple(quote!(#j.as_array().is_none_or(|a| #test)))
@@ -975,29 +973,7 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
             known,
             pattern,
             each,
-        } => {
-            let mut terms = Vec::new();
-            if let Some(p) = pattern {
-                terms.push(quote!({
-                    static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
-                    RE.as_ref().is_none_or(|re| re.is_match(k))
-                }));
-            }
-            let uses_value = !matches!(**each, Pred::True | Pred::False);
-            if **each != Pred::True {
-                terms.push(operand(each, &quote!(j)));
-            }
-            let uses_key = pattern.is_some() || !known.is_empty();
-            let test = join(terms, quote!(&&), quote!(true)).0;
-            let test = if known.is_empty() {
-                test
-            } else {
-                quote!(matches!(k.as_str(), #(#known)|*) || (#test))
-            };
-            let k = if uses_key { quote!(k) } else { quote!(_) };
-            let v = if uses_value { quote!(j) } else { quote!(_) };
-            simple(quote!(#j.as_object().is_none_or(|o| o.iter().all(|(#k, #v)| #test))))
-        }
+        } => simple(others(known, pattern.as_deref(), each, j, false)),
     }
 }
 
@@ -1044,6 +1020,63 @@ fn one_of(lits: &[JsonLiteral], j: &TokenStream, negated: bool) -> Vec<TokenStre
         });
     }
     terms
+}
+
+/// Whether the string `s` matches the pattern `p` (`negated`: does not), through a regex
+/// compiled once; a pattern that does not compile (normalize checked it does) matches.
+fn matches_pattern(p: &str, s: TokenStream, negated: bool) -> TokenStream {
+    let test = if negated {
+        quote!(RE.as_ref().is_some_and(|re| !re.is_match(#s)))
+    } else {
+        quote!(RE.as_ref().is_none_or(|re| re.is_match(#s)))
+    };
+    quote!({
+        static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
+        #test
+    })
+}
+
+/// An object each of whose keys outside `known` matches `pattern` and holds a value matching
+/// `each` (`negated`: some such key does not). Closure arguments a test does not read are `_`.
+fn others(
+    known: &[String],
+    pattern: Option<&str>,
+    each: &Pred,
+    j: &TokenStream,
+    negated: bool,
+) -> TokenStream {
+    let mut terms = Vec::new();
+    if let Some(p) = pattern {
+        terms.push(matches_pattern(p, quote!(k), negated));
+    }
+    let uses_value = !matches!(each, Pred::True | Pred::False);
+    if *each != Pred::True {
+        terms.push(if negated {
+            neg_operand(each, &quote!(j))
+        } else {
+            operand(each, &quote!(j))
+        });
+    }
+    let uses_key = pattern.is_some() || !known.is_empty();
+    let k = if uses_key { quote!(k) } else { quote!(_) };
+    let v = if uses_value { quote!(j) } else { quote!(_) };
+    if negated {
+        let test = join(terms, quote!(||), quote!(false)).0;
+        let test = if known.is_empty() {
+            test
+        } else {
+            quote!(!matches!(k.as_str(), #(#known)|*) && (#test))
+        };
+        quote!(#j.as_object().is_some_and(|o| o.iter().any(|(#k, #v)| #test)))
+    } else {
+        let test = join(terms, quote!(&&), quote!(true)).0;
+        let test = if known.is_empty() {
+            test
+        } else {
+            quote!(matches!(k.as_str(), #(#known)|*) || (#test))
+        };
+        quote!(#j.as_object().is_none_or(|o| o.iter().all(|(#k, #v)| #test)))
+    }
 }
 
 /// `p` negated as an operand: in parentheses when it is a compound.
@@ -1103,12 +1136,10 @@ fn neg_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
             let test = neg_limits(l, quote!(s.chars().count() as u64));
             simple(quote!(#j.as_str().is_some_and(|s| #test)))
         }
-        Pred::Pattern(p) => simple(quote! {
-            #j.as_str().is_some_and(|s| {
-                static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
-                RE.as_ref().is_some_and(|re| !re.is_match(s))
-            })
-        }),
+        Pred::Pattern(p) => {
+            let test = matches_pattern(p, quote!(s), true);
+            simple(quote!(#j.as_str().is_some_and(|s| #test)))
+        }
         Pred::Items(l) => {
             let test = neg_limits(l, quote!(a.len() as u64));
             simple(quote!(#j.as_array().is_some_and(|a| #test)))
@@ -1133,30 +1164,7 @@ fn neg_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
             known,
             pattern,
             each,
-        } => {
-            // Some other key is outside the pattern, or holds a value failing `each`.
-            let mut terms = Vec::new();
-            if let Some(p) = pattern {
-                terms.push(quote!({
-                    static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
-                    RE.as_ref().is_some_and(|re| !re.is_match(k))
-                }));
-            }
-            let uses_value = !matches!(**each, Pred::True | Pred::False);
-            if **each != Pred::True {
-                terms.push(neg_operand(each, &quote!(j)));
-            }
-            let uses_key = pattern.is_some() || !known.is_empty();
-            let test = join(terms, quote!(||), quote!(false)).0;
-            let test = if known.is_empty() {
-                test
-            } else {
-                quote!(!matches!(k.as_str(), #(#known)|*) && (#test))
-            };
-            let k = if uses_key { quote!(k) } else { quote!(_) };
-            let v = if uses_value { quote!(j) } else { quote!(_) };
-            simple(quote!(#j.as_object().is_some_and(|o| o.iter().any(|(#k, #v)| #test))))
-        }
+        } => simple(others(known, pattern.as_deref(), each, j, true)),
     }
 }
 

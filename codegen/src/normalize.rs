@@ -1086,15 +1086,9 @@ impl<'a> Normalizer<'a> {
         type Tag = Option<(String, String)>;
         let mut seen: Vec<(Vec<&'static str>, Tag)> = Vec::new();
         for v in variants {
-            let mut kind = v.kind.clone();
-            let mut hops = 0;
-            while let Kind::Ref(i) = kind {
-                hops += 1;
-                match self.resolve(i) {
-                    Some(target) if hops < 64 => kind = target.kind,
-                    _ => return false,
-                }
-            }
+            let Some(kind) = self.target_kind(&v.kind) else {
+                return false;
+            };
             let types: Vec<&'static str> = match &kind {
                 Kind::Bool | Kind::BoolConst(_) => vec!["boolean"],
                 Kind::Integer(_) | Kind::IntEnum(_) | Kind::Number(_) => vec!["number"],
@@ -1130,21 +1124,28 @@ impl<'a> Normalizer<'a> {
         true
     }
 
+    /// `kind`, or the kind of the def its refs lead to; `None` for a def being normalized (a
+    /// cycle) or a chain of 64 refs.
+    fn target_kind(&mut self, kind: &Kind) -> Option<Kind> {
+        let mut kind = kind.clone();
+        for _ in 0..64 {
+            match kind {
+                Kind::Ref(i) => kind = self.resolve(i)?.kind,
+                other => return Some(other),
+            }
+        }
+        None
+    }
+
     /// Alternatives of an `anyOf`/`oneOf` that serde could not tell apart (two of one
     /// non-object shape, two objects requiring the same properties) make the node any value
     /// (graceful mode; strict mode refuses them when typing the union).
     fn distinguishable(&mut self, variants: &[Schema], loc: &Location) {
         let mut seen: Vec<String> = Vec::new();
         for v in variants {
-            let mut kind = v.kind.clone();
-            let mut hops = 0;
-            while let Kind::Ref(i) = kind {
-                hops += 1;
-                match self.resolve(i) {
-                    Some(target) if hops < 64 => kind = target.kind,
-                    _ => return,
-                }
-            }
+            let Some(kind) = self.target_kind(&v.kind) else {
+                return;
+            };
             let key = match &kind {
                 Kind::Object { props, .. } => {
                     let req: Vec<&str> = props

@@ -404,6 +404,70 @@ fn own_keywords(obj: &Map<String, Value>, skip: &[&str]) -> Map<String, Value> {
         .collect()
 }
 
+/// The schema of exactly the JSON value `v` (strings, numbers, booleans, null and objects of
+/// them); `None` for an array, which no typed shape states exactly.
+fn literal(v: &Value, loc: &Location) -> Option<Schema> {
+    let kind = match v {
+        // Null only: any value that is none of the other JSON types.
+        Value::Null => {
+            let other = |kind| Schema::new(loc.clone(), kind);
+            let not_null = Kind::Union(vec![
+                other(Kind::Bool),
+                other(Kind::Number(Bounds::default())),
+                other(Kind::String {
+                    min_len: None,
+                    max_len: None,
+                    pattern: None,
+                    format: None,
+                }),
+                other(Kind::Array {
+                    items: None,
+                    min_items: None,
+                    max_items: None,
+                    unique: false,
+                    format: None,
+                }),
+                other(Kind::Object {
+                    props: Vec::new(),
+                    extra: Some(Box::new(Schema::new(loc.clone(), Kind::Any))),
+                    key_pattern: None,
+                }),
+            ]);
+            let mut s = Schema::new(loc.clone(), Kind::Any);
+            s.rules.push(Rule::Not(Box::new(other(not_null))));
+            return Some(s);
+        }
+        Value::String(s) => Kind::StrEnum(vec![s.clone()]),
+        Value::Bool(b) => Kind::BoolConst(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Kind::IntEnum(vec![i]),
+            (None, Some(f)) => Kind::Number(Bounds {
+                min: Some(f),
+                max: Some(f),
+                ..Bounds::default()
+            }),
+            (None, None) => return None,
+        },
+        Value::Object(map) => {
+            let mut props = Vec::new();
+            for (k, v) in map {
+                props.push(Prop {
+                    name: k.clone(),
+                    schema: literal(v, &loc.key(k))?,
+                    required: true,
+                });
+            }
+            Kind::Object {
+                props,
+                extra: None,
+                key_pattern: None,
+            }
+        }
+        Value::Array(_) => return None,
+    };
+    Some(Schema::new(loc.clone(), kind))
+}
+
 /// An open object closed to other keys (`extra: None`) or opened to `extra`'s values.
 fn close(kind: Kind, extra: &Option<Box<Schema>>) -> Kind {
     match kind {
@@ -1022,7 +1086,13 @@ impl<'a> Normalizer<'a> {
     fn implied(&mut self, obj: &Map<String, Value>, schema: &mut Schema) {
         let loc = schema.loc.clone();
         let root = loc.pointer.is_empty() && self.role == Role::Input;
-        if self.strict || root || obj.contains_key("type") || self.merged.as_ref() == Some(&loc) {
+        let constant = obj.contains_key("const") || obj.contains_key("enum");
+        if self.strict
+            || root
+            || constant
+            || obj.contains_key("type")
+            || self.merged.as_ref() == Some(&loc)
+        {
             return;
         }
         let object = matches!(schema.kind, Kind::Object { .. } | Kind::Map { .. });
@@ -1752,6 +1822,14 @@ impl<'a> Normalizer<'a> {
             }
             Value::String(s) => Kind::StrEnum(vec![s.clone()]),
             Value::Bool(b) => Kind::BoolConst(*b),
+            // An object constant: a closed object of its keys, each required and constant.
+            Value::Object(_) if !self.strict => match literal(c, loc) {
+                Some(s) => s.kind,
+                None => {
+                    self.unsupported(loc, "a `const` object holding an array is not supported");
+                    Kind::Any
+                }
+            },
             Value::Number(n) => match (n.as_i64(), n.as_f64()) {
                 (Some(i), _) => Kind::IntEnum(vec![i]),
                 // A number constant: the number between two equal bounds.

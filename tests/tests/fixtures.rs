@@ -372,6 +372,17 @@ fn graceful_fallbacks_take_what_the_schema_allows() {
     assert!(!takes::<Input>(json!({"never": 1})));
     assert!(!takes::<Input>(json!({"closed": {"a": "x", "b": 1}})));
     assert!(!takes::<Input>(json!({"ratio": 2.0})));
+    // An object constant: a closed object of constant values.
+    assert!(takes::<Input>(
+        json!({"preset": {"w": 512, "h": 512, "label": null}})
+    ));
+    assert!(!takes::<Input>(json!({"preset": {"w": 512, "h": 512}})));
+    assert!(!takes::<Input>(
+        json!({"preset": {"w": 512, "h": 256, "label": null}})
+    ));
+    assert!(!takes::<Input>(
+        json!({"preset": {"w": 512, "h": 512, "label": "x"}})
+    ));
 }
 
 /// Strict mode refuses each shape graceful mode falls back on, with its pointer.
@@ -397,6 +408,7 @@ fn strict_mode_refuses_what_graceful_mode_types_loosely() {
         "/properties/both/allOf",
         "/properties/never",
         "/properties/ratio/const",
+        "/properties/preset/const",
     ] {
         assert!(
             text.contains(&format!("#{pointer}:")),

@@ -558,7 +558,9 @@ struct Normalizer<'a> {
     /// How many constraints were left unchecked so far: a rule (`not`, `if`) whose schema
     /// left one unchecked would refuse what the schema allows, so it is not checked at all.
     loose: usize,
-    /// Keywords beside `$ref` apply too (2019-09 and later); draft 7 and older ignore them.
+    /// Keywords beside `$ref` apply too: the nearest `$schema` names 2019-09 or later. Draft
+    /// 7 and older ignore them, and so does a schema that names no dialect (with a warning:
+    /// ignoring them never refuses what either reading allows).
     ref_siblings: bool,
     /// The node being normalized is merged with others (an `allOf` member, the keywords
     /// beside a `$ref` or a list): its object keywords make an object, never a union.
@@ -588,14 +590,7 @@ impl<'a> Normalizer<'a> {
             notes: Vec::new(),
             loose: 0,
             merged: None,
-            ref_siblings: !root
-                .get("$schema")
-                .and_then(Value::as_str)
-                .is_some_and(|s| {
-                    ["draft-03", "draft-04", "draft-06", "draft-07"]
-                        .iter()
-                        .any(|d| s.contains(d))
-                }),
+            ref_siblings: false,
         }
     }
 
@@ -679,6 +674,20 @@ impl<'a> Normalizer<'a> {
     /// node of any value, documented and warned about, so its siblings stay typed; the root
     /// of an input must be typed, so there it is refused.
     fn node(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
+        // A `$schema` sets the dialect of the subtree (a property may embed another).
+        if let Some(dialect) = json.get("$schema").and_then(Value::as_str) {
+            let newer = !["draft-03", "draft-04", "draft-06", "draft-07"]
+                .iter()
+                .any(|d| dialect.contains(d));
+            let outer = std::mem::replace(&mut self.ref_siblings, newer);
+            let schema = self.node_in_dialect(json, loc, depth);
+            self.ref_siblings = outer;
+            return schema;
+        }
+        self.node_in_dialect(json, loc, depth)
+    }
+
+    fn node_in_dialect(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
         let pending = self.pending.len();
         let notes = std::mem::take(&mut self.notes);
         let mut schema = self.node_inner(json, loc, depth);
@@ -882,6 +891,16 @@ impl<'a> Normalizer<'a> {
                 schema = merge_outer(merged, schema);
                 schema.rules.extend(rules);
             } else {
+                if !own.is_empty() {
+                    let names: Vec<&str> = own.keys().map(String::as_str).collect();
+                    self.diags.warn(
+                        &loc.key("$ref"),
+                        format!(
+                            "keywords beside `$ref` ({}) are ignored, as drafts up to 7 say; a `$schema` of 2019-09 or later applies them",
+                            names.join(", ")
+                        ),
+                    );
+                }
                 schema.kind = kind;
             }
         } else if let Some(all) = obj.get("allOf") {

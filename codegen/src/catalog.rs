@@ -25,7 +25,10 @@ pub fn build(models: &[Model], diags: &mut Diagnostics) -> Catalog {
         m.path = path;
         m.method = method;
     }
-    Catalog { models: out }
+    Catalog {
+        models: out,
+        warnings: Vec::new(),
+    }
 }
 
 struct Ctx<'a> {
@@ -45,6 +48,8 @@ struct Ctx<'a> {
     def_validates: Vec<bool>,
     /// Problems found while only reading (rules that cannot be checked).
     late_errors: std::cell::RefCell<Vec<(Location, String)>>,
+    /// Rules left out in graceful mode.
+    late_warnings: std::cell::RefCell<Vec<(Location, String)>>,
     diags: &'a mut Diagnostics,
 }
 
@@ -67,6 +72,7 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
         recursive: recursive_defs(&model.defs),
         def_validates: defs_validate(&model.defs),
         late_errors: Default::default(),
+        late_warnings: Default::default(),
         diags,
     };
     ctx.assign_names();
@@ -88,6 +94,9 @@ fn build_model(model: &Model, diags: &mut Diagnostics) -> ModelModule {
     }
     for (loc, msg) in ctx.late_errors.take() {
         ctx.diags.error(&loc, msg);
+    }
+    for (loc, msg) in ctx.late_warnings.take() {
+        ctx.diags.warn(&loc, msg);
     }
     box_large_fields(&mut ctx.types);
     let mut docs = vec![format!("Model `{}`.", model.id)];
@@ -358,6 +367,11 @@ impl Ctx<'_> {
     }
 
     fn push_type(&mut self, t: TypeDef) {
+        // Named by its place: a node reached again while it was being built (through a
+        // `$ref` to the place, or to a node around it) is the same type.
+        if self.built.contains_key(&t.name) {
+            return;
+        }
         self.built.insert(t.name.clone(), t.validates);
         self.types.push(t);
     }
@@ -720,7 +734,14 @@ impl Ctx<'_> {
         // the schema names, unless it types the other keys (`additionalProperties` schema,
         // `patternProperties`).
         let extra = match extra {
-            Some(e) if role == Role::Output || !matches!(e.kind, Kind::Any) => {
+            // Keys matching `patternProperties` are kept even when any value goes: a
+            // closed object that dropped them would lose what the schema allows.
+            Some(e)
+                if role == Role::Output
+                    || key_pattern.is_some()
+                    || s.keep_unknown
+                    || !matches!(e.kind, Kind::Any) =>
+            {
                 let ty = self.ty(e, role);
                 let checks = self.checks(e, &ty);
                 Some(Extra {
@@ -901,6 +922,11 @@ impl Ctx<'_> {
             _ => s,
         };
         match &s.kind {
+            // A boolean constant (`const`, a one-value `enum`) is a `bool`: the other value
+            // is refused as a rule.
+            Kind::BoolConst(b) => c
+                .rules
+                .push(RuleCheck::Not(Pred::OneOf(vec![Literal::Bool(!b)]))),
             Kind::Integer(b) if has_bounds(b) => c.int = Some(b.clone()),
             Kind::Number(b) if has_bounds(b) => c.num = Some(b.clone()),
             Kind::String {
@@ -1013,6 +1039,14 @@ impl Ctx<'_> {
             .map(|r| self.rule_check(r, &mut cx))
             .collect();
         match cx.error {
+            // Graceful mode: the rules are left out (checking part of them could refuse
+            // what the schema allows).
+            Some(e) if self.model.mode == crate::Mode::Graceful => {
+                self.late_warnings
+                    .borrow_mut()
+                    .push((s.loc.clone(), format!("{e}: not checked client-side")));
+                Vec::new()
+            }
             Some(e) => {
                 self.late_errors.borrow_mut().push((s.loc.clone(), e));
                 Vec::new()
@@ -1023,17 +1057,44 @@ impl Ctx<'_> {
 
     fn rule_check(&self, r: &normalize::Rule, cx: &mut PredCx) -> RuleCheck {
         match r {
-            normalize::Rule::Not(n) => RuleCheck::Not(self.pred(n, cx)),
+            normalize::Rule::Not(n) => RuleCheck::Not(simplify(self.pred(n, cx))),
             normalize::Rule::Condition {
                 test,
                 then,
                 otherwise,
             } => RuleCheck::Condition {
-                test: self.pred(test, cx),
-                then: then.as_ref().map_or(Pred::True, |t| self.pred(t, cx)),
-                otherwise: otherwise.as_ref().map_or(Pred::True, |e| self.pred(e, cx)),
+                test: simplify(self.pred(test, cx)),
+                then: then
+                    .as_ref()
+                    .map_or(Pred::True, |t| simplify(self.pred(t, cx))),
+                otherwise: otherwise
+                    .as_ref()
+                    .map_or(Pred::True, |e| simplify(self.pred(e, cx))),
             },
         }
+    }
+
+    /// What an object's keys outside `known` must be: none when closed, else matching the
+    /// key pattern, with values matching `extra`.
+    fn others(
+        &self,
+        known: Vec<String>,
+        extra: Option<&Schema>,
+        key_pattern: &Option<String>,
+        cx: &mut PredCx,
+    ) -> Option<Pred> {
+        let each = match extra {
+            None => Pred::False,
+            Some(e) => self.pred(e, cx),
+        };
+        if each == Pred::True && key_pattern.is_none() {
+            return None;
+        }
+        Some(Pred::Others {
+            known,
+            pattern: key_pattern.clone(),
+            each: Box::new(each),
+        })
     }
 
     /// Whether a JSON value matches `s`, as a predicate.
@@ -1085,6 +1146,7 @@ impl Ctx<'_> {
                 items,
                 min_items,
                 max_items,
+                unique,
                 ..
             } => {
                 let mut v = vec![Pred::Items(Limits {
@@ -1094,9 +1156,16 @@ impl Ctx<'_> {
                 if let Some(items) = items {
                     v.push(Pred::Each(Box::new(self.pred(items, cx))));
                 }
+                if *unique {
+                    v.push(Pred::Unique);
+                }
                 typed(JsonType::Array, v)
             }
-            Kind::Object { props, .. } => {
+            Kind::Object {
+                props,
+                extra,
+                key_pattern,
+            } => {
                 let mut v = Vec::new();
                 for p in props {
                     if p.required {
@@ -1107,15 +1176,23 @@ impl Ctx<'_> {
                         v.push(Pred::Prop(p.name.clone(), Box::new(inner)));
                     }
                 }
+                let known = props.iter().map(|p| p.name.clone()).collect();
+                v.extend(self.others(known, extra.as_deref(), key_pattern, cx));
                 typed(JsonType::Object, v)
             }
-            Kind::Map { min, max, .. } => typed(
-                JsonType::Object,
-                vec![Pred::Props(Limits {
+            Kind::Map {
+                values,
+                min,
+                max,
+                key_pattern,
+            } => {
+                let mut v = vec![Pred::Props(Limits {
                     min: *min,
                     max: *max,
-                })],
-            ),
+                })];
+                v.extend(self.others(Vec::new(), Some(values), key_pattern, cx));
+                typed(JsonType::Object, v)
+            }
             Kind::Ref(i) => {
                 if cx.stack.contains(i) {
                     cx.error = Some(format!(
@@ -1304,22 +1381,63 @@ fn check_preds(c: &Checks) -> Vec<Pred> {
 /// Flattens nested `All`s and drops `True`s.
 fn simplify(p: Pred) -> Pred {
     match p {
-        Pred::All(v) => {
-            let mut out = Vec::new();
-            for p in v.into_iter().map(simplify) {
-                match p {
-                    Pred::True => {}
-                    Pred::All(inner) => out.extend(inner),
-                    other => out.push(other),
-                }
-            }
-            match out.len() {
-                0 => Pred::True,
-                1 => out.pop().unwrap_or(Pred::True),
-                _ => Pred::All(out),
-            }
+        // A limit that limits nothing holds for every value.
+        Pred::Len(l) | Pred::Items(l) | Pred::Props(l) if l.min.is_none() && l.max.is_none() => {
+            Pred::True
         }
+        Pred::Bounds(b) if !has_bounds(&b) => Pred::True,
+        Pred::All(v) => simplify_list(v, true),
+        Pred::Any(v) => simplify_list(v, false),
+        Pred::Not(p) => match simplify(*p) {
+            Pred::True => Pred::False,
+            Pred::False => Pred::True,
+            Pred::Not(inner) => *inner,
+            other => Pred::Not(Box::new(other)),
+        },
+        Pred::Prop(k, p) => match simplify(*p) {
+            Pred::True => Pred::True,
+            p => Pred::Prop(k, Box::new(p)),
+        },
+        Pred::Each(p) => match simplify(*p) {
+            Pred::True => Pred::True,
+            p => Pred::Each(Box::new(p)),
+        },
+        Pred::Others {
+            known,
+            pattern,
+            each,
+        } => Pred::Others {
+            known,
+            pattern,
+            each: Box::new(simplify(*each)),
+        },
         other => other,
+    }
+}
+
+/// `All` (`all`) or `Any` of `v`, simplified: the neutral member left out, the absorbing one
+/// absorbing, nested lists of the same kind flattened, one member standing alone.
+fn simplify_list(v: Vec<Pred>, all: bool) -> Pred {
+    let (neutral, absorbing) = if all {
+        (Pred::True, Pred::False)
+    } else {
+        (Pred::False, Pred::True)
+    };
+    let mut out = Vec::new();
+    for p in v.into_iter().map(simplify) {
+        match p {
+            p if p == neutral => {}
+            p if p == absorbing => return absorbing,
+            Pred::All(inner) if all => out.extend(inner),
+            Pred::Any(inner) if !all => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    match (out.len(), all) {
+        (0, _) => neutral,
+        (1, _) => out.pop().unwrap_or(neutral),
+        (_, true) => Pred::All(out),
+        (_, false) => Pred::Any(out),
     }
 }
 
@@ -1573,7 +1691,7 @@ fn file_check(format: Option<&str>, size: Option<normalize::FileSize>) -> FileCh
     }
 }
 
-fn is_uri_format(f: Option<&str>) -> bool {
+pub(crate) fn is_uri_format(f: Option<&str>) -> bool {
     matches!(
         f,
         Some("uri" | "url" | "image_uri" | "video_uri" | "audio_uri" | "file_uri")

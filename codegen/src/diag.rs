@@ -91,10 +91,12 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Every problem found in one run, in file and pointer order.
+/// Every problem found in one run, in file and pointer order: the errors that refuse a
+/// schema, and the warnings of what was typed loosely or left unchecked (graceful mode).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Diagnostics {
@@ -124,9 +126,26 @@ impl Diagnostics {
         });
     }
 
-    /// True when nothing was recorded.
+    /// Records a warning at a node: something typed loosely or left unchecked, the rest of
+    /// the schema still generated.
+    pub fn warn(&mut self, loc: &Location, message: impl Into<String>) {
+        self.warnings.push(Diagnostic {
+            place: Place::Node(loc.clone()),
+            message: message.into(),
+        });
+    }
+
+    /// True when no error was recorded (warnings do not count).
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+
+    /// The warnings, sorted by place, each once.
+    pub fn warnings(&self) -> Vec<Diagnostic> {
+        let mut w = self.warnings.clone();
+        w.sort();
+        w.dedup();
+        w
     }
 
     /// The problems, sorted by place.
@@ -137,6 +156,12 @@ impl Diagnostics {
     /// Adds all of `other`.
     pub fn extend(&mut self, other: Diagnostics) {
         self.items.extend(other.items);
+        self.warnings.extend(other.warnings);
+    }
+
+    /// The number of errors recorded so far (a mark to compare against later).
+    pub(crate) fn error_count(&self) -> usize {
+        self.items.len()
     }
 
     /// `Ok(value)` when nothing was recorded, else all problems, sorted.
@@ -146,6 +171,7 @@ impl Diagnostics {
         } else {
             self.items.sort();
             self.items.dedup();
+            self.warnings = self.warnings();
             Err(self)
         }
     }
@@ -155,6 +181,9 @@ impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for d in &self.items {
             writeln!(f, "{d}")?;
+        }
+        for d in &self.warnings {
+            writeln!(f, "warning: {d}")?;
         }
         Ok(())
     }

@@ -7,7 +7,15 @@ use crate::normalize::{Kind, Schema};
 
 /// The doc lines of a node: its title (bold) and its description.
 pub fn of_schema(s: &Schema) -> Vec<String> {
-    lines(s.title.as_deref(), s.description.as_deref())
+    let mut out = lines(s.title.as_deref(), s.description.as_deref());
+    // What graceful mode did not type or check here, and why.
+    for note in &s.notes {
+        if !out.is_empty() {
+            out.push(String::new());
+        }
+        out.push(render(&one_line(note)));
+    }
+    out
 }
 
 /// Doc lines from a title and a description: the title first, as documentation only.

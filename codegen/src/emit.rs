@@ -678,6 +678,13 @@ fn input_impl(name: &str, st: &Struct) -> TokenStream {
             quote!(#id: None)
         }
     });
+    // The other keys a schema types (`additionalProperties`, `patternProperties`) start
+    // empty: they are set on the field, never required.
+    let extra_init = st.extra.as_ref().map(|e| {
+        let id = ident(&e.ident);
+        quote!(#id: ::std::collections::BTreeMap::new())
+    });
+    let inits = inits.chain(extra_init);
     let ctor_doc: Vec<String> = {
         let mut d = vec!["Builds the request from its required fields.".to_owned()];
         let req: Vec<String> = fields
@@ -823,15 +830,27 @@ fn rule_checks(rules: &[RuleCheck], x: TokenStream) -> TokenStream {
             then,
             otherwise,
         } => {
-            let t = pred(test, quote!(j));
-            let th = operand(then, &quote!(j));
-            let el = operand(otherwise, &quote!(j));
-            quote! {
-                if #t {
-                    if !#th { v.fail(__rt::Rule::Then, j.clone()); }
-                } else if !#el {
-                    v.fail(__rt::Rule::Else, j.clone());
+            let j = quote!(j);
+            let fail_then = quote!(v.fail(__rt::Rule::Then, j.clone()););
+            let fail_else = quote!(v.fail(__rt::Rule::Else, j.clone()););
+            match (*then != Pred::True, *otherwise != Pred::True) {
+                (true, true) => {
+                    let t = pred(test, j.clone());
+                    let th = neg_expr(then, &j).0;
+                    let el = neg_expr(otherwise, &j).0;
+                    quote!(if #t { if #th { #fail_then } } else if #el { #fail_else })
                 }
+                (true, false) => {
+                    let t = operand(test, &j);
+                    let th = neg_operand(then, &j);
+                    quote!(if #t && #th { #fail_then })
+                }
+                (false, true) => {
+                    let t = neg_operand(test, &j);
+                    let el = neg_operand(otherwise, &j);
+                    quote!(if #t && #el { #fail_else })
+                }
+                (false, false) => quote!(),
             }
         }
     });
@@ -870,6 +889,12 @@ fn join(terms: Vec<TokenStream>, op: TokenStream, empty: TokenStream) -> (TokenS
     }
 }
 
+/// Whether a predicate on limits holds for every value (no limit), so that its closure
+/// would not use its argument.
+fn no_limits(l: &Limits) -> bool {
+    l.min.is_none() && l.max.is_none()
+}
+
 fn limits(l: &Limits, n: TokenStream) -> TokenStream {
     let mut terms = Vec::new();
     if let Some(m) = l.min {
@@ -896,10 +921,7 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
             quote!(||),
             quote!(false),
         ),
-        Pred::Not(p) => {
-            let p = operand(p, j);
-            simple(quote!(!#p))
-        }
+        Pred::Not(p) => neg_expr(p, j),
         Pred::Type(t) => simple(match t {
             JsonType::Null => quote!(#j.is_null()),
             JsonType::Bool => quote!(#j.is_boolean()),
@@ -911,37 +933,22 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
             JsonType::Array => quote!(#j.is_array()),
             JsonType::Object => quote!(#j.is_object()),
         }),
-        Pred::OneOf(lits) => {
-            let each = lits
-                .iter()
-                .map(|l| match l {
-                    JsonLiteral::Null => quote!(#j.is_null()),
-                    JsonLiteral::Bool(b) => quote!(#j.as_bool() == Some(#b)),
-                    JsonLiteral::Int(n) => {
-                        let f = Literal::f64_unsuffixed(*n as f64);
-                        quote!(#j.as_f64() == Some(#f))
-                    }
-                    JsonLiteral::Str(s) => quote!(#j.as_str() == Some(#s)),
-                })
-                .collect();
-            join(each, quote!(||), quote!(false))
-        }
+        Pred::OneOf(lits) => join(one_of(lits, j, false), quote!(||), quote!(false)),
         Pred::Bounds(b) => {
             let fields = bound_fields(b, Literal::f64_unsuffixed);
             simple(
                 quote!(#j.as_f64().is_none_or(|n| __rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE }.admits(n))),
             )
         }
+        Pred::Len(l) | Pred::Items(l) | Pred::Props(l) if no_limits(l) => simple(quote!(true)),
         Pred::Len(l) => {
             let test = limits(l, quote!(s.chars().count() as u64));
             simple(quote!(#j.as_str().is_none_or(|s| #test)))
         }
-        Pred::Pattern(p) => simple(quote! {
-            #j.as_str().is_none_or(|s| {
-                static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
-                RE.as_ref().is_none_or(|re| re.is_match(s))
-            })
-        }),
+        Pred::Pattern(p) => {
+            let test = matches_pattern(p, quote!(s), false);
+            simple(quote!(#j.as_str().is_none_or(|s| #test)))
+        }
         Pred::Items(l) => {
             let test = limits(l, quote!(a.len() as u64));
             simple(quote!(#j.as_array().is_none_or(|a| #test)))
@@ -959,6 +966,205 @@ fn pred_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
             let p = pred(p, quote!(j));
             simple(quote!(#j.as_array().is_none_or(|a| a.iter().all(|j| #p))))
         }
+        Pred::Unique => simple(quote!(#j
+            .as_array()
+            .is_none_or(|a| a.iter().enumerate().all(|(i, x)| !a[..i].contains(x))))),
+        Pred::Others {
+            known,
+            pattern,
+            each,
+        } => simple(others(known, pattern.as_deref(), each, j, false)),
+    }
+}
+
+/// Equal to one of `lits` (`negated`: to none of them), one term per JSON type, each without
+/// a `!` before a comparison.
+fn one_of(lits: &[JsonLiteral], j: &TokenStream, negated: bool) -> Vec<TokenStream> {
+    let strs: Vec<&String> = lits
+        .iter()
+        .filter_map(|l| match l {
+            JsonLiteral::Str(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let bools: Vec<bool> = lits
+        .iter()
+        .filter_map(|l| match l {
+            JsonLiteral::Bool(b) => Some(*b),
+            _ => None,
+        })
+        .collect();
+    let ints: Vec<Literal> = lits
+        .iter()
+        .filter_map(|l| match l {
+            JsonLiteral::Int(n) => Some(Literal::f64_unsuffixed(*n as f64)),
+            _ => None,
+        })
+        .collect();
+    let not = if negated { quote!(!) } else { quote!() };
+    let mut terms = Vec::new();
+    if lits.iter().any(|l| matches!(l, JsonLiteral::Null)) {
+        terms.push(quote!(#not #j.is_null()));
+    }
+    if !bools.is_empty() {
+        terms.push(quote!(#not matches!(#j.as_bool(), Some(#(#bools)|*))));
+    }
+    if !strs.is_empty() {
+        terms.push(quote!(#not matches!(#j.as_str(), Some(#(#strs)|*))));
+    }
+    if !ints.is_empty() {
+        terms.push(if negated {
+            quote!(#j.as_f64().is_none_or(|n| #(n != #ints)&&*))
+        } else {
+            quote!(#j.as_f64().is_some_and(|n| #(n == #ints)||*))
+        });
+    }
+    terms
+}
+
+/// Whether the string `s` matches the pattern `p` (`negated`: does not), through a regex
+/// compiled once; a pattern that does not compile (normalize checked it does) matches.
+fn matches_pattern(p: &str, s: TokenStream, negated: bool) -> TokenStream {
+    let test = if negated {
+        quote!(RE.as_ref().is_some_and(|re| !re.is_match(#s)))
+    } else {
+        quote!(RE.as_ref().is_none_or(|re| re.is_match(#s)))
+    };
+    quote!({
+        static RE: __rt::LazyLock<Option<__rt::Regex>> = __rt::LazyLock::new(|| __rt::Regex::new(#p).ok());
+        #test
+    })
+}
+
+/// An object each of whose keys outside `known` matches `pattern` and holds a value matching
+/// `each` (`negated`: some such key does not). Closure arguments a test does not read are `_`.
+fn others(
+    known: &[String],
+    pattern: Option<&str>,
+    each: &Pred,
+    j: &TokenStream,
+    negated: bool,
+) -> TokenStream {
+    let mut terms = Vec::new();
+    if let Some(p) = pattern {
+        terms.push(matches_pattern(p, quote!(k), negated));
+    }
+    let uses_value = !matches!(each, Pred::True | Pred::False);
+    if *each != Pred::True {
+        terms.push(if negated {
+            neg_operand(each, &quote!(j))
+        } else {
+            operand(each, &quote!(j))
+        });
+    }
+    let uses_key = pattern.is_some() || !known.is_empty();
+    let k = if uses_key { quote!(k) } else { quote!(_) };
+    let v = if uses_value { quote!(j) } else { quote!(_) };
+    if negated {
+        let test = join(terms, quote!(||), quote!(false)).0;
+        let test = if known.is_empty() {
+            test
+        } else {
+            quote!(!matches!(k.as_str(), #(#known)|*) && (#test))
+        };
+        quote!(#j.as_object().is_some_and(|o| o.iter().any(|(#k, #v)| #test)))
+    } else {
+        let test = join(terms, quote!(&&), quote!(true)).0;
+        let test = if known.is_empty() {
+            test
+        } else {
+            quote!(matches!(k.as_str(), #(#known)|*) || (#test))
+        };
+        quote!(#j.as_object().is_none_or(|o| o.iter().all(|(#k, #v)| #test)))
+    }
+}
+
+/// `p` negated as an operand: in parentheses when it is a compound.
+fn neg_operand(p: &Pred, j: &TokenStream) -> TokenStream {
+    match neg_expr(p, j) {
+        (e, true) => quote!((#e)),
+        (e, false) => e,
+    }
+}
+
+/// A negated predicate, the negation pushed inward (De Morgan's laws, `is_none_or` turned
+/// into `is_some_and` of the negated test): no `!` lands on a comparison or on an
+/// `is_none_or`/`is_some_and` call, which clippy's `nonminimal_bool` refuses.
+fn neg_expr(p: &Pred, j: &TokenStream) -> (TokenStream, bool) {
+    let simple = |e: TokenStream| (e, false);
+    let neg_limits = |l: &Limits, n: TokenStream| {
+        let mut terms = Vec::new();
+        // `(x as u64) < m`: without parentheses `u64 <` would open generic arguments.
+        if let Some(m) = l.min {
+            terms.push(quote!((#n) < #m));
+        }
+        if let Some(m) = l.max {
+            terms.push(quote!((#n) > #m));
+        }
+        join(terms, quote!(||), quote!(false)).0
+    };
+    match p {
+        Pred::True => simple(quote!(false)),
+        Pred::False => simple(quote!(true)),
+        Pred::All(ps) => join(
+            ps.iter().map(|p| neg_operand(p, j)).collect(),
+            quote!(||),
+            quote!(false),
+        ),
+        Pred::Any(ps) => join(
+            ps.iter().map(|p| neg_operand(p, j)).collect(),
+            quote!(&&),
+            quote!(true),
+        ),
+        Pred::Not(p) => pred_expr(p, j),
+        Pred::Type(JsonType::Integer) => {
+            simple(quote!(__rt::serde_json::Value::as_f64(#j).is_none_or(|f| f.fract() != 0.0)))
+        }
+        Pred::Type(_) => {
+            let e = pred_expr(p, j).0;
+            simple(quote!(!#e))
+        }
+        Pred::OneOf(lits) => join(one_of(lits, j, true), quote!(&&), quote!(true)),
+        Pred::Bounds(b) => {
+            let fields = bound_fields(b, Literal::f64_unsuffixed);
+            simple(
+                quote!(#j.as_f64().is_some_and(|n| !__rt::NumBounds { #(#fields,)* ..__rt::NumBounds::NONE }.admits(n))),
+            )
+        }
+        Pred::Len(l) | Pred::Items(l) | Pred::Props(l) if no_limits(l) => simple(quote!(false)),
+        Pred::Len(l) => {
+            let test = neg_limits(l, quote!(s.chars().count() as u64));
+            simple(quote!(#j.as_str().is_some_and(|s| #test)))
+        }
+        Pred::Pattern(p) => {
+            let test = matches_pattern(p, quote!(s), true);
+            simple(quote!(#j.as_str().is_some_and(|s| #test)))
+        }
+        Pred::Items(l) => {
+            let test = neg_limits(l, quote!(a.len() as u64));
+            simple(quote!(#j.as_array().is_some_and(|a| #test)))
+        }
+        Pred::Props(l) => {
+            let test = neg_limits(l, quote!(o.len() as u64));
+            simple(quote!(#j.as_object().is_some_and(|o| #test)))
+        }
+        Pred::Has(k) => simple(quote!(#j.as_object().is_some_and(|o| !o.contains_key(#k)))),
+        Pred::Prop(k, p) => {
+            let p = neg_expr(p, &quote!(j)).0;
+            simple(quote!(#j.as_object().and_then(|o| o.get(#k)).is_some_and(|j| #p)))
+        }
+        Pred::Each(p) => {
+            let p = neg_expr(p, &quote!(j)).0;
+            simple(quote!(#j.as_array().is_some_and(|a| a.iter().any(|j| #p))))
+        }
+        Pred::Unique => simple(quote!(#j
+            .as_array()
+            .is_some_and(|a| a.iter().enumerate().any(|(i, x)| a[..i].contains(x))))),
+        Pred::Others {
+            known,
+            pattern,
+            each,
+        } => simple(others(known, pattern.as_deref(), each, j, true)),
     }
 }
 

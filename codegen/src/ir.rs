@@ -14,6 +14,9 @@ pub use crate::normalize::{Bounds, Role};
 pub struct Catalog {
     /// One entry per model.
     pub models: Vec<ModelModule>,
+    /// What was typed loosely or left unchecked (graceful mode), sorted; empty in strict
+    /// mode, where each of them is an error.
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 /// One model's module.
@@ -466,6 +469,18 @@ pub enum Pred {
     Prop(String, Box<Pred>),
     /// An array each of whose items matches (true for other types).
     Each(Box<Pred>),
+    /// An array whose items are pairwise distinct (true for other types).
+    Unique,
+    /// An object each of whose keys outside `known` matches `pattern` (when there is one)
+    /// and holds a value matching `each` (true for other types).
+    Others {
+        /// The keys named by `properties`.
+        known: Vec<String>,
+        /// The pattern other keys must match.
+        pattern: Option<String>,
+        /// What other keys' values must match (`False`: no other key).
+        each: Box<Pred>,
+    },
 }
 
 /// A JSON type, as `type` names it.

@@ -58,6 +58,20 @@ pub enum Endpoints {
     None,
 }
 
+/// What the generator does with a shape it cannot type (an external `$ref`, `allOf` members
+/// that conflict, a pattern the `regex` crate cannot compile, ...).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The shape becomes a `serde_json::Value` (or the nearest sound type), documented in its
+    /// rustdoc with why, and a warning names its file and JSON pointer; a check that cannot
+    /// be made client-side is left out and documented, never turned into a refusal; a default
+    /// that does not fit is dropped with a warning. The rest of the schema stays typed.
+    #[default]
+    Graceful,
+    /// Every such shape is an error and the schema is refused.
+    Strict,
+}
+
 /// Generator options.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -87,6 +101,8 @@ pub struct Options {
     /// cannot break when a schema adds an optional field (`Input::new` and the setters are
     /// the way in). For code that lives in the crate users depend on, as in `runcomfy`.
     pub non_exhaustive_input: bool,
+    /// Graceful (the default) or strict handling of shapes the generator cannot type.
+    pub mode: Mode,
 }
 
 impl Options {
@@ -102,6 +118,7 @@ impl Options {
             model_macro: Some("for_each_model".to_owned()),
             schema_texts_feature: Some("schema-texts".to_owned()),
             non_exhaustive_input: true,
+            mode: Mode::Graceful,
         }
     }
 
@@ -117,6 +134,7 @@ impl Options {
             model_macro: None,
             schema_texts_feature: None,
             non_exhaustive_input: false,
+            mode: Mode::Graceful,
         }
     }
 
@@ -174,6 +192,8 @@ pub struct Generated {
     pub models: Vec<String>,
     /// Files and folders read, for cargo's `rerun-if-changed`.
     pub watched: Vec<PathBuf>,
+    /// What was typed loosely or left unchecked (graceful mode), each with its place.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// What went wrong: schema problems, or an I/O error writing the output.
@@ -201,21 +221,38 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Checks every model below `dir` without generating code.
+/// Checks every model below `dir` without generating code (graceful mode: the warnings are
+/// in [`analyze`]'s catalog).
 pub fn check(dir: &Path) -> Result<Vec<String>, Diagnostics> {
-    let (catalog, _) = analyze(dir)?;
+    check_with(dir, Mode::Graceful)
+}
+
+/// [`check`] in the given mode.
+pub fn check_with(dir: &Path, mode: Mode) -> Result<Vec<String>, Diagnostics> {
+    let (catalog, _) = analyze_with(dir, mode)?;
     Ok(catalog.models.iter().map(|m| m.id.clone()).collect())
 }
 
-/// Loads, normalizes and catalogs every model below `dir`: the IR other emitters (such as
-/// the command line's flag tables) build on, with the files read.
+/// Loads, normalizes and catalogs every model below `dir` in graceful mode: the IR other
+/// emitters (such as the command line's flag tables) build on, with the files read.
 pub fn analyze(dir: &Path) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnostics> {
+    analyze_with(dir, Mode::Graceful)
+}
+
+/// [`analyze`] in the given mode; the catalog carries the warnings.
+pub fn analyze_with(
+    dir: &Path,
+    mode: Mode,
+) -> Result<(catalog::Catalog, Vec<PathBuf>), Diagnostics> {
     let mut diags = Diagnostics::default();
     let loaded = load::load(dir, &mut diags);
-    let (models, more) = par_map(&loaded.models, normalize::normalize);
+    let (models, more) = par_map(&loaded.models, |files, d| {
+        normalize::normalize_with(files, mode, d)
+    });
     diags.extend(more);
     let models: Vec<normalize::Model> = models.into_iter().flatten().collect();
-    let catalog = catalog::build(&models, &mut diags);
+    let mut catalog = catalog::build(&models, &mut diags);
+    catalog.warnings = diags.warnings();
     diags.check((catalog, loaded.watched))
 }
 
@@ -245,12 +282,13 @@ pub(crate) fn par_map<T: Sync, R: Send>(
 /// Runs the whole pipeline on the schema folder `dir`: load, normalize, catalog, emit, render.
 pub fn generate(dir: &Path, options: &Options) -> Result<Generated, Error> {
     options.check()?;
-    let (catalog, watched) = analyze(dir).map_err(Error::Schema)?;
+    let (catalog, watched) = analyze_with(dir, options.mode).map_err(Error::Schema)?;
     let code = emit_and_render(&catalog, options, &display_source(dir)).map_err(Error::Internal)?;
     Ok(Generated {
         code,
         models: catalog.models.iter().map(|m| m.id.clone()).collect(),
         watched,
+        warnings: catalog.warnings,
     })
 }
 
@@ -293,12 +331,13 @@ fn emit_and_render(
 /// Generates each model on its own, as `(model id, Rust code)`: what the snapshots review.
 pub fn generate_each(dir: &Path, options: &Options) -> Result<Vec<(String, String)>, Error> {
     options.check()?;
-    let (catalog, _) = analyze(dir).map_err(Error::Schema)?;
+    let (catalog, _) = analyze_with(dir, options.mode).map_err(Error::Schema)?;
     let mut out = Vec::new();
     for model in catalog.models {
         let id = model.id.clone();
         let single = catalog::Catalog {
             models: vec![model],
+            warnings: Vec::new(),
         };
         let code =
             emit_and_render(&single, options, &format!("`{id}`")).map_err(Error::Internal)?;
@@ -327,6 +366,8 @@ pub struct BuildReport {
     pub watched: Vec<PathBuf>,
     /// Whether the output file was (re)written.
     pub written: bool,
+    /// What was typed loosely or left unchecked (graceful mode), each with its place.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl BuildReport {
@@ -334,6 +375,13 @@ impl BuildReport {
     pub fn print_rerun_lines(&self) {
         for path in &self.watched {
             println!("cargo::rerun-if-changed={}", path.display());
+        }
+    }
+
+    /// Prints each warning as a `cargo::warning=` line for a build script.
+    pub fn print_warnings(&self) {
+        for w in &self.warnings {
+            println!("cargo::warning={w}");
         }
     }
 }
@@ -347,5 +395,6 @@ pub fn build(dir: &Path, out: &Path, options: &Options) -> Result<BuildReport, E
         models: generated.models,
         watched: generated.watched,
         written,
+        warnings: generated.warnings,
     })
 }

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::diag::{Diagnostics, Location};
 use crate::load::ModelFiles;
+use crate::Mode;
 
 /// Which file of a model a node comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +43,12 @@ pub struct Schema {
     pub rules: Vec<Rule>,
     /// The `file_size_mb<` (or `<=`) rule of the dialect's `validations` list, for file fields.
     pub file_size: Option<FileSize>,
+    /// What is not typed or not checked here, and why (graceful mode): rustdoc lines of the
+    /// generated field or type, each also a warning.
+    pub notes: Vec<String>,
+    /// An open object whose other keys a rule of its node reads: a request keeps them (in
+    /// `extra`), so that the rule sees the value as sent.
+    pub keep_unknown: bool,
 }
 
 /// A file size limit from the dialect's `validations` list (`file_size_mb<` 16).
@@ -65,6 +72,8 @@ impl Schema {
             kind,
             rules: Vec::new(),
             file_size: None,
+            notes: Vec::new(),
+            keep_unknown: false,
         }
     }
 }
@@ -238,16 +247,26 @@ pub struct Model {
     /// How many schema nodes were normalized: linear in the size of the files, whatever
     /// their refs (each ref target is normalized once).
     pub nodes: usize,
+    /// The mode it was normalized in (the catalog leaves out what it cannot check in
+    /// graceful mode, and refuses it in strict mode).
+    pub mode: Mode,
 }
 
-/// Normalizes one model's files.
+/// Normalizes one model's files in graceful mode.
 pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
+    normalize_with(files, Mode::Graceful, diags)
+}
+
+/// Normalizes one model's files: a shape the generator cannot type is an error in strict
+/// mode, and in graceful mode a node of any value (documented, with a warning).
+pub fn normalize_with(files: &ModelFiles, mode: Mode, diags: &mut Diagnostics) -> Option<Model> {
     let mut defs = Vec::new();
     let mut nodes = 0;
-    let before = diags.items().len();
+    let before = diags.error_count();
     let (input_path, input_json) = &files.input;
     let input = {
         let mut n = Normalizer::new(Role::Input, input_path, input_json, &mut defs, diags);
+        n.strict = mode == Mode::Strict;
         let root = Location::root(input_path);
         let schema = n.node(input_json, &root, 0);
         n.finish();
@@ -275,6 +294,7 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
         };
         output_text = Some(body.to_string());
         let mut n = Normalizer::new(Role::Output, path, json, &mut defs, diags);
+        n.strict = mode == Mode::Strict;
         let schema = n.node(body, &loc, 0);
         n.finish();
         nodes += n.nodes;
@@ -289,7 +309,7 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
             );
         }
     }
-    if diags.items().len() > before {
+    if diags.error_count() > before {
         return None;
     }
     Some(Model {
@@ -300,6 +320,7 @@ pub fn normalize(files: &ModelFiles, diags: &mut Diagnostics) -> Option<Model> {
         input_text: input_json.to_string(),
         output_text,
         nodes,
+        mode,
     })
 }
 
@@ -352,6 +373,132 @@ const STRUCTURAL: &[&str] = &[
     "if",
 ];
 
+/// Assertion keywords the generator does not check: each is a warning and a note in the
+/// docs, and a `not`/`if` whose schema holds one is not checked at all (it would refuse what
+/// the schema allows).
+const IGNORED: &[&str] = &[
+    "contains",
+    "minContains",
+    "maxContains",
+    "propertyNames",
+    "dependentRequired",
+    "dependencies",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "additionalItems",
+    "$dynamicRef",
+    "$recursiveRef",
+];
+
+/// The keywords of `obj` that shape a value, but `skip` and the rules (`not`, `if`), which
+/// stay with the node: what an `allOf`, `anyOf`/`oneOf` or `$ref` has beside it.
+fn own_keywords(obj: &Map<String, Value>, skip: &[&str]) -> Map<String, Value> {
+    obj.iter()
+        .filter(|(k, _)| {
+            let k = k.as_str();
+            (STRUCTURAL.contains(&k) || matches!(k, "allOf" | "anyOf" | "oneOf" | "$ref"))
+                && !matches!(k, "not" | "if")
+                && !skip.contains(&k)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The schema of exactly the JSON value `v` (strings, numbers, booleans, null and objects of
+/// them); `None` for an array, which no typed shape states exactly.
+fn literal(v: &Value, loc: &Location) -> Option<Schema> {
+    let kind = match v {
+        // Null only: any value that is none of the other JSON types.
+        Value::Null => {
+            let other = |kind| Schema::new(loc.clone(), kind);
+            let not_null = Kind::Union(vec![
+                other(Kind::Bool),
+                other(Kind::Number(Bounds::default())),
+                other(Kind::String {
+                    min_len: None,
+                    max_len: None,
+                    pattern: None,
+                    format: None,
+                }),
+                other(Kind::Array {
+                    items: None,
+                    min_items: None,
+                    max_items: None,
+                    unique: false,
+                    format: None,
+                }),
+                other(Kind::Object {
+                    props: Vec::new(),
+                    extra: Some(Box::new(Schema::new(loc.clone(), Kind::Any))),
+                    key_pattern: None,
+                }),
+            ]);
+            let mut s = Schema::new(loc.clone(), Kind::Any);
+            s.rules.push(Rule::Not(Box::new(other(not_null))));
+            return Some(s);
+        }
+        Value::String(s) => Kind::StrEnum(vec![s.clone()]),
+        Value::Bool(b) => Kind::BoolConst(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Kind::IntEnum(vec![i]),
+            (None, Some(f)) => Kind::Number(Bounds {
+                min: Some(f),
+                max: Some(f),
+                ..Bounds::default()
+            }),
+            (None, None) => return None,
+        },
+        Value::Object(map) => {
+            let mut props = Vec::new();
+            for (k, v) in map {
+                props.push(Prop {
+                    name: k.clone(),
+                    schema: literal(v, &loc.key(k))?,
+                    required: true,
+                });
+            }
+            Kind::Object {
+                props,
+                extra: None,
+                key_pattern: None,
+            }
+        }
+        Value::Array(_) => return None,
+    };
+    Some(Schema::new(loc.clone(), kind))
+}
+
+/// An open object closed to other keys (`extra: None`) or opened to `extra`'s values.
+fn close(kind: Kind, extra: &Option<Box<Schema>>) -> Kind {
+    match kind {
+        Kind::Object {
+            props,
+            extra: Some(open),
+            key_pattern: None,
+        } if matches!(open.kind, Kind::Any) && open.rules.is_empty() => Kind::Object {
+            props,
+            extra: extra.clone(),
+            key_pattern: None,
+        },
+        // The typed object of a node without `type` (the first alternative).
+        Kind::Union(mut alts) if !alts.is_empty() => {
+            let first = std::mem::replace(&mut alts[0].kind, Kind::Any);
+            alts[0].kind = close(first, extra);
+            Kind::Union(alts)
+        }
+        other => other,
+    }
+}
+
+/// Whether a `$ref` appears anywhere in `v`.
+fn has_ref(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.iter().any(|(k, x)| k == "$ref" || has_ref(x)),
+        Value::Array(a) => a.iter().any(has_ref),
+        _ => false,
+    }
+}
+
 /// The keywords that apply to one JSON type only: when `type` lists several types, each
 /// alternative keeps its own, so every subschema is normalized once.
 const TYPE_KEYWORDS: &[(&str, &[&str])] = &[
@@ -401,6 +548,23 @@ struct Normalizer<'a> {
     in_rule: usize,
     nodes: usize,
     diags: &'a mut Diagnostics,
+    /// Strict mode: a shape the generator cannot type is an error.
+    strict: bool,
+    /// Shapes found unsupported below the nodes being normalized (graceful mode), not yet
+    /// turned into a node of any value by the node they belong to.
+    pending: Vec<(Location, String)>,
+    /// The notes of the node being normalized (what is not checked there).
+    notes: Vec<String>,
+    /// How many constraints were left unchecked so far: a rule (`not`, `if`) whose schema
+    /// left one unchecked would refuse what the schema allows, so it is not checked at all.
+    loose: usize,
+    /// Keywords beside `$ref` apply too: the nearest `$schema` names 2019-09 or later. Draft
+    /// 7 and older ignore them, and so does a schema that names no dialect (with a warning:
+    /// ignoring them never refuses what either reading allows).
+    ref_siblings: bool,
+    /// The node being normalized is merged with others (an `allOf` member, the keywords
+    /// beside a `$ref` or a list): its object keywords make an object, never a union.
+    merged: Option<Location>,
 }
 
 impl<'a> Normalizer<'a> {
@@ -421,6 +585,12 @@ impl<'a> Normalizer<'a> {
             in_rule: 0,
             nodes: 0,
             diags,
+            strict: false,
+            pending: Vec::new(),
+            notes: Vec::new(),
+            loose: 0,
+            merged: None,
+            ref_siblings: false,
         }
     }
 
@@ -471,7 +641,186 @@ impl<'a> Normalizer<'a> {
         self.diags.error(loc, msg);
     }
 
+    /// A shape the generator cannot type: an error in strict mode; in graceful mode the node
+    /// it belongs to accepts any value instead (see [`Normalizer::node`]).
+    fn unsupported(&mut self, loc: &Location, msg: impl Into<String>) {
+        if self.strict {
+            self.diags.error(loc, msg);
+        } else {
+            self.pending.push((loc.clone(), msg.into()));
+        }
+    }
+
+    /// A constraint left unchecked (its node stays typed): a warning and a note in the
+    /// node's docs. With `refused`, strict mode refuses it instead (as before graceful mode);
+    /// returns whether to go on without it.
+    fn unchecked(&mut self, loc: &Location, msg: impl Into<String>, refused: bool) -> bool {
+        let msg = msg.into();
+        if refused && self.strict {
+            self.diags.error(loc, msg);
+            return false;
+        }
+        self.loose += 1;
+        self.notes.push(format!(
+            "Not checked client-side: {msg} (at #{}).",
+            loc.pointer
+        ));
+        self.diags
+            .warn(loc, format!("{msg}: not checked client-side"));
+        true
+    }
+
+    /// One schema node. In graceful mode a node whose own shape is unsupported becomes a
+    /// node of any value, documented and warned about, so its siblings stay typed; the root
+    /// of an input must be typed, so there it is refused.
     fn node(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
+        // A `$schema` sets the dialect of the subtree (a property may embed another).
+        if let Some(dialect) = json.get("$schema").and_then(Value::as_str) {
+            let newer = !["draft-03", "draft-04", "draft-06", "draft-07"]
+                .iter()
+                .any(|d| dialect.contains(d));
+            let outer = std::mem::replace(&mut self.ref_siblings, newer);
+            let schema = self.node_in_dialect(json, loc, depth);
+            self.ref_siblings = outer;
+            return schema;
+        }
+        self.node_in_dialect(json, loc, depth)
+    }
+
+    fn node_in_dialect(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
+        let pending = self.pending.len();
+        let notes = std::mem::take(&mut self.notes);
+        let mut schema = self.node_inner(json, loc, depth);
+        schema.notes = std::mem::replace(&mut self.notes, notes);
+        if self.pending.len() == pending {
+            return schema;
+        }
+        let reasons: Vec<(Location, String)> = self.pending.drain(pending..).collect();
+        if depth == 0 && self.role == Role::Input && loc.pointer.is_empty() {
+            for (l, m) in reasons {
+                self.diags.error(&l, m);
+            }
+            return schema;
+        }
+        self.loose += 1;
+        let mut fallback = Schema::new(loc.clone(), Kind::Any);
+        fallback.title = schema.title;
+        fallback.description = schema.description;
+        for (l, m) in reasons {
+            fallback.notes.push(format!(
+                "Any JSON value: {m} (at #{}); the server checks it.",
+                l.pointer
+            ));
+            self.diags
+                .warn(&l, format!("{m}: typed as `serde_json::Value`"));
+        }
+        fallback
+    }
+
+    /// Whether `unevaluatedProperties` here is what `additionalProperties` would be on the
+    /// object the node's `properties`, `allOf` members, `$ref` and `oneOf` alternatives make
+    /// (graceful mode): no `additionalProperties` or `patternProperties` evaluates every key
+    /// already, and nothing that evaluates keys conditionally (`if`, `anyOf`,
+    /// `dependentSchemas`, dynamic refs) is beside it.
+    fn unevaluated_closes(&self, obj: &Map<String, Value>) -> bool {
+        if self.strict || !obj.contains_key("unevaluatedProperties") {
+            return false;
+        }
+        let conditional = [
+            "if",
+            "anyOf",
+            "dependentSchemas",
+            "$dynamicRef",
+            "$recursiveRef",
+        ];
+        let evaluates_all = [
+            "additionalProperties",
+            "patternProperties",
+            "unevaluatedProperties",
+        ];
+        let mut members: Vec<&Map<String, Value>> = Vec::new();
+        for key in ["allOf", "oneOf"] {
+            if let Some(list) = obj.get(key).and_then(Value::as_array) {
+                members.extend(list.iter().filter_map(Value::as_object));
+            }
+        }
+        let mut refs: Vec<&Map<String, Value>> = Vec::new();
+        for m in std::iter::once(obj).chain(members.iter().copied()) {
+            if let Some(target) = m
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix('#'))
+                .and_then(|p| self.root.pointer(&percent_decode(p)))
+                .and_then(Value::as_object)
+            {
+                refs.push(target);
+            }
+        }
+        let own_ok = !conditional.iter().any(|k| obj.contains_key(*k))
+            && !evaluates_all[..2].iter().any(|k| obj.contains_key(*k));
+        own_ok
+            && members.iter().chain(refs.iter()).all(|m| {
+                !conditional.iter().any(|k| m.contains_key(*k))
+                    && !evaluates_all.iter().any(|k| m.contains_key(*k))
+                    && !["allOf", "oneOf", "$ref"]
+                        .iter()
+                        .any(|k| m.contains_key(*k))
+            })
+    }
+
+    /// `unevaluatedProperties` applied as `additionalProperties` to the node's object (each
+    /// object alternative of a `oneOf`, whose one match evaluates its own keys).
+    fn close_unevaluated(
+        &mut self,
+        obj: &Map<String, Value>,
+        loc: &Location,
+        depth: usize,
+        schema: &mut Schema,
+    ) {
+        let Some(rule) = obj.get("unevaluatedProperties") else {
+            return;
+        };
+        if rule == &Value::Bool(true) {
+            return;
+        }
+        let uloc = loc.key("unevaluatedProperties");
+        let extra = match rule {
+            Value::Bool(false) => None,
+            other => Some(Box::new(self.node(other, &uloc, depth + 1))),
+        };
+        let kind = std::mem::replace(&mut schema.kind, Kind::Any);
+        let kind = match self.deref(Schema::new(loc.clone(), kind)) {
+            Ok(s) => s.kind,
+            Err(msg) => {
+                self.unsupported(&uloc, msg);
+                return;
+            }
+        };
+        schema.kind = match kind {
+            Kind::Union(variants) => Kind::Union(
+                variants
+                    .into_iter()
+                    .map(|mut v| {
+                        if let Ok(d) = self.deref(v.clone()) {
+                            v.kind = close(d.kind, &extra);
+                        }
+                        v
+                    })
+                    .collect(),
+            ),
+            other => close(other, &extra),
+        };
+    }
+
+    /// A node merged with others (see `merged`).
+    fn merged_node(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
+        let outer = self.merged.replace(loc.clone());
+        let schema = self.node(json, loc, depth);
+        self.merged = outer;
+        schema
+    }
+
+    fn node_inner(&mut self, json: &Value, loc: &Location, depth: usize) -> Schema {
         self.nodes += 1;
         let mut schema = Schema::new(loc.clone(), Kind::Any);
         if depth > 64 {
@@ -480,6 +829,15 @@ impl<'a> Normalizer<'a> {
         }
         let obj = match json {
             Value::Bool(true) => return schema,
+            // `false`: no value is valid; `not {}` says so to `validate()`.
+            Value::Bool(false) if !self.strict => {
+                schema
+                    .rules
+                    .push(Rule::Not(Box::new(Schema::new(loc.clone(), Kind::Any))));
+                self.notes
+                    .push("No value is valid here (the schema is `false`).".to_owned());
+                return schema;
+            }
             Value::Object(obj) => obj,
             _ => {
                 self.error(
@@ -493,20 +851,58 @@ impl<'a> Normalizer<'a> {
         schema.description = self
             .string_kw(obj, "description", loc)
             .filter(|d| !d.trim().is_empty());
-        for unsupported in ["prefixItems", "dependentSchemas"] {
-            if obj.contains_key(unsupported) {
-                self.error(
-                    &loc.key(unsupported),
-                    format!("`{unsupported}` is not supported"),
-                );
+        // Keywords checked as rules in graceful mode (`contains`, `dependentRequired`, ...).
+        let as_rules = self.as_rules(obj);
+        for kw in ["prefixItems", "dependentSchemas"] {
+            if obj.contains_key(kw) && !as_rules.contains(&kw) {
+                self.unchecked(&loc.key(kw), format!("`{kw}` is not supported"), true);
             }
         }
+        let unevaluated = self.unevaluated_closes(obj);
+        for kw in IGNORED {
+            if obj.contains_key(*kw)
+                && !(*kw == "unevaluatedProperties" && unevaluated)
+                && !as_rules.contains(kw)
+            {
+                self.unchecked(&loc.key(kw), format!("`{kw}` is not supported"), false);
+            }
+        }
+        if !loc.pointer.is_empty() && obj.contains_key("$id") && has_ref(json) {
+            self.unsupported(
+                &loc.key("$id"),
+                "`$id` below the root (it moves the base of the `$ref`s below it) is not supported",
+            );
+        }
         schema.rules = self.rules(obj, loc, depth);
+        let more = self.keyword_rules(obj, &as_rules, loc, depth);
+        schema.rules.extend(more);
         schema.file_size = self.file_size(obj, loc);
 
-        // Wrappers that stand for another schema: $ref, allOf, anyOf/oneOf.
+        // Wrappers that stand for another schema: $ref, allOf, anyOf/oneOf. Keywords beside
+        // them apply too: they are one more `allOf` member, or part of each alternative.
         if let Some(r) = obj.get("$ref") {
-            schema.kind = self.reference(r, &loc.key("$ref"));
+            let kind = self.reference(r, &loc.key("$ref"));
+            let own = own_keywords(obj, &["$ref"]);
+            if self.ref_siblings && !own.is_empty() {
+                let target = Schema::new(loc.key("$ref"), kind);
+                let own_schema = self.merged_node(&Value::Object(own), loc, depth + 1);
+                let merged = self.merge_all(vec![target, own_schema], loc);
+                let rules = std::mem::take(&mut schema.rules);
+                schema = merge_outer(merged, schema);
+                schema.rules.extend(rules);
+            } else {
+                if !own.is_empty() {
+                    let names: Vec<&str> = own.keys().map(String::as_str).collect();
+                    self.diags.warn(
+                        &loc.key("$ref"),
+                        format!(
+                            "keywords beside `$ref` ({}) are ignored, as drafts up to 7 say; a `$schema` of 2019-09 or later applies them",
+                            names.join(", ")
+                        ),
+                    );
+                }
+                schema.kind = kind;
+            }
         } else if let Some(all) = obj.get("allOf") {
             let all_loc = loc.key("allOf");
             match all.as_array() {
@@ -514,17 +910,13 @@ impl<'a> Normalizer<'a> {
                     let mut members: Vec<Schema> = items
                         .iter()
                         .enumerate()
-                        .map(|(i, item)| self.node(item, &all_loc.index(i), depth + 1))
+                        .map(|(i, item)| self.merged_node(item, &all_loc.index(i), depth + 1))
                         .collect();
                     // Keywords beside `allOf` are one more member.
-                    let own: Map<String, Value> = obj
-                        .iter()
-                        .filter(|(k, _)| {
-                            STRUCTURAL.contains(&k.as_str()) && !matches!(k.as_str(), "not" | "if")
-                        })
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    if !own.is_empty() {
+                    let own = own_keywords(obj, &["allOf"]);
+                    if own.contains_key("anyOf") || own.contains_key("oneOf") {
+                        members.push(self.merged_node(&Value::Object(own), loc, depth + 1));
+                    } else if !own.is_empty() {
                         let mut own_schema = Schema::new(loc.clone(), Kind::Any);
                         own_schema.kind = self.direct(&own, loc, depth, &mut own_schema.nullable);
                         members.push(own_schema);
@@ -551,8 +943,33 @@ impl<'a> Normalizer<'a> {
                             variants.push(self.node(item, &list_loc.index(i), depth + 1));
                         }
                     }
+                    // Keywords beside the list (`properties` beside a `oneOf`): part of each
+                    // alternative.
+                    let own = own_keywords(obj, &[kw]);
+                    if !own.is_empty() {
+                        let own_schema = self.merged_node(&Value::Object(own), loc, depth + 1);
+                        variants = variants
+                            .into_iter()
+                            .map(|v| {
+                                let at = v.loc.clone();
+                                let mut merged = self.merge_all(vec![v, own_schema.clone()], &at);
+                                merged.loc = at;
+                                merged
+                            })
+                            .collect();
+                    }
+                    if kw == "oneOf" && variants.len() > 1 && !self.disjoint(&variants) {
+                        self.unchecked(
+                            &list_loc,
+                            "`oneOf` is checked as `anyOf` (a value matching several alternatives is accepted)",
+                            false,
+                        );
+                    }
+                    if !self.strict {
+                        self.distinguishable(&variants, &list_loc);
+                    }
                     match variants.len() {
-                        0 => self.error(&list_loc, format!("`{kw}` allows only null")),
+                        0 => self.unsupported(&list_loc, format!("`{kw}` allows only null")),
                         1 => {
                             let nullable = schema.nullable;
                             let rules = std::mem::take(&mut schema.rules);
@@ -570,13 +987,31 @@ impl<'a> Normalizer<'a> {
             }
         } else {
             schema.kind = self.direct(obj, loc, depth, &mut schema.nullable);
+            self.implied(obj, &mut schema);
+        }
+
+        if unevaluated {
+            self.close_unevaluated(obj, loc, depth, &mut schema);
+        }
+        // Rules judge the value as JSON: an open object under them keeps its other keys.
+        if !schema.rules.is_empty() {
+            match &mut schema.kind {
+                Kind::Object { .. } => schema.keep_unknown = true,
+                Kind::Union(alternatives) => {
+                    for a in alternatives {
+                        a.keep_unknown = true;
+                    }
+                }
+                _ => {}
+            }
         }
 
         if let Some(default) = obj.get("default") {
-            if !default.is_null() || !schema.nullable {
-                self.check_default(&schema, default, &loc.key("default"));
+            let fits = (default.is_null() && schema.nullable)
+                || self.check_default(&schema, default, &loc.key("default"));
+            if fits {
+                schema.default = Some(default.clone());
             }
-            schema.default = Some(default.clone());
         }
         schema
     }
@@ -610,30 +1045,296 @@ impl<'a> Normalizer<'a> {
         out
     }
 
-    /// `not` and `if`/`then`/`else`, as validation-only rules.
+    /// `not` and `if`/`then`/`else`, as validation-only rules. A `not` or an `if` whose
+    /// schema is not fully checked (a keyword left out, a node of any value) is not checked
+    /// at all, with a warning: checking what remains would refuse values the schema allows.
     fn rules(&mut self, obj: &Map<String, Value>, loc: &Location, depth: usize) -> Vec<Rule> {
         let mut rules = Vec::new();
         self.in_rule += 1;
         if let Some(not) = obj.get("not") {
-            rules.push(Rule::Not(Box::new(self.node(
-                not,
-                &loc.key("not"),
-                depth + 1,
-            ))));
+            let loose = self.loose;
+            let schema = self.node(not, &loc.key("not"), depth + 1);
+            if self.loose == loose {
+                rules.push(Rule::Not(Box::new(schema)));
+            } else {
+                self.rule_unchecked(&loc.key("not"), "`not`");
+            }
         }
         if let Some(test) = obj.get("if") {
+            let loose = self.loose;
             let test = Box::new(self.node(test, &loc.key("if"), depth + 1));
+            let test_loose = self.loose != loose;
             let then = obj
                 .get("then")
                 .map(|t| Box::new(self.node(t, &loc.key("then"), depth + 1)));
             let otherwise = obj
                 .get("else")
                 .map(|e| Box::new(self.node(e, &loc.key("else"), depth + 1)));
-            if then.is_some() || otherwise.is_some() {
+            if test_loose && (then.is_some() || otherwise.is_some()) {
+                self.rule_unchecked(&loc.key("if"), "`if`/`then`/`else`");
+            } else if then.is_some() || otherwise.is_some() {
                 rules.push(Rule::Condition {
                     test,
                     then,
                     otherwise,
+                });
+            }
+        }
+        self.in_rule -= 1;
+        rules
+    }
+
+    /// A rule left out because its schema is not fully checked.
+    fn rule_unchecked(&mut self, loc: &Location, what: &str) {
+        self.loose += 1;
+        self.notes.push(format!(
+            "Not checked client-side: {what} (at #{}), whose schema the generator cannot check in full.",
+            loc.pointer
+        ));
+        self.diags.warn(
+            loc,
+            format!("{what} is not checked client-side: its schema cannot be checked in full"),
+        );
+    }
+
+    /// Object keywords (`properties`, ...) or `items` without a `type` apply to objects (or
+    /// arrays) only: any other value is valid too. Below the input's root, such a node is a
+    /// union of the typed object and each other JSON type (graceful mode; strict mode types
+    /// the object alone, as before). Each alternative reads only its own JSON type, so none
+    /// captures a value meant for another alternative of an enclosing union.
+    fn implied(&mut self, obj: &Map<String, Value>, schema: &mut Schema) {
+        let loc = schema.loc.clone();
+        let root = loc.pointer.is_empty() && self.role == Role::Input;
+        let constant = obj.contains_key("const") || obj.contains_key("enum");
+        if self.strict
+            || root
+            || constant
+            || obj.contains_key("type")
+            || self.merged.as_ref() == Some(&loc)
+        {
+            return;
+        }
+        let object = matches!(schema.kind, Kind::Object { .. } | Kind::Map { .. });
+        if !object && !matches!(schema.kind, Kind::Array { .. }) {
+            return;
+        }
+        // The typed alternative at the keyword that implies it, so that it is named apart
+        // from the union.
+        let at = [
+            "properties",
+            "additionalProperties",
+            "patternProperties",
+            "items",
+            "required",
+        ]
+        .into_iter()
+        .find(|k| obj.contains_key(*k))
+        .map_or_else(|| loc.clone(), |k| loc.key(k));
+        let typed = std::mem::replace(&mut schema.kind, Kind::Any);
+        let mut alternatives = vec![
+            Schema::new(at, typed),
+            Schema::new(loc.clone(), Kind::Bool),
+            Schema::new(loc.clone(), Kind::Number(Bounds::default())),
+            Schema::new(
+                loc.clone(),
+                Kind::String {
+                    min_len: None,
+                    max_len: None,
+                    pattern: None,
+                    format: None,
+                },
+            ),
+        ];
+        alternatives.push(Schema::new(
+            loc.clone(),
+            if object {
+                Kind::Array {
+                    items: None,
+                    min_items: None,
+                    max_items: None,
+                    unique: false,
+                    format: None,
+                }
+            } else {
+                Kind::Object {
+                    props: Vec::new(),
+                    extra: Some(Box::new(Schema::new(loc.clone(), Kind::Any))),
+                    key_pattern: None,
+                }
+            },
+        ));
+        schema.kind = Kind::Union(alternatives);
+        schema.nullable = true;
+    }
+
+    /// Whether no value can match two of `variants` (so `oneOf` means `anyOf`): their JSON
+    /// types differ, and objects are told apart by a required property of distinct constant
+    /// values (a tag).
+    fn disjoint(&mut self, variants: &[Schema]) -> bool {
+        // Per alternative: its JSON types, and its tag (a required property and its value).
+        type Tag = Option<(String, String)>;
+        let mut seen: Vec<(Vec<&'static str>, Tag)> = Vec::new();
+        for v in variants {
+            let Some(kind) = self.target_kind(&v.kind) else {
+                return false;
+            };
+            let types: Vec<&'static str> = match &kind {
+                Kind::Bool | Kind::BoolConst(_) => vec!["boolean"],
+                Kind::Integer(_) | Kind::IntEnum(_) | Kind::Number(_) => vec!["number"],
+                Kind::String { .. } | Kind::StrEnum(_) => vec!["string"],
+                Kind::Array { .. } => vec!["array"],
+                Kind::Object { .. } | Kind::Map { .. } => vec!["object"],
+                Kind::Any | Kind::Typeless(_) | Kind::Union(_) | Kind::Ref(_) => return false,
+            };
+            let tags: Vec<(String, String)> = match &kind {
+                Kind::Object { props, .. } => props
+                    .iter()
+                    .filter(|p| p.required)
+                    .filter_map(|p| match &p.schema.kind {
+                        Kind::StrEnum(v) if v.len() == 1 => Some((p.name.clone(), v[0].clone())),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (other, other_tag) in &seen {
+                if !types.iter().any(|t| other.contains(t)) {
+                    continue;
+                }
+                let told_apart = other_tag
+                    .as_ref()
+                    .is_some_and(|(k, val)| tags.iter().any(|(k2, v2)| k2 == k && v2 != val));
+                if !told_apart {
+                    return false;
+                }
+            }
+            seen.push((types, tags.first().cloned()));
+        }
+        true
+    }
+
+    /// `kind`, or the kind of the def its refs lead to; `None` for a def being normalized (a
+    /// cycle) or a chain of 64 refs.
+    fn target_kind(&mut self, kind: &Kind) -> Option<Kind> {
+        let mut kind = kind.clone();
+        for _ in 0..64 {
+            match kind {
+                Kind::Ref(i) => kind = self.resolve(i)?.kind,
+                other => return Some(other),
+            }
+        }
+        None
+    }
+
+    /// Alternatives of an `anyOf`/`oneOf` that serde could not tell apart (two of one
+    /// non-object shape, two objects requiring the same properties) make the node any value
+    /// (graceful mode; strict mode refuses them when typing the union).
+    fn distinguishable(&mut self, variants: &[Schema], loc: &Location) {
+        let mut seen: Vec<String> = Vec::new();
+        for v in variants {
+            let Some(kind) = self.target_kind(&v.kind) else {
+                return;
+            };
+            let key = match &kind {
+                Kind::Object { props, .. } => {
+                    let req: Vec<&str> = props
+                        .iter()
+                        .filter(|p| p.required)
+                        .map(|p| p.name.as_str())
+                        .collect();
+                    format!("object {req:?}")
+                }
+                Kind::String { format, .. } => {
+                    format!(
+                        "string {}",
+                        crate::catalog::is_uri_format(format.as_deref())
+                    )
+                }
+                Kind::Any | Kind::Typeless(_) => "any".to_owned(),
+                Kind::Bool | Kind::BoolConst(_) => "bool".to_owned(),
+                other => describe(other).to_owned(),
+            };
+            if seen.contains(&key) {
+                self.unsupported(
+                    loc,
+                    "alternatives that cannot be told apart on the wire (two of one shape) are not supported",
+                );
+                return;
+            }
+            seen.push(key);
+        }
+    }
+
+    /// The keywords of `obj` that graceful mode checks as rules, on the value's JSON form.
+    fn as_rules(&self, obj: &Map<String, Value>) -> Vec<&'static str> {
+        if self.strict {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        // `minContains`/`maxContains` count matches, which a rule cannot.
+        if obj.contains_key("contains")
+            && !obj.contains_key("minContains")
+            && !obj.contains_key("maxContains")
+        {
+            out.push("contains");
+        }
+        for kw in ["dependentRequired", "dependentSchemas", "dependencies"] {
+            if obj.get(kw).is_some_and(Value::is_object) {
+                out.push(kw);
+            }
+        }
+        out
+    }
+
+    /// `contains: S` as `not` (an array whose items all fail S); `dependentRequired`,
+    /// `dependentSchemas` and draft 7's `dependencies` as `if` (the key is present) / `then`.
+    /// Each is exact or looser than the keyword, never stricter.
+    fn keyword_rules(
+        &mut self,
+        obj: &Map<String, Value>,
+        handled: &[&str],
+        loc: &Location,
+        depth: usize,
+    ) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        self.in_rule += 1;
+        if handled.contains(&"contains") {
+            if let Some(sub) = obj.get("contains") {
+                let cloc = loc.key("contains");
+                let wanted = self.node(sub, &cloc, depth + 1);
+                let mut fails = Schema::new(cloc.clone(), Kind::Any);
+                fails.rules.push(Rule::Not(Box::new(wanted)));
+                let none = Kind::Array {
+                    items: Some(Box::new(fails)),
+                    min_items: None,
+                    max_items: None,
+                    unique: false,
+                    format: None,
+                };
+                rules.push(Rule::Not(Box::new(Schema::new(cloc, none))));
+            }
+        }
+        for kw in ["dependentRequired", "dependentSchemas", "dependencies"] {
+            if !handled.contains(&kw) {
+                continue;
+            }
+            let Some(map) = obj.get(kw).and_then(Value::as_object) else {
+                continue;
+            };
+            for (key, then) in map {
+                let kloc = loc.key(kw).key(key);
+                let present = serde_json::json!({ "required": [key] });
+                let test = self.node(&present, &kloc, depth + 1);
+                let then = match then {
+                    Value::Array(names) => {
+                        self.node(&serde_json::json!({ "required": names }), &kloc, depth + 1)
+                    }
+                    schema => self.node(schema, &kloc, depth + 1),
+                };
+                rules.push(Rule::Condition {
+                    test: Box::new(test),
+                    then: Some(Box::new(then)),
+                    otherwise: None,
                 });
             }
         }
@@ -649,7 +1350,7 @@ impl<'a> Normalizer<'a> {
             return Kind::Any;
         };
         let Some(fragment) = r.strip_prefix('#') else {
-            self.error(
+            self.unsupported(
                 loc,
                 format!("external $ref {r:?} is not supported; only local refs (#/...) are"),
             );
@@ -657,7 +1358,7 @@ impl<'a> Normalizer<'a> {
         };
         let pointer = percent_decode(fragment);
         if !pointer.is_empty() && !pointer.starts_with('/') {
-            self.error(
+            self.unsupported(
                 loc,
                 format!("$ref {r:?} is not a JSON pointer (anchors are not supported)"),
             );
@@ -700,7 +1401,7 @@ impl<'a> Normalizer<'a> {
             let member = match self.deref(member) {
                 Ok(m) => m,
                 Err(msg) => {
-                    self.error(loc, msg);
+                    self.unsupported(loc, msg);
                     return Schema::new(loc.clone(), Kind::Any);
                 }
             };
@@ -711,7 +1412,7 @@ impl<'a> Normalizer<'a> {
                     match merge(prev, member) {
                         Ok(m) => m,
                         Err(why) => {
-                            self.error(
+                            self.unsupported(
                                 loc,
                                 format!("`allOf` members {a} and {b} cannot be merged: {why}"),
                             );
@@ -861,10 +1562,21 @@ impl<'a> Normalizer<'a> {
             "array" => {
                 let items = match obj.get("items") {
                     None => None,
+                    // `items` beside `prefixItems` applies past the prefix only: unchecked.
+                    Some(_) if obj.contains_key("prefixItems") => {
+                        self.unchecked(
+                            &loc.key("items"),
+                            "`items` beside `prefixItems` is not supported",
+                            false,
+                        );
+                        None
+                    }
+                    // Tuple `items`: an array of any values (its length limits kept).
                     Some(Value::Array(_)) => {
-                        self.error(
+                        self.unchecked(
                             &loc.key("items"),
                             "tuple `items` (an array of schemas) is not supported",
+                            true,
                         );
                         None
                     }
@@ -946,9 +1658,10 @@ impl<'a> Normalizer<'a> {
         let p = self.string_kw(obj, key, loc)?;
         if let Err(e) = regex::Regex::new(&p) {
             let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-            self.error(
+            self.unchecked(
                 &loc.key(key),
                 format!("pattern {p:?} is not a valid regular expression: {first}"),
+                true,
             );
             return None;
         }
@@ -990,6 +1703,12 @@ impl<'a> Normalizer<'a> {
                                 schema: Schema::new(rloc, Kind::Any),
                                 required: true,
                             }),
+                            // The key must be there, with any value.
+                            None if !self.strict => props.push(Prop {
+                                name: name.to_owned(),
+                                schema: Schema::new(rloc, Kind::Any),
+                                required: true,
+                            }),
                             None => self.error(
                                 &rloc,
                                 format!(
@@ -1003,9 +1722,11 @@ impl<'a> Normalizer<'a> {
             }
             Some(_) => self.error(&loc.key("required"), "`required` must be an array of names"),
         }
-        // `patternProperties`: one pattern, whose schema types the other keys' values.
+        // `patternProperties`: one pattern, whose schema types the other keys' values. Any
+        // other form is left unchecked in graceful mode: other keys then hold any value.
         let mut pattern_schema = None;
         let mut key_pattern = None;
+        let mut pp_unchecked = false;
         if let Some(pp) = obj.get("patternProperties") {
             let pploc = loc.key("patternProperties");
             match pp.as_object().map(|m| m.iter().collect::<Vec<_>>()) {
@@ -1017,33 +1738,47 @@ impl<'a> Normalizer<'a> {
                             pattern_schema =
                                 Some(Box::new(self.node(sub, &pploc.key(pattern), depth + 1)));
                         }
-                        Err(_) => self.error(
-                            &pploc.key(pattern),
-                            format!("pattern {pattern:?} is not a valid regular expression"),
-                        ),
+                        Err(_) => {
+                            pp_unchecked = self.unchecked(
+                                &pploc.key(pattern),
+                                format!("pattern {pattern:?} is not a valid regular expression for the `regex` crate"),
+                                true,
+                            );
+                        }
                     }
                 }
                 Some(entries) if entries.is_empty() => {}
-                Some(_) => self.error(
-                    &pploc,
-                    "`patternProperties` with more than one pattern is not supported",
-                ),
+                Some(_) => {
+                    pp_unchecked = self.unchecked(
+                        &pploc,
+                        "`patternProperties` with more than one pattern is not supported",
+                        true,
+                    );
+                }
                 None => self.error(&pploc, "`patternProperties` must be an object"),
             }
         }
-        let closed = matches!(obj.get("additionalProperties"), Some(Value::Bool(false)));
+        let closed =
+            matches!(obj.get("additionalProperties"), Some(Value::Bool(false))) && !pp_unchecked;
         let extra = match (obj.get("additionalProperties"), pattern_schema) {
+            // Keys matching an unchecked `patternProperties` may hold anything.
+            _ if pp_unchecked => Some(Box::new(Schema::new(
+                loc.key("patternProperties"),
+                Kind::Any,
+            ))),
             // Keys outside the pattern are refused: the pattern's schema types every value.
             (Some(Value::Bool(false)), Some(values)) => Some(values),
             (Some(Value::Bool(false)), None) => None,
             // Other keys may hold anything: responses keep whatever comes; requests are
-            // refused (a typed map would be stricter than the schema).
+            // refused in strict mode (a typed map would be stricter than the schema), and
+            // send any value in graceful mode, the pattern's schema unchecked.
             (None | Some(Value::Bool(true)), Some(values)) => {
                 key_pattern = None;
                 if self.role == Role::Input {
-                    self.error(
+                    self.unchecked(
                         &loc.key("patternProperties"),
                         "`patternProperties` is supported with `additionalProperties: false` (a map whose keys match the pattern); here other keys may hold anything, which a typed map cannot check",
+                        true,
                     );
                 }
                 Some(Box::new(Schema::new(values.loc.clone(), Kind::Any)))
@@ -1053,17 +1788,26 @@ impl<'a> Normalizer<'a> {
                 Kind::Any,
             ))),
             (Some(sub), pattern) => {
-                if pattern.is_some() {
-                    self.error(
+                if pattern.is_some()
+                    && self.unchecked(
                         &loc.key("patternProperties"),
                         "`patternProperties` beside an `additionalProperties` schema is not supported",
-                    );
+                        true,
+                    )
+                {
+                    // Keys matching the pattern escape `additionalProperties`: any value.
+                    self.node(sub, &loc.key("additionalProperties"), depth + 1);
+                    Some(Box::new(Schema::new(
+                        loc.key("patternProperties"),
+                        Kind::Any,
+                    )))
+                } else {
+                    Some(Box::new(self.node(
+                        sub,
+                        &loc.key("additionalProperties"),
+                        depth + 1,
+                    )))
                 }
-                Some(Box::new(self.node(
-                    sub,
-                    &loc.key("additionalProperties"),
-                    depth + 1,
-                )))
             }
         };
         let key_pattern = if closed { key_pattern } else { None };
@@ -1091,21 +1835,35 @@ impl<'a> Normalizer<'a> {
     fn constant(&mut self, c: &Value, loc: &Location, nullable: &mut bool) -> Kind {
         match c {
             Value::Null => {
-                self.error(loc, "a `const` null is not supported");
+                self.unsupported(loc, "a `const` null is not supported");
                 *nullable = true;
                 Kind::Any
             }
             Value::String(s) => Kind::StrEnum(vec![s.clone()]),
             Value::Bool(b) => Kind::BoolConst(*b),
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => Kind::IntEnum(vec![i]),
+            // An object constant: a closed object of its keys, each required and constant.
+            Value::Object(_) if !self.strict => match literal(c, loc) {
+                Some(s) => s.kind,
                 None => {
-                    self.error(loc, "a `const` number must be an integer");
+                    self.unsupported(loc, "a `const` object holding an array is not supported");
+                    Kind::Any
+                }
+            },
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Kind::IntEnum(vec![i]),
+                // A number constant: the number between two equal bounds.
+                (None, Some(f)) if !self.strict && f.fract() != 0.0 => Kind::Number(Bounds {
+                    min: Some(f),
+                    max: Some(f),
+                    ..Bounds::default()
+                }),
+                _ => {
+                    self.unsupported(loc, "a `const` number must be an integer");
                     Kind::Any
                 }
             },
             other => {
-                self.error(
+                self.unsupported(
                     loc,
                     format!("a `const` {} is not supported", kind_of(other)),
                 );
@@ -1127,6 +1885,8 @@ impl<'a> Normalizer<'a> {
         };
         let mut strings = Vec::new();
         let mut ints = Vec::new();
+        let mut bools = Vec::new();
+        let mut others = false;
         for (i, v) in values.iter().enumerate() {
             match v {
                 Value::Null => *nullable = true,
@@ -1134,42 +1894,98 @@ impl<'a> Normalizer<'a> {
                 Value::Number(n) if n.as_i64().is_some() => {
                     ints.push((i, n.as_i64().unwrap_or_default()))
                 }
-                other => self.error(
-                    &loc.index(i),
-                    format!("enum value {other} is not supported; enums hold strings or integers"),
-                ),
+                Value::Bool(b) if !self.strict => bools.push(*b),
+                other => {
+                    others = true;
+                    self.unsupported(
+                        &loc.index(i),
+                        format!(
+                            "enum value {other} is not supported; enums hold strings or integers"
+                        ),
+                    );
+                }
             }
         }
-        if !strings.is_empty() && !ints.is_empty() {
-            self.error(loc, "an enum mixing strings and numbers is not supported");
-            return Kind::Any;
-        }
-        if let Some(t) = types.first() {
+        // With a `type`, only the values of that type are valid: the others are left out
+        // (strict mode refuses them, as before).
+        if let Some(t) = types.first().filter(|_| self.strict || types.len() == 1) {
             let want_str = t == "string";
             let want_int = t == "integer" || t == "number";
-            if (want_str && !ints.is_empty())
-                || (want_int && !strings.is_empty())
-                || (!want_str && !want_int)
-            {
-                self.error(loc, format!("enum values do not match `type: {t}`"));
-                return Kind::Any;
+            let want_bool = t == "boolean";
+            let wrong = (!want_str && !strings.is_empty())
+                || (!want_int && !ints.is_empty())
+                || (!want_bool && !bools.is_empty())
+                || (!want_str && !want_int && !want_bool);
+            if wrong {
+                if self.strict {
+                    self.error(loc, format!("enum values do not match `type: {t}`"));
+                    return Kind::Any;
+                }
+                self.diags.warn(
+                    loc,
+                    format!("enum values that are not of `type: {t}` are left out (no value of another type is valid)"),
+                );
+                if !want_str {
+                    strings.clear();
+                }
+                if !want_int {
+                    ints.clear();
+                }
+                if !want_bool {
+                    bools.clear();
+                }
+                if strings.is_empty() && ints.is_empty() && bools.is_empty() && !others {
+                    self.unsupported(loc, format!("no enum value is of `type: {t}`"));
+                    return Kind::Any;
+                }
             }
         }
+        let shapes = [!strings.is_empty(), !ints.is_empty(), !bools.is_empty()];
+        if shapes.iter().filter(|x| **x).count() > 1 {
+            let what = if bools.is_empty() {
+                "an enum mixing strings and numbers is not supported"
+            } else {
+                "an enum mixing strings, numbers or booleans is not supported"
+            };
+            self.unsupported(loc, what);
+            return Kind::Any;
+        }
+        if others {
+            return Kind::Any;
+        }
+        if !bools.is_empty() {
+            let has = |b: bool| bools.contains(&b);
+            return if has(true) && has(false) {
+                Kind::Bool
+            } else {
+                Kind::BoolConst(has(true))
+            };
+        }
         if strings.is_empty() && ints.is_empty() {
-            self.error(loc, "`enum` has no values");
+            if *nullable {
+                self.unsupported(loc, "an `enum` of only null is not supported");
+            } else {
+                self.unsupported(loc, "`enum` has no values");
+            }
             return Kind::Any;
         }
         let mut seen = std::collections::BTreeSet::new();
-        for (i, s) in &strings {
-            if !seen.insert(s.clone()) {
-                self.error(&loc.index(*i), format!("duplicate enum value {s:?}"));
+        let mut dup = |this: &mut Self, i: usize, key: String, shown: String| {
+            if seen.insert(key) {
+                return true;
             }
-        }
-        for (i, n) in &ints {
-            if !seen.insert(n.to_string()) {
-                self.error(&loc.index(*i), format!("duplicate enum value {n}"));
+            if this.strict {
+                this.error(&loc.index(i), format!("duplicate enum value {shown}"));
+            } else {
+                this.diags.warn(
+                    &loc.index(i),
+                    format!("duplicate enum value {shown} is listed once"),
+                );
             }
-        }
+            false
+        };
+        strings.retain(|(i, s)| dup(self, *i, format!("s{s}"), format!("{s:?}")));
+        ints.retain(|(i, n)| dup(self, *i, format!("i{n}"), n.to_string()));
         if strings.is_empty() {
             Kind::IntEnum(ints.into_iter().map(|(_, n)| n).collect())
         } else {
@@ -1183,7 +1999,7 @@ impl<'a> Normalizer<'a> {
             match v.as_f64() {
                 Some(f) => Some(f),
                 None if v.is_boolean() && key.starts_with("exclusive") => {
-                    self.error(
+                    self.unsupported(
                         &loc.key(key),
                         format!("boolean `{key}` (draft 4) is not supported; use the numeric form"),
                     );
@@ -1206,12 +2022,20 @@ impl<'a> Normalizer<'a> {
         let hi = b.max.or(b.exclusive_max);
         if let (Some(lo), Some(hi)) = (lo, hi) {
             if lo > hi {
-                self.error(loc, format!("minimum {lo} is greater than maximum {hi}"));
+                self.unsupported(loc, format!("minimum {lo} is greater than maximum {hi}"));
             }
         }
         if let Some(m) = b.multiple_of {
-            if m <= 0.0 || (integer && m.fract() != 0.0) {
+            if m <= 0.0 {
                 self.error(
+                    &loc.key("multipleOf"),
+                    format!(
+                        "`multipleOf` {m} must be a positive{}",
+                        if integer { " integer" } else { " number" }
+                    ),
+                );
+            } else if integer && m.fract() != 0.0 {
+                self.unsupported(
                     &loc.key("multipleOf"),
                     format!(
                         "`multipleOf` {m} must be a positive{}",
@@ -1229,7 +2053,7 @@ impl<'a> Normalizer<'a> {
             ] {
                 if let Some(v) = v {
                     if v.fract() != 0.0 || v.abs() > 1.8e19 {
-                        self.error(
+                        self.unsupported(
                             &loc.key(key),
                             format!("`{key}` {v} is not an integer bound"),
                         );
@@ -1242,7 +2066,12 @@ impl<'a> Normalizer<'a> {
 
     fn count(&mut self, obj: &Map<String, Value>, key: &str, loc: &Location) -> Option<u64> {
         let v = obj.get(key)?;
-        match v.as_u64() {
+        // `2.0` is an integer too (the suites write counts so).
+        let whole = v
+            .as_f64()
+            .filter(|f| !self.strict && *f >= 0.0 && f.fract() == 0.0 && *f < 1.8e19)
+            .map(|f| f as u64);
+        match v.as_u64().or(whole) {
             Some(n) => Some(n),
             None => {
                 self.error(
@@ -1264,7 +2093,7 @@ impl<'a> Normalizer<'a> {
     ) {
         if let (Some(a), Some(b)) = (lo, hi) {
             if a > b {
-                self.error(loc, format!("`{lo_kw}` {a} is greater than `{hi_kw}` {b}"));
+                self.unsupported(loc, format!("`{lo_kw}` {a} is greater than `{hi_kw}` {b}"));
             }
         }
     }
@@ -1282,61 +2111,63 @@ impl<'a> Normalizer<'a> {
         }
     }
 
-    /// A default must be a value of the node's own type (and one of its enum values).
-    fn check_default(&mut self, schema: &Schema, default: &Value, loc: &Location) {
-        if default.is_null() {
-            if !schema.nullable {
-                self.error(
-                    loc,
-                    "default null is not allowed: the schema is not nullable",
-                );
+    /// A default must be a value of the node's own type (and one of its enum values). One
+    /// that is not is an error in strict mode, and dropped with a warning in graceful mode
+    /// (its docs would state a value the server cannot use); returns whether it fits.
+    fn check_default(&mut self, schema: &Schema, default: &Value, loc: &Location) -> bool {
+        let problem = default_problem(schema, default);
+        match problem {
+            None => true,
+            Some(why) if self.strict => {
+                self.error(loc, why);
+                false
             }
-            return;
-        }
-        let problem = match &schema.kind {
-            Kind::Bool if !default.is_boolean() => Some("a boolean"),
-            Kind::Integer(_) if !(default.is_i64() || default.is_u64()) => Some("an integer"),
-            Kind::Number(_) if !default.is_number() => Some("a number"),
-            Kind::String { .. } if !default.is_string() => Some("a string"),
-            Kind::Array { .. } if !default.is_array() => Some("an array"),
-            Kind::Object { .. } | Kind::Map { .. } if !default.is_object() => Some("an object"),
-            Kind::StrEnum(values) => {
-                if default
-                    .as_str()
-                    .is_some_and(|d| values.iter().any(|v| v == d))
-                {
-                    None
-                } else {
-                    self.error(
-                        loc,
-                        format!(
-                            "default {default} is not one of the enum values {}",
-                            list(values.iter().map(|v| format!("{v:?}")))
-                        ),
-                    );
-                    return;
-                }
+            Some(why) => {
+                self.diags
+                    .warn(loc, format!("{why}: the default is left out"));
+                false
             }
-            Kind::IntEnum(values) => {
-                if default.as_i64().is_some_and(|d| values.contains(&d)) {
-                    None
-                } else {
-                    self.error(
-                        loc,
-                        format!(
-                            "default {default} is not one of the enum values {}",
-                            list(values.iter().map(|v| v.to_string()))
-                        ),
-                    );
-                    return;
-                }
-            }
-            _ => None,
-        };
-        if let Some(want) = problem {
-            self.error(loc, format!("default {default} is not {want}"));
         }
     }
+}
+
+/// Why `default` is not a value of `schema`'s own type (or enum), if it is not.
+fn default_problem(schema: &Schema, default: &Value) -> Option<String> {
+    if default.is_null() {
+        return (!schema.nullable)
+            .then(|| "default null is not allowed: the schema is not nullable".to_owned());
+    }
+    let want = match &schema.kind {
+        Kind::Bool if !default.is_boolean() => "a boolean",
+        Kind::Integer(_) if !(default.is_i64() || default.is_u64()) => "an integer",
+        Kind::Number(_) if !default.is_number() => "a number",
+        Kind::String { .. } if !default.is_string() => "a string",
+        Kind::Array { .. } if !default.is_array() => "an array",
+        Kind::Object { .. } | Kind::Map { .. } if !default.is_object() => "an object",
+        Kind::StrEnum(values) => {
+            if default
+                .as_str()
+                .is_some_and(|d| values.iter().any(|v| v == d))
+            {
+                return None;
+            }
+            return Some(format!(
+                "default {default} is not one of the enum values {}",
+                list(values.iter().map(|v| format!("{v:?}")))
+            ));
+        }
+        Kind::IntEnum(values) => {
+            if default.as_i64().is_some_and(|d| values.contains(&d)) {
+                return None;
+            }
+            return Some(format!(
+                "default {default} is not one of the enum values {}",
+                list(values.iter().map(|v| v.to_string()))
+            ));
+        }
+        _ => return None,
+    };
+    Some(format!("default {default} is not {want}"))
 }
 
 fn list(items: impl Iterator<Item = String>) -> String {

@@ -4,7 +4,9 @@
 use runcomfy_testenv::{Within as _, DEADLINE};
 use std::path::{Path, PathBuf};
 
-use runcomfy_codegen::{build, check, generate, generate_each, Options};
+use runcomfy_codegen::{
+    analyze_with, build, check, check_with, generate, generate_each, Mode, Options,
+};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -40,9 +42,16 @@ fn snapshot_edge_fixtures() {
     }
 }
 
-/// The diagnostics of one broken case folder, as `file#pointer: message` lines with the
-/// file named relative to the case (`input.json#/properties/a: ...`, `input.json:3:25: ...`).
+/// The diagnostics of one broken case folder in strict mode, as `file#pointer: message` lines
+/// with the file named relative to the case (`input.json#/properties/a: ...`,
+/// `input.json:3:25: ...`).
 fn diagnostics_of_case(case_dir: &Path) -> String {
+    case_result(case_dir, Mode::Strict)
+}
+
+/// What one case folder gives in `mode`: its errors (and warnings), or `accepted` and its
+/// warnings, each line with the file named relative to the case.
+fn case_result(case_dir: &Path, mode: Mode) -> String {
     let case = case_dir.file_name().expect("case name");
     let tmp = tempfile::tempdir().expect("tempdir");
     let model = tmp.path().join("broken").join(case);
@@ -53,22 +62,38 @@ fn diagnostics_of_case(case_dir: &Path) -> String {
             std::fs::copy(&path, model.join(path.file_name().expect("name"))).expect("copy");
         }
     }
-    let diags = check(tmp.path()).expect_err("a broken schema must not check");
+    let text = match analyze_with(tmp.path(), mode) {
+        Ok((catalog, _)) => {
+            assert_eq!(
+                mode,
+                Mode::Graceful,
+                "a broken schema must not check in strict mode"
+            );
+            let mut lines = vec!["accepted".to_owned()];
+            lines.extend(catalog.warnings.iter().map(|w| format!("warning: {w}")));
+            lines.join("\n")
+        }
+        Err(diags) => diags.to_string(),
+    };
     let prefix = format!("{}/", model.display());
-    diags
-        .to_string()
-        .lines()
+    text.lines()
         .map(|line| {
             // Every line names the file of the case.
-            assert!(line.starts_with(&prefix), "{line}");
-            line[prefix.len()..].to_owned()
+            let (head, rest) = line.split_at(if line.starts_with("warning: ") { 9 } else { 0 });
+            if line == "accepted" {
+                return line.to_owned();
+            }
+            assert!(rest.starts_with(&prefix), "{line}");
+            format!("{head}{}", &rest[prefix.len()..])
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// Each folder of `fixtures/broken/cases` is one broken model; its expected diagnostics are
-/// the insta snapshot beside it (`diagnostics.snap`). Adding a diagnostic is adding a folder.
+/// Each folder of `fixtures/broken/cases` is one broken model; its expected diagnostics in
+/// strict mode are the insta snapshot beside it (`diagnostics.snap`), and what graceful mode
+/// (the default) makes of it is `graceful.snap`: its errors, or `accepted` and its warnings.
+/// Adding a diagnostic or a fallback is adding a folder.
 #[test]
 fn diagnostics_of_broken_schemas() {
     let cases_dir = fixtures().join("broken/cases");
@@ -86,12 +111,14 @@ fn diagnostics_of_broken_schemas() {
         settings.set_prepend_module_to_snapshot(false);
         settings.set_input_file(case.join("input.json"));
         settings.bind(|| insta::assert_snapshot!("diagnostics", text));
+        let text = case_result(&case, Mode::Graceful);
+        settings.bind(|| insta::assert_snapshot!("graceful", text));
     }
 }
 
 #[test]
 fn every_problem_of_a_folder_is_reported_at_once() {
-    let diags = check(&fixtures().join("broken")).expect_err("broken fixtures");
+    let diags = check_with(&fixtures().join("broken"), Mode::Strict).expect_err("broken fixtures");
     let files: std::collections::BTreeSet<String> = diags
         .items()
         .iter()
@@ -252,6 +279,37 @@ fn cli_check_and_generate() {
         stderr.contains("invalid-json/input.json:3:25: invalid JSON"),
         "{stderr}"
     );
+    // A shape the generator cannot type: a warning by default, an error with `--strict`.
+    let case = fixtures().join("broken/cases/tuple-items");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tmp.path().join("x/tuple-items");
+    std::fs::create_dir_all(&model).expect("mkdir");
+    std::fs::copy(case.join("input.json"), model.join("input.json")).expect("copy");
+    let graceful = std::process::Command::new(bin)
+        .arg("check")
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    assert!(graceful.status.success());
+    let stderr = String::from_utf8_lossy(&graceful.stderr);
+    assert!(
+        stderr.starts_with("warning: ")
+            && stderr.contains("tuple-items/input.json#/properties/a/items: tuple"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&graceful.stdout).contains("1 models ok, 1 warnings"));
+    let strict = std::process::Command::new(bin)
+        .args(["check", "--strict"])
+        .arg(tmp.path())
+        .output()
+        .expect("run");
+    assert_eq!(strict.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        stderr.contains("tuple-items/input.json#/properties/a/items: tuple")
+            && !stderr.contains("warning"),
+        "{stderr}"
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("models.rs");
     let gen = std::process::Command::new(bin)
@@ -270,7 +328,7 @@ fn cli_check_and_generate() {
 fn corpus_conformance() {
     let corpus = runcomfy_testenv::shared().join("corpus");
     for part in ["runcomfy", "peers"] {
-        match check(&corpus.join(part)) {
+        match check_with(&corpus.join(part), Mode::Strict) {
             Ok(models) => assert!(!models.is_empty()),
             Err(d) => panic!("corpus {part} refused:\n{d}"),
         }

@@ -272,3 +272,149 @@ fn outputs_keep_unknown_keys_and_type_urls() {
         "required images"
     );
 }
+
+/// Whether the typed `Input` of a fixture takes `value`: it deserializes and validates.
+fn takes<I: serde::de::DeserializeOwned + Validate>(value: serde_json::Value) -> bool {
+    serde_json::from_value::<I>(value).is_ok_and(|i| i.validate().is_ok())
+}
+
+#[test]
+fn an_input_with_typed_other_keys_is_built_by_new() {
+    use edge::additional_properties_schema::Input;
+    let mut input = Input::new("a cat");
+    assert!(input.extra.is_empty());
+    input.extra.insert("steps".into(), 4);
+    assert!(input.validate().is_ok());
+    assert_eq!(
+        serde_json::to_value(&input).expect("serialize"),
+        json!({"prompt": "a cat", "steps": 4})
+    );
+    assert!(!takes::<Input>(json!({"prompt": "a", "steps": -1})));
+}
+
+#[test]
+fn a_condition_on_an_optional_string_is_checked() {
+    use edge::condition_on_optional_string::Input;
+    assert!(Input::new().validate().is_ok());
+    assert!(Input::new().mode("fast").validate().is_ok());
+    assert!(Input::new().mode("medium").validate().is_ok());
+    assert!(Input::new().mode("slow").validate().is_err());
+    assert!(Input::new().mode("quick").validate().is_err());
+}
+
+#[test]
+fn properties_beside_a_one_of_belong_to_each_alternative() {
+    use edge::properties_beside_oneof::Input;
+    let input: Input =
+        serde_json::from_value(json!({"source": {"prompt": "a", "seed": 3}})).expect("deserialize");
+    assert_eq!(
+        serde_json::to_value(&input).expect("serialize"),
+        json!({"source": {"prompt": "a", "seed": 3}}),
+        "the seed beside the oneOf is kept"
+    );
+    assert!(takes::<Input>(
+        json!({"source": {"image_url": "u", "seed": 0}})
+    ));
+    assert!(!takes::<Input>(
+        json!({"source": {"prompt": "a", "seed": -1}})
+    ));
+}
+
+#[test]
+fn keys_matching_an_any_valued_pattern_are_kept() {
+    use edge::pattern_properties_any::Input;
+    let wire = json!({"name": "n", "x-trace": {"id": 1}});
+    let input: Input = serde_json::from_value(wire.clone()).expect("deserialize");
+    assert!(input.validate().is_ok());
+    assert_eq!(serde_json::to_value(&input).expect("serialize"), wire);
+    assert!(!takes::<Input>(json!({"name": "n", "other": 1})));
+}
+
+#[test]
+fn rules_whose_schema_is_not_fully_checked_never_refuse() {
+    use edge::rules_not_fully_checked::Input;
+    // `not: {contains: ..., minContains: 2}` and `if: {propertyNames: ...}` are left out:
+    // checking the rest would refuse every array (the rest of the `not` matches any array).
+    assert!(takes::<Input>(json!({"tags": ["a", "b"]})));
+    assert!(takes::<Input>(json!({"tags": ["forbidden"]})));
+    assert!(takes::<Input>(json!({"options": {"b": 1}})));
+    // A fully checked `not` stays.
+    assert!(takes::<Input>(json!({"count": 99})));
+    assert!(!takes::<Input>(json!({"count": 100})));
+}
+
+#[test]
+fn graceful_fallbacks_take_what_the_schema_allows() {
+    use edge::graceful_fallbacks::Input;
+    let valid = json!({
+        "external": {"anything": [1, 2]},
+        "pair": ["a", 1],
+        "slug": "cat",
+        "flag": false,
+        "on": true,
+        "size": "small",
+        "quality": 3,
+        "labels": {"main": "m", "a1": "x", "b1": 2},
+        "both": "whatever the server says",
+        "either": "x",
+        "loose": 5,
+        "closed": {"a": "x"},
+        "ratio": 1.5
+    });
+    assert!(takes::<Input>(valid));
+    // `properties` without `type`: any value that is not an object, or the typed object.
+    assert!(takes::<Input>(json!({"loose": "text"})));
+    assert!(takes::<Input>(json!({"loose": {"k": 1}})));
+    assert!(!takes::<Input>(json!({"loose": {"k": "one"}})));
+    // What is still checked.
+    assert!(!takes::<Input>(json!({"on": false})));
+    assert!(!takes::<Input>(json!({"size": "3"})));
+    assert!(!takes::<Input>(json!({"never": 1})));
+    assert!(!takes::<Input>(json!({"closed": {"a": "x", "b": 1}})));
+    assert!(!takes::<Input>(json!({"ratio": 2.0})));
+    // An object constant: a closed object of constant values.
+    assert!(takes::<Input>(
+        json!({"preset": {"w": 512, "h": 512, "label": null}})
+    ));
+    assert!(!takes::<Input>(json!({"preset": {"w": 512, "h": 512}})));
+    assert!(!takes::<Input>(
+        json!({"preset": {"w": 512, "h": 256, "label": null}})
+    ));
+    assert!(!takes::<Input>(
+        json!({"preset": {"w": 512, "h": 512, "label": "x"}})
+    ));
+}
+
+/// Strict mode refuses each shape graceful mode falls back on, with its pointer.
+#[test]
+fn strict_mode_refuses_what_graceful_mode_types_loosely() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../codegen/tests/fixtures/edge/fixtures/edge/graceful-fallbacks");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = tmp.path().join("f/graceful-fallbacks");
+    std::fs::create_dir_all(&model).expect("mkdir");
+    std::fs::copy(dir.join("input.json"), model.join("input.json")).expect("copy");
+    let diags = runcomfy_codegen::check_with(tmp.path(), runcomfy_codegen::Mode::Strict)
+        .expect_err("strict mode refuses");
+    let text = diags.to_string();
+    for pointer in [
+        "/properties/external/$ref",
+        "/properties/pair/items",
+        "/properties/slug/pattern",
+        "/properties/flag/enum/0",
+        "/properties/size/enum",
+        "/properties/quality/default",
+        "/properties/labels/patternProperties",
+        "/properties/both/allOf",
+        "/properties/never",
+        "/properties/ratio/const",
+        "/properties/preset/const",
+    ] {
+        assert!(
+            text.contains(&format!("#{pointer}:")),
+            "{pointer} in\n{text}"
+        );
+    }
+    let (catalog, _) = runcomfy_codegen::analyze(tmp.path()).expect("graceful mode accepts");
+    assert!(catalog.warnings.len() >= 8, "{:?}", catalog.warnings);
+}

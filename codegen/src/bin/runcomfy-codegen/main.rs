@@ -25,10 +25,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check every model under DIR; print every problem as `file#/pointer: message`.
+    /// Check every model under DIR; print every problem as `file#/pointer: message`, and
+    /// every shape typed loosely or left unchecked as `warning: file#/pointer: message`.
     Check {
         /// The schema folder (`<model_id>/input.json`, optional `output.json`).
         dir: PathBuf,
+        /// Refuse a schema with a shape the generator cannot type (instead of typing it as
+        /// `serde_json::Value` with a warning).
+        #[arg(long)]
+        strict: bool,
     },
     /// Generate Rust for every model under DIR.
     Generate {
@@ -43,6 +48,10 @@ enum Command {
         /// Gate each vendor's models behind a cargo feature named after it.
         #[arg(long)]
         vendor_features: bool,
+        /// Refuse a schema with a shape the generator cannot type (instead of typing it as
+        /// `serde_json::Value` with a warning).
+        #[arg(long)]
+        strict: bool,
     },
     /// Import a RunComfy model API page (saved as text or HTML, any language): writes
     /// DIR/<model_id>/input.json and output.json, and prints the model id.
@@ -114,11 +123,19 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { dir } => {
+        Command::Check { dir, strict } => {
             // Runs the whole pipeline, so "ok" means every model generates.
-            match runcomfy_codegen::generate(&dir, &runcomfy_codegen::Options::default()) {
+            let options = runcomfy_codegen::Options {
+                mode: mode(strict),
+                ..runcomfy_codegen::Options::default()
+            };
+            match runcomfy_codegen::generate(&dir, &options) {
                 Ok(generated) => {
-                    println!("{} models ok", generated.models.len());
+                    print_warnings(&generated.warnings);
+                    match generated.warnings.len() {
+                        0 => println!("{} models ok", generated.models.len()),
+                        n => println!("{} models ok, {n} warnings", generated.models.len()),
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(runcomfy_codegen::Error::Schema(diags)) => {
@@ -183,14 +200,17 @@ fn main() -> ExitCode {
             output,
             endpoint_trait,
             vendor_features,
+            strict,
         } => {
             let mut options = match endpoint_trait {
                 Some(name) => runcomfy_codegen::Options::for_crate(&name),
                 None => runcomfy_codegen::Options::for_runtime(false),
             };
             options.vendor_features = vendor_features;
+            options.mode = mode(strict);
             let result = match &output {
                 Some(out) => runcomfy_codegen::build(&dir, out, &options).map(|r| {
+                    print_warnings(&r.warnings);
                     eprintln!(
                         "{} models -> {}{}",
                         r.models.len(),
@@ -198,7 +218,10 @@ fn main() -> ExitCode {
                         if r.written { "" } else { " (unchanged)" }
                     );
                 }),
-                None => runcomfy_codegen::generate(&dir, &options).map(|g| print!("{}", g.code)),
+                None => runcomfy_codegen::generate(&dir, &options).map(|g| {
+                    print_warnings(&g.warnings);
+                    print!("{}", g.code)
+                }),
             };
             match result {
                 Ok(()) => ExitCode::SUCCESS,
@@ -208,6 +231,21 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+fn mode(strict: bool) -> runcomfy_codegen::Mode {
+    if strict {
+        runcomfy_codegen::Mode::Strict
+    } else {
+        runcomfy_codegen::Mode::Graceful
+    }
+}
+
+/// Each warning on standard error, as `warning: file#/pointer: message`.
+fn print_warnings(warnings: &[runcomfy_codegen::Diagnostic]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
     }
 }
 

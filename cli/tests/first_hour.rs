@@ -4,12 +4,8 @@
 
 mod common;
 
-use common::{Env, I2V};
+use common::{text, Env, I2V};
 use runcomfy_testenv::{Within as _, DEADLINE};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn the_data_folder_is_runcomfy_data_dir_and_the_old_name_still_works() {

@@ -7,25 +7,10 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{wait_until, Env, I2V};
+use common::{i2v_args, text, wait_until, Env};
 use runcomfy_fake::{Fault, Lifecycle, Route};
 use runcomfy_testenv::{Within as _, DEADLINE};
 use serde_json::json;
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn run_args() -> [&'static str; 6] {
-    [
-        "run",
-        I2V,
-        "--image-url",
-        "https://example.com/cat.png",
-        "--prompt",
-        "a cat",
-    ]
-}
 
 /// A failed job's error carries escape sequences that would erase the line and print a
 /// forged green `succeeded`: they are shown escaped, never sent to the terminal.
@@ -35,7 +20,7 @@ fn a_servers_control_sequences_are_shown_not_obeyed() {
     let forged = "boom\u{1b}[2K\r\u{1b}[32msucceeded\u{1b}[0m\u{7}";
     env.server
         .script_next(Lifecycle::new().then_fail(json!({ "message": forged })));
-    let o = env.std_cmd().args(run_args()).within(DEADLINE);
+    let o = env.std_cmd().args(i2v_args()).within(DEADLINE);
     assert_eq!(o.status.code(), Some(5), "{}", text(&o.stderr));
     for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
         assert!(
@@ -59,7 +44,7 @@ fn jobs_tells_a_submit_in_flight_from_a_lost_one() {
         .inject_times(Route::Submit, Fault::Delay(Duration::from_secs(3)), 1);
     let child = env
         .std_cmd()
-        .args(run_args())
+        .args(i2v_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -9,14 +9,10 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{wait_until, Env, I2V};
+use common::{i2v_args, text, wait_until, Env};
 use runcomfy_fake::{Fault, Lifecycle, Route};
 use runcomfy_testenv::{Within as _, DEADLINE};
 use serde_json::{json, Value};
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn signal(child: &Child, signal: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("a child's pid");
@@ -40,14 +36,7 @@ fn a_signal_during_a_runs_submit_waits_for_its_answer_and_records_the_id() {
             .inject_times(Route::Submit, Fault::Delay(Duration::from_secs(2)), 1);
         let child = env
             .std_cmd()
-            .args([
-                "run",
-                I2V,
-                "--image-url",
-                "https://example.com/cat.png",
-                "--prompt",
-                "a cat",
-            ])
+            .args(i2v_args())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -532,9 +532,12 @@ impl PgStore {
         )
         .await
         .map_err(db)?;
+        // Claimed and submitting rows are never freed here: a claim the gone worker (alive but late:
+        // its lease ran out while it worked) committed after the statements above keeps its
+        // worker, so the next reap moves it; freed, it would stay `claimed` by nobody forever.
         tx_execute(
             &tx,
-            "UPDATE runcomfy_jobs SET worker_id = NULL WHERE worker_id = $1",
+            "UPDATE runcomfy_jobs SET worker_id = NULL WHERE worker_id = $1 AND state NOT IN ('claimed', 'submitting')",
             &[&gone],
         )
         .await

@@ -1262,7 +1262,7 @@ fn claim(conn: &Connection, ctx: &Ctx, request: &ClaimRequest) -> Result<Claim, 
         execute(
             conn,
             ctx,
-            "UPDATE runcomfy_jobs SET worker_id = NULL WHERE worker_id = ?1",
+            "UPDATE runcomfy_jobs SET worker_id = NULL WHERE worker_id = ?1 AND state NOT IN ('claimed', 'submitting')",
             [gone],
         )?;
         execute(

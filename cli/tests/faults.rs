@@ -638,17 +638,7 @@ fn ctrl_c_during_the_submit_waits_for_the_request_id() {
             .then_succeed_with(json!({"video": "https://cdn.example/v.mp4"})),
     );
     // The server makes the paid job at once but answers the submit a second later.
-    env.server
-        .inject_times(Route::Submit, Fault::Delay(Duration::from_millis(1500)), 1);
-    let child = env
-        .std_cmd()
-        .args(i2v_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let in_flight = wait_until(Duration::from_secs(20), || env.server.job_count() == 1);
-    assert!(in_flight);
+    let child = env.run_with_submit_in_flight(Duration::from_millis(1500));
     interrupt(&child);
     let o = child.within(DEADLINE);
     assert_eq!(o.status.code(), Some(130));

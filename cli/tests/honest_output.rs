@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{i2v_args, text, wait_until, Env};
-use runcomfy_fake::{Fault, Lifecycle, Route};
+use common::{i2v_args, text, Env};
+use runcomfy_fake::Lifecycle;
 use runcomfy_testenv::{Within as _, DEADLINE};
 use serde_json::json;
 
@@ -40,17 +39,7 @@ fn a_servers_control_sequences_are_shown_not_obeyed() {
 #[test]
 fn jobs_tells_a_submit_in_flight_from_a_lost_one() {
     let env = Env::new();
-    env.server
-        .inject_times(Route::Submit, Fault::Delay(Duration::from_secs(3)), 1);
-    let child = env
-        .std_cmd()
-        .args(i2v_args())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runcomfy starts");
-    let sent = wait_until(Duration::from_secs(20), || env.server.job_count() == 1);
-    assert!(sent, "the submit never reached the server");
+    let child = env.run_with_submit_in_flight(Duration::from_secs(3));
     let o = env.std_cmd().arg("jobs").within(DEADLINE);
     let stderr = text(&o.stderr);
     assert!(o.status.success(), "{stderr}");

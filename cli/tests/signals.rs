@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{i2v_args, text, wait_until, Env};
+use common::{text, wait_until, Env};
 use runcomfy_fake::{Fault, Lifecycle, Route};
 use runcomfy_testenv::{Within as _, DEADLINE};
 use serde_json::{json, Value};
@@ -32,17 +32,7 @@ fn a_signal_during_a_runs_submit_waits_for_its_answer_and_records_the_id() {
         let env = Env::with(|b| b.manual_clock());
         env.server
             .script_next(Lifecycle::new().queued(1, runcomfy_fake::Span::Polls(1000)));
-        env.server
-            .inject_times(Route::Submit, Fault::Delay(Duration::from_secs(2)), 1);
-        let child = env
-            .std_cmd()
-            .args(i2v_args())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runcomfy starts");
-        let sent = wait_until(Duration::from_secs(20), || env.server.job_count() == 1);
-        assert!(sent, "{name}: the submit never reached the server");
+        let child = env.run_with_submit_in_flight(Duration::from_secs(2));
         signal(&child, sig);
         let o = child.within(DEADLINE);
         let stderr = text(&o.stderr);

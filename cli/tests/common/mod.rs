@@ -398,6 +398,28 @@ pub fn i2v_args() -> Vec<&'static str> {
     ]
 }
 
+impl Env {
+    /// `run` of [`I2V`] (output piped) whose submit the server answers only after `delay`
+    /// (making the paid job at once), returned once the job exists: a submit in flight.
+    pub fn run_with_submit_in_flight(&self, delay: Duration) -> std::process::Child {
+        self.server.inject_times(
+            runcomfy_fake::Route::Submit,
+            runcomfy_fake::Fault::Delay(delay),
+            1,
+        );
+        let child = self
+            .std_cmd()
+            .args(i2v_args())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runcomfy starts");
+        let sent = wait_until(Duration::from_secs(20), || self.server.job_count() == 1);
+        assert!(sent, "the submit never reached the server");
+        child
+    }
+}
+
 /// Bytes a command wrote, as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
